@@ -1,0 +1,116 @@
+# guoziyun - plain Makefile with -MMD dependencies (redis style).
+#   make            build build/gzy (release, -O2)
+#   make run        install missing build deps, build, start gzy serve on the embedded default
+#   make test       unit + integration tests (server under ASan+UBSan); ends "N passed, N failed"
+#   make test-unit / test-integration / check / lint / format / fuzz
+#   make SANITIZER=address,undefined   build under sanitizers into build/san/
+
+CC      ?= cc
+SANITIZER ?=
+PKGS    := libuv sqlite3 openssl libcurl expat libcjson
+DEP_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+DEP_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lisal -lpthread -lm
+LLHTTP_DIR := /usr/share/llhttp
+LLHTTP_INC := /usr/share/include/llhttp
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wstrict-prototypes \
+           -Wmissing-prototypes -Wpointer-arith -Wformat=2
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g -fno-strict-aliasing -I src -I $(LLHTTP_INC) $(DEP_CFLAGS)
+
+ifeq ($(SANITIZER),)
+  BUILD   := build
+  OPT     := -O2
+  SANFLAGS:=
+else
+  BUILD   := build/san
+  OPT     := -O1 -fno-omit-frame-pointer
+  SANFLAGS:= -fsanitize=$(SANITIZER) -fno-sanitize-recover=all -DGZ_TESTING=1
+endif
+
+CFLAGS  := $(CFLAGS_BASE) $(OPT) $(SANFLAGS) $(WARN) $(EXTRA_CFLAGS)
+LDFLAGS := $(SANFLAGS)
+
+# Layers, lowest first (STYLE.md); each a folder under src/.
+SRC_UTIL  := $(wildcard src/util/*.c)
+SRC_HTTP  := $(wildcard src/http/*.c)
+SRC_STORE := $(wildcard src/store/*.c src/store/local/*.c)
+SRC_IAM   := $(wildcard src/iam/*.c)
+SRC_S3    := $(wildcard src/s3/*.c)
+SRC_CLI   := $(wildcard src/cli/*.c)
+SRC_LIB   := $(SRC_UTIL) $(SRC_HTTP) $(SRC_STORE) $(SRC_IAM) $(SRC_S3) $(SRC_CLI)
+SRC_LLHTTP:= $(LLHTTP_DIR)/api.c $(LLHTTP_DIR)/http.c $(LLHTTP_DIR)/llhttp.c
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+OBJ_LIB    := $(call obj,$(SRC_LIB))
+OBJ_LLHTTP := $(patsubst $(LLHTTP_DIR)/%.c,$(BUILD)/obj/llhttp/%.o,$(SRC_LLHTTP))
+
+# Unit tests: each links only the layers it tests (so a layer can be tested alone).
+UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
+UNIT_DEPS_test_util  := $(SRC_UTIL)
+UNIT_DEPS_test_http  := $(SRC_UTIL) $(SRC_HTTP)
+UNIT_DEPS_test_store := $(SRC_UTIL) $(SRC_STORE)
+UNIT_DEPS_test_auth  := $(SRC_UTIL) $(SRC_IAM) $(SRC_HTTP) src/s3/auth.c src/s3/sigv4.c \
+                        src/s3/sigv2.c src/s3/payload.c src/s3/errors.c
+UNIT_DEFAULT_DEPS    := $(SRC_LIB)
+
+.PHONY: all run test test-unit test-integration check lint format fuzz clean deps san bench
+
+all: $(BUILD)/gzy
+
+$(BUILD)/gzy: $(BUILD)/obj/src/main.o $(OBJ_LIB) $(OBJ_LLHTTP)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/llhttp/%.o: $(LLHTTP_DIR)/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(OPT) $(SANFLAGS) -w -c $< -o $@
+
+define unit_rule
+$(BUILD)/tests/$(1): $(BUILD)/obj/tests/unit/$(1).o $(call obj,$(if $(UNIT_DEPS_$(1)),$(UNIT_DEPS_$(1)),$(UNIT_DEFAULT_DEPS))) $(OBJ_LLHTTP)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(DEP_LIBS)
+endef
+$(foreach t,$(UNIT_TESTS),$(eval $(call unit_rule,$(t))))
+
+unit-bins: $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
+
+deps:
+	@bash scripts/deps.sh
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	./build/gzy serve $(GZY_ARGS)
+
+san:
+	@$(MAKE) --no-print-directory SANITIZER=address,undefined all unit-bins
+
+# `make test`: release build + sanitizer build; unit tests under both, integration against the
+# sanitized server. tests/run.py prints the one closing line "N passed, N failed".
+test:
+	@$(MAKE) --no-print-directory all unit-bins
+	@$(MAKE) --no-print-directory san
+	python3 tests/run.py --build build --san-build build/san $(TEST_ARGS)
+
+test-unit:
+	@$(MAKE) --no-print-directory all unit-bins
+	python3 tests/run.py --build build --only unit
+
+test-integration:
+	@$(MAKE) --no-print-directory all
+	python3 tests/run.py --build build --only integration $(TEST_ARGS)
+
+check: lint test
+
+lint:
+	@bash scripts/lint-layers.sh
+
+format:
+	clang-format -i $(SRC_LIB) src/main.c $(wildcard src/*/*.h src/*/*/*.h) tests/unit/*.c
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,52 @@
+/*
+ * cli.h - subcommands and the one declarative configuration table (redis static_configs,
+ * nginx ngx_command_t): option name, type, default, bounds, environment variable and help.
+ * The parser, validation, `gzy serve --help` and `gzy config dump` all read the table.
+ */
+#ifndef GZ_CLI_H
+#define GZ_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Configuration of `gzy serve`, read-only once parsed. */
+struct gz_config {
+    char *data_dir;
+    char *listen;
+    int64_t threads;
+    char *domain;
+    char *region;
+    char *log_level;
+    int64_t max_connections;
+    int64_t header_timeout_ms;
+    int64_t idle_timeout_ms;
+    int64_t drain_ms;
+    int64_t inline_max;
+};
+
+enum gz_config_type { GZ_CONF_STRING, GZ_CONF_INT };
+
+struct gz_config_option {
+    const char *name;           /* long option, without "--" */
+    enum gz_config_type type;
+    const char *default_value;  /* as text; NULL = unset */
+    int64_t min, max;           /* for GZ_CONF_INT */
+    const char *env;            /* environment variable, or NULL */
+    size_t offset;              /* into struct gz_config */
+    const char *help;
+};
+
+extern const struct gz_config_option gz_config_options[];
+extern const size_t gz_config_noptions;
+
+/* Fills cfg from defaults, then the environment, then argv (highest precedence). On error
+ * prints a message naming the option to stderr and returns -EINVAL. */
+int gz_config_parse(struct gz_config *cfg, int argc, char **argv);
+void gz_config_free(struct gz_config *cfg);
+void gz_config_usage(const char *cmd);
+void gz_config_dump(const struct gz_config *cfg);
+
+int gz_cmd_serve(int argc, char **argv);
+int gz_cmd_config(int argc, char **argv);
+
+#endif

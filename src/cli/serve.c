@@ -1,0 +1,261 @@
+/*
+ * serve.c - `gzy serve`: opens the store, sets up identities, registers the S3 handler with
+ * the HTTP core and runs until SIGTERM or SIGINT, which drain in-flight requests.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../http/http.h"
+#include "../iam/iam.h"
+#include "../s3/s3.h"
+#include "../store/store.h"
+#include "../util/util.h"
+#include "cli.h"
+
+#define CREDENTIAL_FILE "root-credential"
+
+struct credential {
+    char access[IAM_MAX_ACCESS_KEY + 1];
+    char secret[IAM_MAX_SECRET + 1];
+};
+
+static void random_token(char *out, size_t n, const char *alphabet)
+{
+    size_t alen = strlen(alphabet);
+    uint8_t rnd[128];
+    gz_random_bytes(rnd, n);
+    for (size_t i = 0; i < n; i++)
+        out[i] = alphabet[rnd[i] % alen]; /* alen divides 256 for both alphabets used */
+    out[n] = '\0';
+}
+
+/* Reads DATA/root-credential ("access\nsecret\n"); -ENOENT if absent. */
+static int credential_load(const char *path, struct credential *c)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -errno;
+    int rc = fscanf(f, "%128s %128s", c->access, c->secret) == 2 ? 0 : -EINVAL;
+    fclose(f);
+    return rc;
+}
+
+static int credential_save(const char *path, const struct credential *c)
+{
+    char tmp[4100];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    char line[300];
+    int n = snprintf(line, sizeof(line), "%s\n%s\n", c->access, c->secret);
+    int rc = (write(fd, line, (size_t)n) == n && fsync(fd) == 0) ? 0 : -errno;
+    close(fd);
+    if (rc == 0 && rename(tmp, path) < 0)
+        rc = -errno;
+    return rc;
+}
+
+/* Environment first, then the stored credential, else a new one printed once. */
+static int credential_resolve(const char *data_dir, struct credential *c, bool *generated)
+{
+    const char *ak = getenv("GZY_ROOT_ACCESS_KEY"), *sk = getenv("GZY_ROOT_SECRET_KEY");
+    char path[4096];
+    *generated = false;
+    if (ak && *ak && sk && *sk) {
+        if (strlen(ak) < 3 || strlen(ak) > IAM_MAX_ACCESS_KEY || strlen(sk) < 8 ||
+            strlen(sk) > IAM_MAX_SECRET) {
+            fprintf(stderr, "gzy: GZY_ROOT_ACCESS_KEY must be 3-%d characters and "
+                            "GZY_ROOT_SECRET_KEY 8-%d\n", IAM_MAX_ACCESS_KEY, IAM_MAX_SECRET);
+            return -EINVAL;
+        }
+        snprintf(c->access, sizeof(c->access), "%s", ak);
+        snprintf(c->secret, sizeof(c->secret), "%s", sk);
+        return 0;
+    }
+    if ((ak && *ak) || (sk && *sk)) {
+        fprintf(stderr, "gzy: set both GZY_ROOT_ACCESS_KEY and GZY_ROOT_SECRET_KEY, or neither\n");
+        return -EINVAL;
+    }
+    snprintf(path, sizeof(path), "%s/%s", data_dir, CREDENTIAL_FILE);
+    int rc = credential_load(path, c);
+    if (rc != -ENOENT)
+        return rc;
+    random_token(c->access, 20, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567");
+    random_token(c->secret, 40,
+                 "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/");
+    *generated = true;
+    return credential_save(path, c);
+}
+
+static int mkdir_p(const char *dir)
+{
+    char buf[4096];
+    snprintf(buf, sizeof(buf), "%s", dir);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+struct signal_waiter {
+    sigset_t set;
+    struct http_server *srv;
+    uint64_t drain_ms;
+};
+
+/* All threads block SIGTERM/SIGINT; this one waits for them (no async-signal-safety puzzles). */
+static void *signal_thread(void *arg)
+{
+    struct signal_waiter *w = arg;
+    int sig = 0;
+    if (sigwait(&w->set, &sig) == 0 && sig != SIGUSR2) {
+        log_info("signal %d: draining in-flight requests (up to %llu ms)", sig,
+                 (unsigned long long)w->drain_ms);
+        http_server_stop(w->srv, w->drain_ms);
+    }
+    return NULL;
+}
+
+static enum gz_log_level parse_level(const char *s)
+{
+    if (strcmp(s, "error") == 0)
+        return GZ_LOG_ERROR;
+    if (strcmp(s, "warn") == 0)
+        return GZ_LOG_WARN;
+    if (strcmp(s, "debug") == 0)
+        return GZ_LOG_DEBUG;
+    return GZ_LOG_INFO;
+}
+
+static void print_banner(const struct gz_config *cfg, int port, const struct credential *c,
+                         bool generated)
+{
+    char host[256];
+    snprintf(host, sizeof(host), "%s", cfg->listen);
+    char *colon = strrchr(host, ':');
+    if (colon)
+        *colon = '\0';
+    if (strcmp(host, "0.0.0.0") == 0)
+        snprintf(host, sizeof(host), "127.0.0.1");
+    else if (strcmp(host, "[::]") == 0)
+        snprintf(host, sizeof(host), "[::1]");
+    printf("guoziyun gzy serve\n");
+    printf("S3 endpoint: http://%s:%d\n", host, port);
+    printf("Data folder: %s\n", cfg->data_dir);
+    if (cfg->domain && *cfg->domain)
+        printf("Virtual-hosted buckets: http://BUCKET.%s:%d\n", cfg->domain, port);
+    if (generated) {
+        printf("Admin credential (generated; shown once, kept in %s/%s):\n", cfg->data_dir,
+               CREDENTIAL_FILE);
+        printf("  access key: %s\n  secret key: %s\n", c->access, c->secret);
+    } else if (getenv("GZY_ROOT_ACCESS_KEY")) {
+        printf("Admin credential: from GZY_ROOT_ACCESS_KEY / GZY_ROOT_SECRET_KEY\n");
+    } else {
+        printf("Admin credential: stored in %s/%s\n", cfg->data_dir, CREDENTIAL_FILE);
+    }
+    fflush(stdout);
+}
+
+static int serve(const struct gz_config *cfg)
+{
+    struct store *store = NULL;
+    struct iam *iam = NULL;
+    struct s3_service *s3 = NULL;
+    struct http_server *srv = NULL;
+    struct credential cred;
+    bool generated;
+    pthread_t sig_tid;
+    struct signal_waiter waiter = {.drain_ms = (uint64_t)cfg->drain_ms};
+    int rc;
+
+    sigemptyset(&waiter.set);
+    sigaddset(&waiter.set, SIGTERM);
+    sigaddset(&waiter.set, SIGINT);
+    sigaddset(&waiter.set, SIGUSR2); /* used to wake the waiter at exit */
+    pthread_sigmask(SIG_BLOCK, &waiter.set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if ((rc = mkdir_p(cfg->data_dir)) < 0) {
+        fprintf(stderr, "gzy: cannot create data folder %s: %s\n", cfg->data_dir,
+                gz_strerror(rc));
+        goto out;
+    }
+    if ((rc = credential_resolve(cfg->data_dir, &cred, &generated)) < 0) {
+        fprintf(stderr, "gzy: admin credential: %s\n", gz_strerror(rc));
+        goto out;
+    }
+    struct store_config scfg = {.data_dir = cfg->data_dir,
+                                .inline_max = (size_t)cfg->inline_max, .sync = 1};
+    if ((rc = store_open(&scfg, &store)) < 0) {
+        fprintf(stderr, "gzy: cannot open store in %s: %s\n", cfg->data_dir, gz_strerror(rc));
+        goto out;
+    }
+    if ((rc = iam_create(cred.access, cred.secret, &iam)) < 0)
+        goto out;
+    struct s3_service_config s3cfg = {.store = store, .iam = iam, .region = cfg->region,
+                                      .domain = cfg->domain};
+    if ((rc = s3_service_create(&s3cfg, &s3)) < 0)
+        goto out;
+    struct http_server_config hcfg = {
+        .listen = cfg->listen,
+        .threads = (int)cfg->threads,
+        .max_connections = (size_t)cfg->max_connections,
+        .header_timeout_ms = (uint64_t)cfg->header_timeout_ms,
+        .idle_timeout_ms = (uint64_t)cfg->idle_timeout_ms,
+        .server_name = "gzy",
+        .on_request = s3_on_request,
+        .on_protocol_error = s3_protocol_error,
+        .app = s3,
+    };
+    if ((rc = http_server_create(&hcfg, &srv)) < 0) {
+        fprintf(stderr, "gzy: cannot listen on %s: %s\n", cfg->listen, gz_strerror(rc));
+        goto out;
+    }
+    print_banner(cfg, http_server_port(srv), &cred, generated);
+    waiter.srv = srv;
+    pthread_create(&sig_tid, NULL, signal_thread, &waiter);
+    rc = http_server_run(srv);
+    pthread_kill(sig_tid, SIGUSR2);
+    pthread_join(sig_tid, NULL);
+    log_info("stopped");
+out:
+    http_server_destroy(srv);
+    s3_service_destroy(s3);
+    iam_destroy(iam);
+    store_close(store);
+    explicit_bzero(&cred, sizeof(cred));
+    return rc < 0 ? 1 : 0;
+}
+
+int gz_cmd_serve(int argc, char **argv)
+{
+    struct gz_config cfg;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            gz_config_usage("serve");
+            return 0;
+        }
+    }
+    if (gz_config_parse(&cfg, argc, argv) < 0) {
+        gz_config_free(&cfg);
+        return 2;
+    }
+    gz_log_set_level(parse_level(cfg.log_level));
+    int rc = serve(&cfg);
+    gz_config_free(&cfg);
+    return rc;
+}

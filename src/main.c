@@ -1,0 +1,40 @@
+/* main.c - `gzy`: dispatches subcommands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+#define GZY_VERSION "0.1.0"
+
+static void usage(void)
+{
+    printf("gzy %s - guoziyun (国资云), the state asset cloud: an S3-compatible object store\n"
+           "\n"
+           "usage: gzy <command> [options]\n"
+           "\n"
+           "commands:\n"
+           "  serve          run the S3 endpoint on a local data folder (gzy serve --help)\n"
+           "  config dump    print the effective configuration of `serve` with these options\n"
+           "  version        print the version\n"
+           "  help           this text\n",
+           GZY_VERSION);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "-h") == 0) {
+        usage();
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "serve") == 0)
+        return gz_cmd_serve(argc - 2, argv + 2);
+    if (strcmp(argv[1], "config") == 0)
+        return gz_cmd_config(argc - 2, argv + 2);
+    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+        printf("gzy %s\n", GZY_VERSION);
+        return 0;
+    }
+    fprintf(stderr, "gzy: unknown command '%s' (try gzy help)\n", argv[1]);
+    return 2;
+}

@@ -1,0 +1,40 @@
+/*
+ * s3.h - the S3 API layer: addressing, authentication, routing, handlers, XML, errors.
+ * `gzy serve` creates one s3_service and registers s3_on_request() with the HTTP server.
+ */
+#ifndef GZ_S3_H
+#define GZ_S3_H
+
+#include "../http/http.h"
+#include "../iam/iam.h"
+#include "../store/store.h"
+
+#define S3_DEFAULT_REGION "us-east-1"
+#define S3_MAX_KEY_BYTES 1024
+#define S3_MAX_USER_META_BYTES 2048       /* x-amz-meta-* names + values */
+#define S3_MAX_XML_BODY (1024 * 1024)     /* DeleteObjects of 1000 keys fits */
+#define S3_MAX_XML_DEPTH 16
+#define S3_MAX_OBJECT_SIZE (5LL * 1024 * 1024 * 1024 * 1024) /* 5 TiB (multipart) */
+#define S3_MAX_PUT_SIZE (5LL * 1024 * 1024 * 1024)          /* 5 GiB single PUT */
+#define S3_MIN_PART_SIZE (5LL * 1024 * 1024)
+#define S3_MAX_DELETE_KEYS 1000
+#define S3_MAX_LIST_KEYS 1000
+
+struct s3_service_config {
+    struct store *store;
+    struct iam *iam;
+    const char *region;        /* reported by GetBucketLocation; default us-east-1 */
+    const char *domain;        /* virtual-hosted-style base domain, NULL = path-style only */
+};
+
+struct s3_service;
+
+int s3_service_create(const struct s3_service_config *cfg, struct s3_service **out);
+void s3_service_destroy(struct s3_service *svc);
+/* The http_request_cb; app is the s3_service. */
+void s3_on_request(struct http_req *req, void *app);
+/* The http on_protocol_error hook: errors the HTTP core sends itself get an S3 XML body. */
+void s3_protocol_error(int status, const char *message, const char *request_id,
+                       struct gz_buf *body, const char **content_type, void *app);
+
+#endif

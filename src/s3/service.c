@@ -1,0 +1,33 @@
+/*
+ * service.c - the s3_service: the read-only configuration every request handler shares
+ * (store, iam, region, virtual-host domain). Created once by `gzy serve`.
+ */
+#include <errno.h>
+#include <stdio.h>
+
+#include "s3_obj_int.h"
+
+int s3_service_create(const struct s3_service_config *cfg, struct s3_service **out)
+{
+    const char *region = cfg->region && cfg->region[0] ? cfg->region : S3_DEFAULT_REGION;
+    const char *domain = cfg->domain ? cfg->domain : "";
+    if (cfg->store == NULL || cfg->iam == NULL)
+        return -EINVAL;
+    struct s3_service *svc = gz_calloc(1, sizeof(*svc));
+    if (strlen(region) >= sizeof(svc->region) || strlen(domain) >= sizeof(svc->domain)) {
+        gz_free(svc);
+        return -EINVAL;
+    }
+    svc->store = cfg->store;
+    svc->iam = cfg->iam;
+    snprintf(svc->region, sizeof(svc->region), "%s", region);
+    /* A leading dot ("--domain .s3.example.com") means the same as none. */
+    snprintf(svc->domain, sizeof(svc->domain), "%s", domain[0] == '.' ? domain + 1 : domain);
+    *out = svc;
+    return 0;
+}
+
+void s3_service_destroy(struct s3_service *svc)
+{
+    gz_free(svc);
+}

@@ -1,0 +1,402 @@
+/*
+ * index.c - the SQLite index: schema, the statement table, connections (one write connection
+ * owned by the committer, a pool of read-only ones for readers) and small helpers shared by
+ * the apply functions.
+ *
+ * Keys and bucket names are BLOBs so that comparisons are memcmp (binary, UTF-8 byte order)
+ * and listing is a range scan of the (bucket, key) primary key.
+ */
+#include <errno.h>
+#include <stdio.h>
+
+#include "local_int.h"
+
+#define STORE__SCHEMA_VERSION 1
+
+static const char *const schema_sql =
+    "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v INTEGER) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS buckets(id INTEGER PRIMARY KEY, name BLOB NOT NULL UNIQUE,"
+    " region TEXT NOT NULL, owner TEXT NOT NULL, created_ms INTEGER NOT NULL);"
+    /* file: the body file id (simple file-backed object); data: the inline body; both NULL
+     * for a multipart object (parts > 0), whose bodies are its object_parts rows. */
+    "CREATE TABLE IF NOT EXISTS objects(bucket INTEGER NOT NULL, key BLOB NOT NULL,"
+    " size INTEGER NOT NULL, mtime_ms INTEGER NOT NULL, etag TEXT NOT NULL,"
+    " parts INTEGER NOT NULL, file BLOB, headers BLOB NOT NULL, data BLOB,"
+    " PRIMARY KEY(bucket, key)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS object_parts(bucket INTEGER NOT NULL, key BLOB NOT NULL,"
+    " num INTEGER NOT NULL, size INTEGER NOT NULL, offset INTEGER NOT NULL,"
+    " file BLOB NOT NULL, PRIMARY KEY(bucket, key, num)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS uploads(id TEXT PRIMARY KEY, bucket INTEGER NOT NULL,"
+    " key BLOB NOT NULL, initiated_ms INTEGER NOT NULL, headers BLOB NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS uploads_by_key ON uploads(bucket, key, initiated_ms, id);"
+    "CREATE TABLE IF NOT EXISTS upload_parts(upload TEXT NOT NULL, num INTEGER NOT NULL,"
+    " size INTEGER NOT NULL, mtime_ms INTEGER NOT NULL, etag TEXT NOT NULL,"
+    " file BLOB NOT NULL, PRIMARY KEY(upload, num)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS files(id BLOB PRIMARY KEY, refs INTEGER NOT NULL)"
+    " WITHOUT ROWID;";
+
+static const char *const stmt_sql[ST__COUNT] = {
+    [ST_BEGIN] = "BEGIN",
+    [ST_BEGIN_IMM] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_SAVEPOINT] = "SAVEPOINT op",
+    [ST_RELEASE] = "RELEASE op",
+    [ST_ROLLBACK_TO] = "ROLLBACK TO op",
+    [ST_META_GET] = "SELECT v FROM meta WHERE k=?1",
+    [ST_META_SET] = "INSERT INTO meta(k,v) VALUES(?1,?2) ON CONFLICT(k) DO UPDATE SET v=?2",
+    [ST_FILE_EXISTS] = "SELECT 1 FROM files WHERE id=?1",
+    [ST_FILE_NEW] = "INSERT INTO files(id,refs) VALUES(?1,1)",
+    [ST_FILE_UNREF] = "UPDATE files SET refs=refs-1 WHERE id=?1 RETURNING refs",
+    [ST_FILE_DEL] = "DELETE FROM files WHERE id=?1",
+    [ST_FILE_COUNT] = "SELECT count(*) FROM files",
+    [ST_BKT_ID] = "SELECT id FROM buckets WHERE name=?1",
+    [ST_BKT_GET] = "SELECT name,region,owner,created_ms FROM buckets WHERE name=?1",
+    [ST_BKT_INS] = "INSERT INTO buckets(name,region,owner,created_ms) VALUES(?1,?2,?3,?4)",
+    [ST_BKT_DEL] = "DELETE FROM buckets WHERE id=?1",
+    [ST_BKT_LIST] = "SELECT name,region,owner,created_ms FROM buckets ORDER BY name",
+    [ST_BKT_LIST_OWNER] =
+        "SELECT name,region,owner,created_ms FROM buckets WHERE owner=?1 ORDER BY name",
+    [ST_BKT_HAS_OBJ] = "SELECT 1 FROM objects WHERE bucket=?1 LIMIT 1",
+    [ST_BKT_HAS_UPL] = "SELECT 1 FROM uploads WHERE bucket=?1 LIMIT 1",
+    [ST_OBJ_STAT] =
+        "SELECT size,mtime_ms,etag,parts,headers FROM objects WHERE bucket=?1 AND key=?2",
+    [ST_OBJ_OPEN] = "SELECT size,mtime_ms,etag,parts,headers,file,data FROM objects"
+                    " WHERE bucket=?1 AND key=?2",
+    [ST_OBJ_REFS] = "SELECT file,parts FROM objects WHERE bucket=?1 AND key=?2",
+    [ST_OBJ_PUT] = "INSERT OR REPLACE INTO objects(bucket,key,size,mtime_ms,etag,parts,file,"
+                   "headers,data) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+    [ST_OBJ_DEL] = "DELETE FROM objects WHERE bucket=?1 AND key=?2",
+    [ST_OBJ_SET_META] = "UPDATE objects SET headers=coalesce(?3,headers), mtime_ms=?4"
+                        " WHERE bucket=?1 AND key=?2",
+    [ST_OBJ_COPY] = "INSERT INTO objects(bucket,key,size,mtime_ms,etag,parts,file,headers,data)"
+                    " SELECT ?3,?4,size,?5,etag,parts,file,coalesce(?6,headers),data"
+                    " FROM objects WHERE bucket=?1 AND key=?2",
+    [ST_OBJ_FILE_REF] = "UPDATE files SET refs=refs+1 WHERE id=(SELECT file FROM objects"
+                        " WHERE bucket=?1 AND key=?2)",
+    [ST_OPART_LIST] = "SELECT num,size,offset,file FROM object_parts WHERE bucket=?1 AND key=?2"
+                      " ORDER BY num",
+    [ST_OPART_GET] =
+        "SELECT size,offset,file FROM object_parts WHERE bucket=?1 AND key=?2 AND num=?3",
+    [ST_OPART_DEL] = "DELETE FROM object_parts WHERE bucket=?1 AND key=?2",
+    [ST_OPART_INS] = "INSERT INTO object_parts(bucket,key,num,size,offset,file)"
+                     " VALUES(?1,?2,?3,?4,?5,?6)",
+    [ST_OPART_COPY] = "INSERT INTO object_parts(bucket,key,num,size,offset,file)"
+                      " SELECT ?3,?4,num,size,offset,file FROM object_parts"
+                      " WHERE bucket=?1 AND key=?2",
+    [ST_OPART_REF] = "UPDATE files SET refs=refs+1 WHERE id IN (SELECT file FROM object_parts"
+                     " WHERE bucket=?1 AND key=?2)",
+    [ST_LIST_FROM] = "SELECT key,size,mtime_ms,etag FROM objects WHERE bucket=?1 AND key>=?2"
+                     " ORDER BY key",
+    [ST_LIST_RANGE] = "SELECT key,size,mtime_ms,etag FROM objects WHERE bucket=?1 AND key>=?2"
+                      " AND key<?3 ORDER BY key",
+    [ST_UPL_INS] =
+        "INSERT INTO uploads(id,bucket,key,initiated_ms,headers) VALUES(?1,?2,?3,?4,?5)",
+    [ST_UPL_GET] = "SELECT bucket,key,initiated_ms,headers FROM uploads WHERE id=?1",
+    [ST_UPL_DEL] = "DELETE FROM uploads WHERE id=?1",
+    [ST_UPL_LIST] = "SELECT key,id,initiated_ms,headers FROM uploads WHERE bucket=?1"
+                    " AND (key,initiated_ms,id)>(?2,?3,?4) ORDER BY key,initiated_ms,id",
+    [ST_UPL_LIST_RANGE] = "SELECT key,id,initiated_ms,headers FROM uploads WHERE bucket=?1"
+                          " AND (key,initiated_ms,id)>(?2,?3,?4) AND key<?5"
+                          " ORDER BY key,initiated_ms,id",
+    [ST_UPART_GET] = "SELECT size,etag,file FROM upload_parts WHERE upload=?1 AND num=?2",
+    [ST_UPART_PUT] = "INSERT OR REPLACE INTO upload_parts(upload,num,size,mtime_ms,etag,file)"
+                     " VALUES(?1,?2,?3,?4,?5,?6)",
+    [ST_UPART_LIST] = "SELECT num,size,mtime_ms,etag FROM upload_parts WHERE upload=?1"
+                      " AND num>?2 ORDER BY num",
+    [ST_UPART_FILES] = "SELECT num,file FROM upload_parts WHERE upload=?1",
+    [ST_UPART_DEL_ALL] = "DELETE FROM upload_parts WHERE upload=?1",
+};
+
+int store__sql_err(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_ROW:
+    case SQLITE_DONE:
+        return 0;
+    case SQLITE_FULL:
+        return -ENOSPC;
+    case SQLITE_NOMEM:
+        return -ENOMEM;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return -EBUSY;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+        return GZ_ECORRUPT;
+    case SQLITE_CONSTRAINT:
+        return -EEXIST;
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+        return -EPERM;
+    case SQLITE_CANTOPEN:
+        return -ENOENT;
+    default:
+        return -EIO;
+    }
+}
+
+static int conn_exec_str(struct store__conn *c, const char *sql)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(c->db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        log_error("store: %s: %s", sql, msg ? msg : sqlite3_errstr(rc));
+        sqlite3_free(msg);
+        return store__sql_err(rc);
+    }
+    return 0;
+}
+
+int store__conn_open(struct store *s, bool readonly, struct store__conn **out)
+{
+    char path[4096];
+    struct store__conn *c = gz_calloc(1, sizeof(*c));
+    int flags = SQLITE_OPEN_NOMUTEX |
+                (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    int rc;
+
+    *out = NULL;
+    snprintf(path, sizeof(path), "%s/index.db", s->dir);
+    rc = sqlite3_open_v2(path, &c->db, flags, NULL);
+    if (rc != SQLITE_OK) {
+        log_error("store: open %s: %s", path, sqlite3_errstr(rc));
+        rc = store__sql_err(rc);
+        goto out;
+    }
+    sqlite3_busy_timeout(c->db, 10000);
+    sqlite3_extended_result_codes(c->db, 1);
+    if (readonly) {
+        rc = conn_exec_str(c, "PRAGMA mmap_size=1073741824; PRAGMA cache_size=-8192;");
+    } else {
+        rc = conn_exec_str(c, "PRAGMA journal_mode=WAL; PRAGMA mmap_size=1073741824;"
+                              " PRAGMA cache_size=-65536; PRAGMA journal_size_limit=67108864;");
+        if (rc == 0)
+            rc = conn_exec_str(c, s->sync ? "PRAGMA synchronous=FULL"
+                                          : "PRAGMA synchronous=OFF");
+    }
+out:
+    if (rc < 0) {
+        store__conn_close(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+void store__conn_close(struct store__conn *c)
+{
+    if (c == NULL)
+        return;
+    for (int i = 0; i < ST__COUNT; i++)
+        sqlite3_finalize(c->st[i]);
+    if (sqlite3_close(c->db) != SQLITE_OK)
+        log_error("store: sqlite3_close: %s", sqlite3_errmsg(c->db));
+    gz_free(c);
+}
+
+int store__schema_init(struct store__conn *c)
+{
+    int rc = conn_exec_str(c, "BEGIN IMMEDIATE");
+    if (rc < 0)
+        return rc;
+    rc = conn_exec_str(c, schema_sql);
+    if (rc == 0) {
+        int64_t v = 0;
+        rc = store__meta_get(c, "schema", &v);
+        if (rc == -ENOENT)
+            rc = store__meta_set(c, "schema", STORE__SCHEMA_VERSION);
+        else if (rc == 0 && v != STORE__SCHEMA_VERSION) {
+            log_error("store: index schema %lld, expected %d", (long long)v,
+                      STORE__SCHEMA_VERSION);
+            rc = GZ_ECORRUPT;
+        }
+    }
+    if (rc == 0)
+        return conn_exec_str(c, "COMMIT");
+    conn_exec_str(c, "ROLLBACK");
+    return rc;
+}
+
+int store__conn_get(struct store *s, struct store__conn **out)
+{
+    pthread_mutex_lock(&s->pool_mu);
+    struct store__conn *c = s->pool;
+    if (c != NULL)
+        s->pool = c->next;
+    pthread_mutex_unlock(&s->pool_mu);
+    if (c != NULL) {
+        c->next = NULL;
+        *out = c;
+        return 0;
+    }
+    return store__conn_open(s, true, out);
+}
+
+void store__conn_put(struct store *s, struct store__conn *c)
+{
+    if (c == NULL)
+        return;
+    /* A reader that failed half-way may have left a transaction open: end it so the
+     * connection does not pin an old snapshot of the WAL. */
+    if (!sqlite3_get_autocommit(c->db))
+        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    pthread_mutex_lock(&s->pool_mu);
+    c->next = s->pool;
+    s->pool = c;
+    pthread_mutex_unlock(&s->pool_mu);
+}
+
+sqlite3_stmt *store__stmt(struct store__conn *c, enum store__stmt id)
+{
+    if (c->st[id] == NULL) {
+        int rc = sqlite3_prepare_v3(c->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+                                    &c->st[id], NULL);
+        if (rc != SQLITE_OK) {
+            log_error("store: prepare %s: %s", stmt_sql[id], sqlite3_errmsg(c->db));
+            c->st[id] = NULL;
+            return NULL;
+        }
+    }
+    return c->st[id];
+}
+
+void store__stmt_done(sqlite3_stmt *st)
+{
+    if (st == NULL)
+        return;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+int store__bind_slice(sqlite3_stmt *st, int i, struct gz_slice v)
+{
+    if (v.len == 0)
+        return sqlite3_bind_zeroblob(st, i, 0);
+    return sqlite3_bind_blob64(st, i, v.ptr, v.len, SQLITE_STATIC);
+}
+
+int store__bind_id(sqlite3_stmt *st, int i, const uint8_t id[STORE__ID_LEN])
+{
+    return sqlite3_bind_blob(st, i, id, STORE__ID_LEN, SQLITE_STATIC);
+}
+
+struct gz_slice store__col_slice(sqlite3_stmt *st, int i)
+{
+    const void *p = sqlite3_column_blob(st, i);
+    int n = sqlite3_column_bytes(st, i);
+    return gz_slice(p ? p : "", p ? (size_t)n : 0);
+}
+
+int store__exec(struct store__conn *c, enum store__stmt id)
+{
+    sqlite3_stmt *st = store__stmt(c, id);
+    if (st == NULL)
+        return -EIO;
+    int rc = sqlite3_step(st);
+    store__stmt_done(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        log_error("store: %s: %s", stmt_sql[id], sqlite3_errmsg(c->db));
+        return store__sql_err(rc);
+    }
+    return 0;
+}
+
+int store__exec_kv(struct store__conn *c, enum store__stmt id, int64_t bucket,
+                   struct gz_slice key)
+{
+    sqlite3_stmt *st = store__stmt(c, id);
+    if (st == NULL)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, bucket);
+    store__bind_slice(st, 2, key);
+    int rc = sqlite3_step(st);
+    store__stmt_done(st);
+    if (rc != SQLITE_DONE) {
+        log_error("store: %s: %s", stmt_sql[id], sqlite3_errmsg(c->db));
+        return store__sql_err(rc);
+    }
+    return 0;
+}
+
+int store__bucket_id(struct store__conn *c, struct gz_slice name, int64_t *id)
+{
+    sqlite3_stmt *st = store__stmt(c, ST_BKT_ID);
+    if (st == NULL)
+        return -EIO;
+    store__bind_slice(st, 1, name);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *id = sqlite3_column_int64(st, 0);
+    store__stmt_done(st);
+    if (rc == SQLITE_ROW)
+        return 0;
+    return rc == SQLITE_DONE ? GZ_ENOBUCKET : store__sql_err(rc);
+}
+
+int store__file_new(struct store__conn *c, const uint8_t id[STORE__ID_LEN])
+{
+    sqlite3_stmt *st = store__stmt(c, ST_FILE_NEW);
+    if (st == NULL)
+        return -EIO;
+    store__bind_id(st, 1, id);
+    int rc = sqlite3_step(st);
+    store__stmt_done(st);
+    return rc == SQLITE_DONE ? 0 : store__sql_err(rc);
+}
+
+int store__file_unref(struct store__conn *c, const uint8_t id[STORE__ID_LEN],
+                      struct store__idvec *unlinks)
+{
+    sqlite3_stmt *st = store__stmt(c, ST_FILE_UNREF);
+    if (st == NULL)
+        return -EIO;
+    store__bind_id(st, 1, id);
+    int rc = sqlite3_step(st);
+    int64_t refs = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 1;
+    if (rc == SQLITE_ROW)
+        rc = sqlite3_step(st); /* finish the UPDATE ... RETURNING */
+    store__stmt_done(st);
+    if (rc != SQLITE_DONE)
+        return store__sql_err(rc);
+    if (refs > 0)
+        return 0;
+    st = store__stmt(c, ST_FILE_DEL);
+    if (st == NULL)
+        return -EIO;
+    store__bind_id(st, 1, id);
+    rc = sqlite3_step(st);
+    store__stmt_done(st);
+    if (rc != SQLITE_DONE)
+        return store__sql_err(rc);
+    store__idvec_push(unlinks, id);
+    return 0;
+}
+
+int store__meta_get(struct store__conn *c, const char *k, int64_t *v)
+{
+    sqlite3_stmt *st = store__stmt(c, ST_META_GET);
+    if (st == NULL)
+        return -EIO;
+    sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *v = sqlite3_column_int64(st, 0);
+    store__stmt_done(st);
+    if (rc == SQLITE_ROW)
+        return 0;
+    return rc == SQLITE_DONE ? -ENOENT : store__sql_err(rc);
+}
+
+int store__meta_set(struct store__conn *c, const char *k, int64_t v)
+{
+    sqlite3_stmt *st = store__stmt(c, ST_META_SET);
+    if (st == NULL)
+        return -EIO;
+    sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, v);
+    int rc = sqlite3_step(st);
+    store__stmt_done(st);
+    return rc == SQLITE_DONE ? 0 : store__sql_err(rc);
+}

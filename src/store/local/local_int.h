@@ -1,0 +1,235 @@
+/*
+ * local_int.h - private to the `local` store backend (src/store/local/): the SQLite index,
+ * the object files, the group-commit queue. Nothing outside src/store/ includes this, except
+ * tests/unit/test_store.c (for the debug counters).
+ *
+ * On-disk layout under data_dir:
+ *   LOCK                  flock()ed while a process has the store open
+ *   index.db (+ -wal)     the SQLite index (WAL mode)
+ *   objects/XY/<32 hex>   object and part bodies, named by 128-bit random ids; XY is the id's
+ *                         first byte. The 256 folders are created (and made durable) at open,
+ *                         so a new file needs only an fsync of its own folder.
+ *
+ * Every file the index references has a row in `files` with a reference count (a copy
+ * shares the source's files instead of rewriting bytes). A file is unlinked only after the
+ * transaction that dropped its last reference has committed; a file with no `files` row is
+ * an orphan (a body whose commit never happened, or an unlink lost in a crash), removed by
+ * the sweep at store_open after an unclean shutdown.
+ *
+ * Threads: one committer thread owns the write connection and applies queued mutations in
+ * batches (one transaction, one WAL fsync per batch); a few sync threads fdatasync new files
+ * before their op reaches the committer; readers borrow read-only connections from a pool.
+ */
+#ifndef GZ_STORE_LOCAL_INT_H
+#define GZ_STORE_LOCAL_INT_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include "../store.h"
+
+#define STORE__ID_LEN 16          /* bytes in a file id (32 hex characters in its name) */
+#define STORE__SYNC_THREADS 4     /* parallel fdatasync of new files */
+#define STORE__BATCH_MAX 2048     /* ops in one transaction at most */
+#define STORE__HEADERS_MAX (1024 * 1024)
+#define STORE__INLINE_MAX_LIMIT (16 * 1024 * 1024) /* larger inline_max is refused */
+#define STORE__OPEN_RETRIES 8     /* re-reads of the index when a file vanished under open */
+
+/* Prepared statements, cached per connection (index.c holds the SQL). */
+enum store__stmt {
+    ST_BEGIN, ST_BEGIN_IMM, ST_COMMIT, ST_ROLLBACK, ST_SAVEPOINT, ST_RELEASE, ST_ROLLBACK_TO,
+    ST_META_GET, ST_META_SET,
+    ST_FILE_EXISTS, ST_FILE_NEW, ST_FILE_UNREF, ST_FILE_DEL, ST_FILE_COUNT,
+    ST_BKT_ID, ST_BKT_GET, ST_BKT_INS, ST_BKT_DEL, ST_BKT_LIST, ST_BKT_LIST_OWNER,
+    ST_BKT_HAS_OBJ, ST_BKT_HAS_UPL,
+    ST_OBJ_STAT, ST_OBJ_OPEN, ST_OBJ_REFS, ST_OBJ_PUT, ST_OBJ_DEL, ST_OBJ_SET_META, ST_OBJ_COPY,
+    ST_OBJ_FILE_REF,
+    ST_OPART_LIST, ST_OPART_GET, ST_OPART_DEL, ST_OPART_INS, ST_OPART_COPY, ST_OPART_REF,
+    ST_LIST_FROM, ST_LIST_RANGE,
+    ST_UPL_INS, ST_UPL_GET, ST_UPL_DEL, ST_UPL_LIST, ST_UPL_LIST_RANGE,
+    ST_UPART_GET, ST_UPART_PUT, ST_UPART_LIST, ST_UPART_FILES, ST_UPART_DEL_ALL,
+    ST__COUNT
+};
+
+/* A SQLite connection with its statement cache. Used by one thread at a time. */
+struct store__conn {
+    sqlite3 *db;
+    sqlite3_stmt *st[ST__COUNT];
+    struct store__conn *next;   /* pool free list */
+};
+
+/* A growable list of file ids (to unlink after a commit). */
+struct store__idvec {
+    uint8_t (*ids)[STORE__ID_LEN];
+    size_t n, cap;
+};
+
+enum store__op_kind {
+    OP_PUT, OP_DELETE, OP_COPY, OP_BUCKET_CREATE, OP_BUCKET_DELETE,
+    OP_UPLOAD_CREATE, OP_PART, OP_COMPLETE, OP_ABORT,
+};
+
+/* One queued mutation. Every slice is an owned copy (freed by store__op_free). */
+enum store__op_state { OP_READY, OP_NEEDS_SYNC, OP_SYNCING };
+
+struct store__op {
+    struct store__op *next;         /* the commit queue, in submission order */
+    struct store__op *sync_next;    /* the sync threads' work list */
+    enum store__op_state state;     /* guarded by store.mu while queued */
+    enum store__op_kind kind;
+    store_done_cb done;
+    void *ud;
+    int status;
+    struct store_writer *w;         /* PUT, PART: the body */
+    struct gz_slice bucket, key;    /* the target (COPY: the source) */
+    struct gz_slice bucket2, key2;  /* COPY: the destination */
+    struct gz_slice headers;
+    bool has_headers;               /* COPY: replace headers */
+    int64_t mtime_ms;
+    char etag[48];
+    char cond_etag[48];             /* COPY: required source etag, "" = none */
+    char upload_id[STORE_UPLOAD_ID_LEN + 1];
+    int part_number;
+    struct store_part *parts;       /* COMPLETE */
+    int nparts;
+    struct store_bucket bkt;        /* BUCKET_CREATE */
+    struct store__idvec unlinks;    /* files whose last reference this op dropped */
+};
+
+struct store__stats {
+    uint64_t txns;                  /* committed batches */
+    uint64_t ops;                   /* ops applied */
+    uint64_t max_batch;
+    uint64_t file_syncs;
+};
+
+struct store {
+    char *dir;
+    int dirfd, objfd, lockfd;
+    int subfd[256];                 /* objects/00 .. objects/ff */
+    size_t inline_max;
+    bool sync;
+
+    struct store__conn *wconn;      /* committer thread only (and open/close) */
+    pthread_t committer_tid;
+
+    pthread_mutex_t pool_mu;
+    struct store__conn *pool;       /* idle read-only connections */
+
+    pthread_mutex_t mu;             /* guards everything below */
+    pthread_cond_t cv_commit, cv_sync;
+    struct store__op *cq_head, *cq_tail;    /* every queued op, in submission order */
+    struct store__op *sq_head, *sq_tail;    /* those waiting for a sync thread */
+    bool stopping, sync_exit, committer_exited;
+    bool maybe_orphans;             /* a commit failed: files may be unreferenced */
+    long live_files;                /* writers holding a body file (atomic) */
+    pthread_t syncers[STORE__SYNC_THREADS];
+    int nsyncers;
+    bool committer_started;
+    struct store__stats stats;
+};
+
+struct store_writer {
+    struct store *s;
+    uint8_t *buf;                   /* inline bytes while no file exists */
+    size_t len, cap;
+    int fd;                         /* the body file, or -1 */
+    bool has_file, synced;
+    bool keep;                      /* the index references the file: do not unlink */
+    uint8_t id[STORE__ID_LEN];
+    int64_t size;
+    int err;                        /* sticky write error */
+};
+
+/* ---- index.c ---- */
+int store__conn_open(struct store *s, bool readonly, struct store__conn **out);
+void store__conn_close(struct store__conn *c);
+int store__schema_init(struct store__conn *c);
+/* Borrows a read-only connection from the pool (opening one if none is idle). */
+int store__conn_get(struct store *s, struct store__conn **out);
+void store__conn_put(struct store *s, struct store__conn *c);
+/* The cached statement, reset and unbound; NULL on error (logged). */
+sqlite3_stmt *store__stmt(struct store__conn *c, enum store__stmt id);
+/* Resets a statement after use (keeps it cached). NULL-safe. */
+void store__stmt_done(sqlite3_stmt *st);
+/* Binds a byte string as a BLOB (an empty slice as a zero-length BLOB, never NULL). */
+int store__bind_slice(sqlite3_stmt *st, int i, struct gz_slice v);
+int store__bind_id(sqlite3_stmt *st, int i, const uint8_t id[STORE__ID_LEN]);
+/* Column as a slice (valid until the next step/reset). */
+struct gz_slice store__col_slice(sqlite3_stmt *st, int i);
+/* Runs a statement that returns no rows; 0 or a negative error. */
+int store__exec(struct store__conn *c, enum store__stmt id);
+/* Runs a no-row statement bound as (?1 bucket id, ?2 key). */
+int store__exec_kv(struct store__conn *c, enum store__stmt id, int64_t bucket,
+                   struct gz_slice key);
+/* Maps a SQLite result code to a negative errno / GZ_E*. */
+int store__sql_err(int rc);
+/* Bucket name -> id: 0 and *id, or GZ_ENOBUCKET / error. */
+int store__bucket_id(struct store__conn *c, struct gz_slice name, int64_t *id);
+/* Adds a reference-1 row for a new file. */
+int store__file_new(struct store__conn *c, const uint8_t id[STORE__ID_LEN]);
+/* Drops a reference; at zero the row goes and the id joins *unlinks. */
+int store__file_unref(struct store__conn *c, const uint8_t id[STORE__ID_LEN],
+                      struct store__idvec *unlinks);
+int store__meta_get(struct store__conn *c, const char *k, int64_t *v);
+int store__meta_set(struct store__conn *c, const char *k, int64_t v);
+
+/* ---- local.c ---- */
+/* Opens objects/XY/<hex id> read-only; -errno. */
+int store__file_open(struct store *s, const uint8_t id[STORE__ID_LEN]);
+void store__file_unlink(struct store *s, const uint8_t id[STORE__ID_LEN]);
+void store__idvec_push(struct store__idvec *v, const uint8_t id[STORE__ID_LEN]);
+void store__idvec_free(struct store__idvec *v);
+bool store__slice_valid_key(struct gz_slice key);
+
+/* ---- commit.c ---- */
+int store__threads_start(struct store *s);
+void store__threads_stop(struct store *s);
+struct store__op *store__op_new(enum store__op_kind kind, store_done_cb done, void *ud);
+struct gz_slice store__slice_dup(struct gz_slice v);
+void store__op_free(struct store__op *op);
+/* Queues op. Ops are applied in submission order; one whose body file must be made durable
+ * first waits (with those behind it) until a sync thread has done so. */
+void store__op_submit(struct store *s, struct store__op *op);
+/* Queues op and waits for its status (for the synchronous durable calls). */
+int store__op_run(struct store *s, struct store__op *op);
+void store__stats_get(struct store *s, struct store__stats *out);
+
+/* ---- objects.c: apply functions, run by the committer inside the batch transaction ---- */
+int store__apply_put(struct store *s, struct store__conn *c, struct store__op *op);
+int store__apply_delete(struct store *s, struct store__conn *c, struct store__op *op);
+int store__apply_copy(struct store *s, struct store__conn *c, struct store__op *op);
+/* Removes (bucket, key) if present, dropping its file references; *found tells. */
+int store__object_remove(struct store__conn *c, int64_t bucket, struct gz_slice key,
+                         struct store__idvec *unlinks, bool *found);
+/* ETags equal, ignoring surrounding double quotes on either. */
+bool store__etag_eq(const char *a, const char *b);
+/* Copies a NUL-terminated etag into out[48] (truncating). */
+void store__etag_copy(char out[48], const char *in);
+
+/* ---- bucket.c ---- */
+int store__apply_bucket_create(struct store *s, struct store__conn *c, struct store__op *op);
+int store__apply_bucket_delete(struct store *s, struct store__conn *c, struct store__op *op);
+
+/* ---- multipart.c ---- */
+int store__apply_upload_create(struct store *s, struct store__conn *c, struct store__op *op);
+int store__apply_part(struct store *s, struct store__conn *c, struct store__op *op);
+int store__apply_complete(struct store *s, struct store__conn *c, struct store__op *op);
+int store__apply_abort(struct store *s, struct store__conn *c, struct store__op *op);
+
+/* ---- writer.c ---- */
+/* Makes the writer's body a durable file (creating it from the inline bytes if need_file);
+ * called on a sync thread. 0 or -errno. */
+int store__writer_durable(struct store_writer *w, bool need_file);
+/* Frees the writer; unlinks its file unless w->keep. NULL-safe. */
+void store__writer_free(struct store_writer *w);
+
+/* ---- list.c ---- */
+/* The smallest byte string greater than every string starting with p: false if none
+ * (p empty or all 0xff). out gets at most p.len bytes. */
+bool store__key_successor(struct gz_slice p, char *out, size_t *outlen);
+/* With a delimiter: is key rolled up? *cplen gets the common prefix's length. */
+bool store__key_rollup(struct gz_slice key, struct gz_slice prefix, struct gz_slice delim,
+                       size_t *cplen);
+
+#endif

@@ -1,0 +1,332 @@
+/*
+ * reader.c - reading objects.
+ *
+ * Opening reads the object's row (and, for a multipart object, its part list) in one read
+ * transaction, so the reader holds one consistent version: inline bytes are copied, file
+ * bodies are opened. An overwrite commits a new row and unlinks the old files only after its
+ * commit; an open file descriptor keeps an unlinked file readable, so a reader that opened
+ * the file sees the old object entirely. The window between reading the row and opening the
+ * file is closed by retrying: ENOENT there means the row changed, so read it again.
+ *
+ * Part files of a multipart object are opened lazily (an object may have 10,000 parts); if
+ * one vanished because the object was replaced meanwhile, reading it gives GZ_ECLOSED.
+ */
+#include <errno.h>
+#include <unistd.h>
+
+#include "local_int.h"
+
+struct store__extent {
+    int64_t off;        /* in the reader's byte space */
+    int64_t size;
+    int64_t file_off;   /* where those bytes start in the file */
+    uint8_t id[STORE__ID_LEN];
+    int fd;             /* -1 until opened */
+};
+
+struct store_reader {
+    struct store *s;
+    int64_t size, pos;
+    uint8_t *mem;       /* inline body, or NULL */
+    struct store__extent *ext;
+    int next, cur;
+    char *headers;
+};
+
+static void reader_reset(struct store_reader *r)
+{
+    for (int i = 0; i < r->next; i++) {
+        if (r->ext[i].fd >= 0)
+            close(r->ext[i].fd);
+    }
+    gz_free(r->ext);
+    gz_free(r->mem);
+    gz_free(r->headers);
+    r->ext = NULL;
+    r->mem = NULL;
+    r->headers = NULL;
+    r->next = r->cur = 0;
+    r->size = r->pos = 0;
+}
+
+void store_reader_close(struct store_reader *r)
+{
+    if (r == NULL)
+        return;
+    reader_reset(r);
+    gz_free(r);
+}
+
+static struct store__extent *reader_add_extent(struct store_reader *r, int cap, int64_t off,
+                                               int64_t size, struct gz_slice id)
+{
+    if (r->ext == NULL)
+        r->ext = gz_calloc((size_t)cap, sizeof(*r->ext));
+    struct store__extent *e = &r->ext[r->next++];
+    e->off = off;
+    e->size = size;
+    e->file_off = 0;
+    e->fd = -1;
+    if (id.len == STORE__ID_LEN)
+        memcpy(e->id, id.ptr, STORE__ID_LEN);
+    return e;
+}
+
+/* Loads a multipart object's parts: all (part 0) or just one (as the reader's whole span). */
+static int reader_load_parts(struct store__conn *c, int64_t bid, struct gz_slice key,
+                             int nparts, int part, struct store_reader *r, int64_t *poff,
+                             int64_t *psize)
+{
+    int rc;
+    sqlite3_stmt *st = store__stmt(c, part ? ST_OPART_GET : ST_OPART_LIST);
+    if (st == NULL)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, bid);
+    store__bind_slice(st, 2, key);
+    if (part) {
+        sqlite3_bind_int(st, 3, part);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            *psize = r->size = sqlite3_column_int64(st, 0);
+            *poff = sqlite3_column_int64(st, 1);
+            reader_add_extent(r, 1, 0, r->size, store__col_slice(st, 2));
+            rc = SQLITE_DONE;
+        } else if (rc == SQLITE_DONE) {
+            rc = GZ_EINVALIDPART;
+        }
+    } else {
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW && r->next < nparts) {
+            reader_add_extent(r, nparts, sqlite3_column_int64(st, 2),
+                              sqlite3_column_int64(st, 1), store__col_slice(st, 3));
+        }
+        if (rc == SQLITE_ROW)
+            rc = SQLITE_DONE;
+    }
+    store__stmt_done(st);
+    if (rc < 0)
+        return rc;
+    return rc == SQLITE_DONE ? 0 : store__sql_err(rc);
+}
+
+/* Fills r and meta from the object's row; part 0 = the whole object. */
+static int reader_load_row(struct store__conn *c, int64_t bid, struct gz_slice key, int part,
+                           struct store_reader *r, struct store_meta *meta, int64_t *poff,
+                           int64_t *psize)
+{
+    sqlite3_stmt *st = store__stmt(c, ST_OBJ_OPEN);
+    if (st == NULL)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, bid);
+    store__bind_slice(st, 2, key);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        store__stmt_done(st);
+        return rc == SQLITE_DONE ? GZ_ENOKEY : store__sql_err(rc);
+    }
+    meta->size = r->size = sqlite3_column_int64(st, 0);
+    meta->mtime_ms = sqlite3_column_int64(st, 1);
+    store__etag_copy(meta->etag, (const char *)sqlite3_column_text(st, 2));
+    meta->parts = sqlite3_column_int(st, 3);
+    struct gz_slice h = store__col_slice(st, 4);
+    r->headers = gz_malloc(h.len + 1);
+    memcpy(r->headers, h.ptr, h.len);
+    meta->headers = gz_slice(r->headers, h.len);
+    struct gz_slice file = store__col_slice(st, 5);
+    struct gz_slice data = store__col_slice(st, 6);
+    *poff = 0;
+    *psize = r->size;
+    rc = 0;
+    if (meta->parts == 0 && part > 1) {
+        rc = GZ_EINVALIDPART;
+    } else if (meta->parts == 0 && file.len == STORE__ID_LEN) {
+        reader_add_extent(r, 1, 0, r->size, file);
+    } else if (meta->parts == 0) {
+        if ((int64_t)data.len != r->size) {
+            rc = GZ_ECORRUPT;
+        } else {
+            r->mem = gz_malloc(data.len ? data.len : 1);
+            memcpy(r->mem, data.ptr, data.len);
+        }
+    }
+    store__stmt_done(st);
+    if (rc == 0 && meta->parts > 0)
+        rc = reader_load_parts(c, bid, key, meta->parts, part, r, poff, psize);
+    return rc;
+}
+
+static int reader_load(struct store *s, struct gz_slice bucket, struct gz_slice key, int part,
+                       struct store_reader *r, struct store_meta *meta, int64_t *poff,
+                       int64_t *psize)
+{
+    struct store__conn *c = NULL;
+    int64_t bid;
+    int rc = store__conn_get(s, &c);
+    if (rc < 0)
+        return rc;
+    rc = store__exec(c, ST_BEGIN);
+    if (rc == 0)
+        rc = store__bucket_id(c, bucket, &bid);
+    if (rc == 0)
+        rc = reader_load_row(c, bid, key, part, r, meta, poff, psize);
+    if (sqlite3_get_autocommit(c->db) == 0)
+        store__exec(c, ST_COMMIT);
+    store__conn_put(s, c);
+    return rc;
+}
+
+static int reader_open(struct store *s, struct gz_slice bucket, struct gz_slice key, int part,
+                       struct store_reader **out, struct store_meta *meta, int64_t *poff,
+                       int64_t *psize)
+{
+    struct store_reader *r = gz_calloc(1, sizeof(*r));
+    int rc = GZ_ECORRUPT;
+    r->s = s;
+    *out = NULL;
+    memset(meta, 0, sizeof(*meta));
+    if (bucket.len == 0 || bucket.len > STORE_MAX_BUCKET) {
+        rc = GZ_ENOBUCKET;
+        goto out;
+    }
+    if (!store__slice_valid_key(key)) {
+        rc = GZ_ENOKEY;
+        goto out;
+    }
+    for (int tries = 0; tries < STORE__OPEN_RETRIES; tries++) {
+        reader_reset(r);
+        rc = reader_load(s, bucket, key, part, r, meta, poff, psize);
+        if (rc < 0 || r->next == 0)
+            break;
+        /* Open the first body file now: ENOENT means an overwrite replaced it since. */
+        rc = store__file_open(s, r->ext[0].id);
+        if (rc >= 0) {
+            r->ext[0].fd = rc;
+            rc = 0;
+            break;
+        }
+        if (rc != -ENOENT)
+            break;
+        rc = GZ_ECORRUPT; /* if it keeps vanishing, the index names a missing file */
+    }
+out:
+    if (rc < 0) {
+        if (rc == GZ_ECORRUPT)
+            log_error("store: object body missing or damaged");
+        store_reader_close(r);
+        memset(meta, 0, sizeof(*meta));
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+int store_object_open(struct store *s, struct gz_slice bucket, struct gz_slice key,
+                      struct store_reader **out, struct store_meta *meta)
+{
+    int64_t off, size;
+    return reader_open(s, bucket, key, 0, out, meta, &off, &size);
+}
+
+int store_object_open_part(struct store *s, struct gz_slice bucket, struct gz_slice key,
+                           int part_number, struct store_reader **out, struct store_meta *meta,
+                           int64_t *part_offset, int64_t *part_size)
+{
+    if (part_number < 1 || part_number > STORE_MAX_PARTS) {
+        *out = NULL;
+        return GZ_EINVALIDPART;
+    }
+    return reader_open(s, bucket, key, part_number, out, meta, part_offset, part_size);
+}
+
+int store_reader_seek(struct store_reader *r, int64_t pos)
+{
+    if (pos < 0 || pos > r->size)
+        return -EINVAL;
+    r->pos = pos;
+    /* The extent containing pos: the last one starting at or before it. */
+    int lo = 0, hi = r->next - 1;
+    while (lo < hi) {
+        int mid = (lo + hi + 1) / 2;
+        if (r->ext[mid].off <= pos)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    r->cur = lo;
+    return 0;
+}
+
+int store_reader_next(struct store_reader *r, int64_t max, struct store_segment *seg)
+{
+    seg->fd = -1;
+    seg->mem = NULL;
+    seg->offset = 0;
+    seg->len = 0;
+    if (max <= 0)
+        return -EINVAL;
+    if (r->pos >= r->size)
+        return 0;
+    if (r->next == 0) {
+        seg->mem = r->mem + r->pos;
+        seg->len = GZ_MIN(max, r->size - r->pos);
+        r->pos += seg->len;
+        return 0;
+    }
+    while (r->cur < r->next - 1 && r->ext[r->cur].off + r->ext[r->cur].size <= r->pos)
+        r->cur++;
+    struct store__extent *e = &r->ext[r->cur];
+    int64_t end = e->off + e->size;
+    if (r->pos < e->off || r->pos >= end)
+        return GZ_ECORRUPT; /* part sizes do not add up to the object's size */
+    if (e->fd < 0) {
+        int fd = store__file_open(r->s, e->id);
+        if (fd < 0)
+            return fd == -ENOENT ? GZ_ECLOSED : fd;
+        e->fd = fd;
+    }
+    seg->fd = e->fd;
+    seg->offset = e->file_off + (r->pos - e->off);
+    seg->len = GZ_MIN(max, end - r->pos);
+    r->pos += seg->len;
+    return 0;
+}
+
+static int pread_all(int fd, uint8_t *p, size_t n, int64_t off)
+{
+    while (n > 0) {
+        ssize_t got = pread(fd, p, n, off);
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (got == 0)
+            return GZ_ECORRUPT; /* the file is shorter than the index says */
+        p += got;
+        n -= (size_t)got;
+        off += got;
+    }
+    return 0;
+}
+
+int64_t store_reader_read(struct store_reader *r, void *buf, size_t n)
+{
+    uint8_t *p = buf;
+    size_t got = 0;
+    while (got < n) {
+        struct store_segment seg;
+        int rc = store_reader_next(r, (int64_t)GZ_MIN(n - got, (size_t)INT64_MAX), &seg);
+        if (rc < 0)
+            return rc;
+        if (seg.len == 0)
+            break;
+        if (seg.fd < 0) {
+            memcpy(p + got, seg.mem, (size_t)seg.len);
+        } else {
+            rc = pread_all(seg.fd, p + got, (size_t)seg.len, seg.offset);
+            if (rc < 0)
+                return rc;
+        }
+        got += (size_t)seg.len;
+    }
+    return (int64_t)got;
+}

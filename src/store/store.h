@@ -1,0 +1,221 @@
+/*
+ * store.h - the storage engine interface. The s3 and migrate layers speak only this; the
+ * `local` backend (SQLite index in WAL mode + object files named by generated ids) implements
+ * it now, and a Ceph RADOS backend can later without touching its callers. Nothing here
+ * assumes a local disk: a file descriptor appears only as an optional fast path (segments
+ * with fd >= 0, for sendfile).
+ *
+ * Threading: every function is thread-safe. Reads (stat, open, list, ...) are synchronous and
+ * may be called from any thread; they are index look-ups (microseconds) and may be called on
+ * loop threads. Mutations that must be durable (commit, delete, copy, multipart) are
+ * asynchronous: they are queued to the store's committer, which batches many into one index
+ * transaction and one fsync (group commit), and call done(ud, status) on a store thread once
+ * durable (status 0) or failed (negative). The caller must hop back to its own thread.
+ *
+ * Keys and names are byte strings (slices); the store does not validate them beyond length.
+ */
+#ifndef GZ_STORE_H
+#define GZ_STORE_H
+
+#include "../util/util.h"
+
+#define STORE_MAX_KEY 1024
+#define STORE_MAX_BUCKET 63
+#define STORE_DEFAULT_INLINE_MAX (64 * 1024) /* objects up to this live inline in the index */
+#define STORE_UPLOAD_ID_LEN 32               /* hex characters */
+#define STORE_MAX_PARTS 10000
+
+struct store;
+struct store_writer;
+struct store_reader;
+
+typedef void (*store_done_cb)(void *ud, int status);
+
+struct store_config {
+    const char *data_dir;       /* created if missing */
+    size_t inline_max;          /* 0 = STORE_DEFAULT_INLINE_MAX */
+    int sync;                   /* 1 (default semantics): fsync before done; 0 only for tests */
+};
+
+/* Opens (creating or recovering) the store: removes half-written files and files the index
+ * does not reference, so the index and the files agree. */
+int store_open(const struct store_config *cfg, struct store **out);
+/* Waits for queued mutations, then closes. */
+void store_close(struct store *s);
+
+/* ---- buckets ---- */
+
+struct store_bucket {
+    char name[STORE_MAX_BUCKET + 1];
+    char region[32];
+    char owner[65];             /* owner's canonical id (64 hex) */
+    int64_t created_ms;
+};
+
+/* GZ_EBUCKETOWNED if it exists with the same owner, GZ_EBUCKETEXISTS otherwise. Durable. */
+int store_bucket_create(struct store *s, const struct store_bucket *b);
+int store_bucket_get(struct store *s, struct gz_slice name, struct store_bucket *out);
+/* GZ_ENOBUCKET, GZ_EBUCKETNOTEMPTY (objects or multipart uploads present). Durable. */
+int store_bucket_delete(struct store *s, struct gz_slice name);
+/* Calls fn for each bucket in name order (owner NULL = all); fn returns non-zero to stop. */
+int store_bucket_list(struct store *s, const char *owner,
+                      int (*fn)(const struct store_bucket *b, void *ud), void *ud);
+
+/* ---- object metadata ---- */
+
+/* Everything the store keeps about an object besides its bytes. `headers` is opaque to the
+ * store: an encoded list of name/value pairs chosen by the caller (Content-Type,
+ * x-amz-meta-*, checksums, ...), stored and returned verbatim. */
+struct store_meta {
+    int64_t size;
+    int64_t mtime_ms;
+    char etag[48];              /* without quotes: 32 hex, or 32 hex + "-N" */
+    int parts;                  /* 0 for a simple object, N for a multipart one */
+    struct gz_slice headers;    /* owned by whoever filled this struct (see each function) */
+};
+
+/* Encoding for store_meta.headers: a sequence of name\0value\0 pairs. */
+int store_headers_add(struct gz_buf *enc, struct gz_slice name, struct gz_slice value);
+/* Iterates: *pos starts at 0; returns false at the end. */
+bool store_headers_next(struct gz_slice enc, size_t *pos, struct gz_slice *name,
+                        struct gz_slice *value);
+
+/* Stat an object. meta->headers points into *hold, which the caller frees with gz_buf_free.
+ * GZ_ENOBUCKET or GZ_ENOKEY. */
+int store_object_stat(struct store *s, struct gz_slice bucket, struct gz_slice key,
+                      struct store_meta *meta, struct gz_buf *hold);
+
+/* ---- writing an object (or a part) ---- */
+
+/* Starts a new body; bytes go inline until they exceed inline_max, then to a new file named
+ * by a generated id. The writer is used by one thread at a time. */
+int store_writer_open(struct store *s, struct store_writer **out);
+/* Appends; may block briefly on a page-cache write. */
+int store_writer_write(struct store_writer *w, const void *p, size_t n);
+int64_t store_writer_size(const struct store_writer *w);
+/* Discards the writer and any file it created (NULL-safe). */
+void store_writer_abort(struct store_writer *w);
+
+/* Makes the body durable and the object visible under (bucket, key), atomically replacing
+ * any previous object (readers see the old or the new, never a mix). Takes ownership of w in
+ * every case. meta->size is taken from the writer; meta->headers is copied. done gets 0,
+ * GZ_ENOBUCKET (bucket deleted meanwhile) or an I/O error. */
+void store_object_commit(struct store *s, struct store_writer *w, struct gz_slice bucket,
+                         struct gz_slice key, const struct store_meta *meta, store_done_cb done,
+                         void *ud);
+
+/* Deletes the object if present (done gets 0 either way, or GZ_ENOBUCKET). */
+void store_object_delete(struct store *s, struct gz_slice bucket, struct gz_slice key,
+                         store_done_cb done, void *ud);
+
+/* Server-side copy without reading the bytes through the caller (files are shared or linked,
+ * never rewritten). meta == NULL keeps the source's headers; otherwise they are replaced.
+ * The new object gets a new mtime and the source's etag. done gets 0, GZ_ENOKEY,
+ * GZ_ENOBUCKET. If src_etag is non-NULL the copy fails with GZ_EINVALIDPART unless the source
+ * still has that etag when the copy is applied (guards against a concurrent overwrite). */
+void store_object_copy(struct store *s, struct gz_slice src_bucket, struct gz_slice src_key,
+                       const char *src_etag, struct gz_slice dst_bucket, struct gz_slice dst_key,
+                       const struct store_meta *meta, store_done_cb done, void *ud);
+
+/* ---- reading an object ---- */
+
+/* Opens the object's current version for reading; later overwrites do not affect it.
+ * meta->headers is owned by the reader. GZ_ENOBUCKET or GZ_ENOKEY. */
+int store_object_open(struct store *s, struct gz_slice bucket, struct gz_slice key,
+                      struct store_reader **out, struct store_meta *meta);
+/* Opens one part of a multipart object (partNumber=N): the reader then covers only that
+ * part; *part_size gets its length. GZ_EINVALIDPART if there is no such part. */
+int store_object_open_part(struct store *s, struct gz_slice bucket, struct gz_slice key,
+                           int part_number, struct store_reader **out, struct store_meta *meta,
+                           int64_t *part_offset, int64_t *part_size);
+
+/* A piece of the object: either memory (fd == -1, mem valid until the next call) or a file
+ * range (fd >= 0, valid until the reader is closed) suitable for sendfile. */
+struct store_segment {
+    int fd;
+    const uint8_t *mem;
+    int64_t offset;             /* in the file, when fd >= 0 */
+    int64_t len;
+};
+/* Positions the reader at byte pos of the object. */
+int store_reader_seek(struct store_reader *r, int64_t pos);
+/* Next piece from the current position, at most max bytes; advances. seg->len == 0 at end.
+ * GZ_ECLOSED if the object's data vanished (replaced and removed mid-read). */
+int store_reader_next(struct store_reader *r, int64_t max, struct store_segment *seg);
+/* Convenience: copies up to n bytes into buf; returns bytes read, 0 at end, or negative. */
+int64_t store_reader_read(struct store_reader *r, void *buf, size_t n);
+void store_reader_close(struct store_reader *r); /* NULL-safe */
+
+/* ---- listing ----
+ * Keys in bucket in binary (UTF-8 byte) order, strictly after `after`, starting with
+ * `prefix`. With a delimiter, keys whose remainder after the prefix contains it are rolled up
+ * into one common prefix each (reported once, through the same callback with is_prefix set).
+ * At most max entries (objects + prefixes) are reported; *truncated says whether more exist.
+ * An index range scan: keys under a rolled-up prefix are skipped by seeking, not read. */
+struct store_list_entry {
+    struct gz_slice key;        /* or the common prefix */
+    bool is_prefix;
+    int64_t size;
+    int64_t mtime_ms;
+    const char *etag;
+};
+int store_object_list(struct store *s, struct gz_slice bucket, struct gz_slice prefix,
+                      struct gz_slice after, struct gz_slice delimiter, int max,
+                      void (*fn)(const struct store_list_entry *e, void *ud), void *ud,
+                      bool *truncated);
+
+/* ---- multipart uploads ---- */
+
+struct store_upload {
+    char upload_id[STORE_UPLOAD_ID_LEN + 1];
+    struct gz_slice key;        /* owned as documented by each function */
+    int64_t initiated_ms;
+    struct gz_slice headers;    /* headers given at creation */
+};
+
+/* Creates an upload for (bucket, key) with the object's future headers; durable. */
+int store_upload_create(struct store *s, struct gz_slice bucket, struct gz_slice key,
+                        struct gz_slice headers, char upload_id[STORE_UPLOAD_ID_LEN + 1]);
+/* Looks up an upload, checking it belongs to (bucket, key). up->key/headers point into *hold.
+ * GZ_ENOUPLOAD. */
+int store_upload_get(struct store *s, struct gz_slice bucket, struct gz_slice key,
+                     const char *upload_id, struct store_upload *up, struct gz_buf *hold);
+
+/* Makes a part durable, replacing an earlier part with the same number. Takes ownership of w.
+ * done gets 0 or GZ_ENOUPLOAD (aborted or completed meanwhile). */
+void store_upload_part_commit(struct store *s, const char *upload_id, int part_number,
+                              struct store_writer *w, const char *etag, store_done_cb done,
+                              void *ud);
+
+struct store_part {
+    int number;
+    int64_t size;
+    int64_t mtime_ms;
+    char etag[48];
+};
+/* Parts in number order, numbers > marker, at most max; *truncated if more. */
+int store_upload_parts(struct store *s, const char *upload_id, int marker, int max,
+                       void (*fn)(const struct store_part *p, void *ud), void *ud,
+                       bool *truncated);
+
+/* Completes: the object becomes the listed parts in order, without copying their bytes, and
+ * replaces any object at the key atomically; unlisted parts are discarded; the upload ends.
+ * Each listed part must still exist with the given etag (GZ_EINVALIDPART otherwise; the
+ * caller validates order and sizes before calling). meta gives etag and headers.
+ * done gets 0, GZ_ENOUPLOAD or GZ_EINVALIDPART. */
+void store_upload_complete(struct store *s, struct gz_slice bucket, struct gz_slice key,
+                           const char *upload_id, const struct store_part *parts, int nparts,
+                           const struct store_meta *meta, store_done_cb done, void *ud);
+/* Aborts and removes the parts. done gets 0 or GZ_ENOUPLOAD. */
+void store_upload_abort(struct store *s, const char *upload_id, store_done_cb done, void *ud);
+
+/* Uploads in bucket in (key, initiated, upload id) order after the markers, keys starting with
+ * prefix, with the same delimiter roll-up as store_object_list (e->key then holds the key or
+ * the prefix). up->key/headers are valid during the callback only. */
+int store_upload_list(struct store *s, struct gz_slice bucket, struct gz_slice prefix,
+                      struct gz_slice delimiter, struct gz_slice key_marker,
+                      const char *upload_id_marker, int max,
+                      void (*fn)(const struct store_upload *up, bool is_prefix, void *ud),
+                      void *ud, bool *truncated);
+
+#endif
