@@ -338,18 +338,6 @@ static void list_parts_cb(const struct store_part *p, void *ud)
     pr->last = p->number;
 }
 
-/* uploadId as a C string; NoSuchUpload for anything that cannot name an upload. */
-static enum s3_err upload_id_param(const struct s3_request *r, char out[STORE_UPLOAD_ID_LEN + 1])
-{
-    struct gz_slice v = param_value(r, "uploadId");
-
-    if (v.len != STORE_UPLOAD_ID_LEN || memchr(v.ptr, '\0', v.len))
-        return S3_ERR_NO_SUCH_UPLOAD;
-    memcpy(out, v.ptr, v.len);
-    out[v.len] = '\0';
-    return S3_OK;
-}
-
 struct list_parts_req {
     char upload_id[STORE_UPLOAD_ID_LEN + 1];
     int marker;
@@ -372,9 +360,8 @@ static enum s3_err list_parts_prepare(struct s3_request *r, struct list_parts_re
     if (s3__param_int(s3_param_get(r, "max-parts"), S3_MAX_LIST_KEYS, S3_MAX_LIST_KEYS, &q->max) <
         0)
         return bad_int(msg, n, "max-parts");
-    e = upload_id_param(r, q->upload_id);
-    if (e != S3_OK)
-        return e;
+    if (!s3__upload_id_parse(param_value(r, "uploadId"), q->upload_id))
+        return S3_ERR_NO_SUCH_UPLOAD;
     rc = store_upload_get(r->svc->store, r->bucket, r->key, q->upload_id, &q->up, &q->hold);
     if (rc == GZ_ENOUPLOAD)
         return S3_ERR_NO_SUCH_UPLOAD;

@@ -387,6 +387,15 @@ int s3__mpu_etag(const struct store_part *parts, int n, char out[48])
     return 0;
 }
 
+bool s3__upload_id_parse(struct gz_slice v, char out[STORE_UPLOAD_ID_LEN + 1])
+{
+    if (v.len != STORE_UPLOAD_ID_LEN || memchr(v.ptr, '\0', v.len) != NULL)
+        return false;
+    memcpy(out, v.ptr, v.len);
+    out[v.len] = '\0';
+    return true;
+}
+
 /* ---- UploadPartCopy headers ---- */
 
 int s3__copy_source_parse(struct gz_slice v, char *buf, size_t bufsz, struct gz_slice *bucket,

@@ -99,6 +99,10 @@ enum s3_err s3__mpu_match_finish(struct s3__mpu_match *m);
  * Returns 0, or -EINVAL if a part's etag is not 32 hex digits. */
 int s3__mpu_etag(const struct store_part *parts, int n, char out[48]);
 
+/* The uploadId parameter as a C string; false for anything that cannot name an upload
+ * (wrong length, embedded NUL): the caller answers NoSuchUpload. */
+bool s3__upload_id_parse(struct gz_slice v, char out[STORE_UPLOAD_ID_LEN + 1]);
+
 /* ---- UploadPartCopy headers ---- */
 
 /* x-amz-copy-source: "[/]bucket/key[?versionId=null]", percent-encoded. Decodes into buf and

@@ -28,28 +28,17 @@ static void reply_err(struct s3_request *r, enum s3_err e, const char *msg)
     s3_reply_error(r, e, msg && msg[0] ? msg : NULL);
 }
 
-/* uploadId as a C string; NoSuchUpload for anything that cannot name an upload. */
-static enum s3_err upload_id_param(const struct s3_request *r, char out[STORE_UPLOAD_ID_LEN + 1])
-{
-    const struct s3_param *p = s3_param_get(r, "uploadId");
-
-    if (!p || p->value.len != STORE_UPLOAD_ID_LEN || memchr(p->value.ptr, '\0', p->value.len))
-        return S3_ERR_NO_SUCH_UPLOAD;
-    memcpy(out, p->value.ptr, p->value.len);
-    out[p->value.len] = '\0';
-    return S3_OK;
-}
-
 /* Bucket access, then the upload, which must belong to (bucket, key). up/hold as in
  * store_upload_get. */
 static enum s3_err upload_find(struct s3_request *r, char id[STORE_UPLOAD_ID_LEN + 1],
                                struct store_upload *up, struct gz_buf *hold)
 {
+    const struct s3_param *p = s3_param_get(r, "uploadId");
     enum s3_err e = s3__bucket_access(r, r->bucket, NULL);
     int rc;
 
-    if (e == S3_OK)
-        e = upload_id_param(r, id);
+    if (e == S3_OK && !s3__upload_id_parse(p ? p->value : GZ_SLICE_NULL, id))
+        e = S3_ERR_NO_SUCH_UPLOAD;
     if (e != S3_OK)
         return e;
     rc = store_upload_get(r->svc->store, r->bucket, r->key, id, up, hold);

@@ -226,6 +226,25 @@ static void set_resource(struct s3_request *r)
     r->resource = gz_slice(p, o);
 }
 
+/* A SigV4 scope names a region ("20130524/us-east-1/s3/aws4_request"); like AWS, answer a
+ * signature made for another region with the region to use, so the client can correct it. */
+static enum s3_err check_scope_region(struct s3_request *r, char *msg, size_t msgsz)
+{
+    const char *slash = strchr(r->auth.scope, '/');
+    const char *end = slash ? strchr(slash + 1, '/') : NULL;
+    if (end == NULL)
+        return S3_OK;
+    struct gz_slice region = gz_slice(slash + 1, (size_t)(end - slash - 1));
+    if (gz_slice_eq_cstr(region, r->svc->region))
+        return S3_OK;
+    char esc[64];
+    gz_log_escape(esc, sizeof(esc), region);
+    snprintf(msg, msgsz, "The authorization %s is malformed; the region '%s' is wrong; "
+             "expecting '%s'", r->auth.presigned ? "query parameters are" : "header is", esc,
+             r->svc->region);
+    return r->auth.presigned ? S3_ERR_AUTH_QUERY_MALFORMED : S3_ERR_AUTH_HEADER_MALFORMED;
+}
+
 /* Fills r->bucket, r->key and *vhost from the Host header and the path. */
 static enum s3_err resolve_address(struct s3_request *r, struct gz_slice *vhost, char *msg,
                                    size_t msgsz)
@@ -442,6 +461,8 @@ void s3_on_request(struct http_req *req, void *app)
         e = s3_auth_verify(svc->iam, r->info, vhost, r->now_s, &r->auth, msg, sizeof(msg));
     if (e == S3_OK && r->auth.anonymous)
         e = S3_ERR_ACCESS_DENIED; /* public buckets come with bucket policies */
+    if (e == S3_OK && r->auth.version == 4)
+        e = check_scope_region(r, msg, sizeof(msg));
     if (e != S3_OK) {
         s3_reply_error(r, e, msg[0] ? msg : NULL);
         return;

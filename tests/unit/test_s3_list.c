@@ -392,6 +392,19 @@ static void t_copy_range(void)
     TAP_OK(s3__copy_range_parse(S("bytes=a-b"), &a, &b) == -EINVAL, "non-numeric");
 }
 
+static void t_upload_id(void)
+{
+    char id[STORE_UPLOAD_ID_LEN + 1];
+
+    TAP_OK(s3__upload_id_parse(S("0123456789abcdef0123456789abcdef"), id) &&
+               strcmp(id, "0123456789abcdef0123456789abcdef") == 0,
+           "32 characters accepted");
+    TAP_OK(!s3__upload_id_parse(S("short"), id), "short refused");
+    TAP_OK(!s3__upload_id_parse(GZ_SLICE_NULL, id), "absent refused");
+    TAP_OK(!s3__upload_id_parse(gz_slice("0123456789abcdef\0123456789abcde", 32), id),
+           "embedded NUL refused");
+}
+
 int main(void)
 {
     TAP_RUN(t_token);
@@ -405,5 +418,6 @@ int main(void)
     TAP_RUN(t_etag);
     TAP_RUN(t_copy_source);
     TAP_RUN(t_copy_range);
+    TAP_RUN(t_upload_id);
     return tap_done();
 }
