@@ -51,6 +51,7 @@ UNIT_DEPS_test_http  := $(SRC_UTIL) $(SRC_HTTP)
 UNIT_DEPS_test_store := $(SRC_UTIL) $(SRC_STORE)
 UNIT_DEPS_test_auth  := $(SRC_UTIL) $(SRC_IAM) $(SRC_HTTP) src/s3/auth.c src/s3/sigv4.c \
                         src/s3/sigv2.c src/s3/payload.c src/s3/errors.c
+UNIT_DEPS_test_s3_list := $(SRC_UTIL) src/s3/list_util.c
 UNIT_DEFAULT_DEPS    := $(SRC_LIB)
 
 .PHONY: all run test test-unit test-integration check lint format fuzz clean deps san bench

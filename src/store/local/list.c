@@ -111,7 +111,9 @@ static void bounds_init(struct list_bounds *b, struct gz_slice prefix, struct gz
             b->lower[b->lower_len++] = '\0'; /* the smallest string after the marker */
     }
     size_t cplen;
-    if (marker.len >= prefix.len && memcmp(marker.ptr, prefix.ptr, prefix.len) == 0 &&
+    bool under_prefix = marker.len >= prefix.len &&
+                        (prefix.len == 0 || memcmp(marker.ptr, prefix.ptr, prefix.len) == 0);
+    if (under_prefix &&
         store__key_rollup(marker, prefix, delim, &cplen))
         bounds_skip(b, gz_slice(marker.ptr, cplen));
     if (b->has_upper && slice_cmp(bounds_lower(b), gz_slice(b->upper, b->upper_len)) >= 0)
