@@ -61,6 +61,59 @@ int store_bucket_delete(struct store *s, struct gz_slice name);
 int store_bucket_list(struct store *s, const char *owner,
                       int (*fn)(const struct store_bucket *b, void *ud), void *ud);
 
+/* ---- usage, quotas and bucket attributes ----
+ * Usage (bytes and objects) is kept per bucket and per owner (the bucket's owner string: a
+ * tenant id) in the index, updated in the same transaction as the objects it counts, so it is
+ * exact after any crash and costs nothing to read. Quotas are enforced by the committer, the
+ * one serial point, so concurrent uploads racing for the last bytes cannot overshoot: a commit,
+ * copy or multipart completion that would take usage past a limit fails with GZ_EQUOTA and
+ * changes nothing. Pending multipart parts do not count until completion. */
+
+struct store_usage {
+    int64_t bytes;
+    int64_t objects;
+};
+
+struct store_quota {
+    int64_t max_bytes;   /* -1 = unlimited */
+    int64_t max_objects; /* -1 = unlimited */
+};
+
+int store_bucket_usage(struct store *s, struct gz_slice bucket, struct store_usage *out);
+int store_owner_usage(struct store *s, const char *owner, struct store_usage *out);
+/* Durable. Quotas default to unlimited. */
+int store_bucket_quota_set(struct store *s, struct gz_slice bucket, const struct store_quota *q);
+int store_bucket_quota_get(struct store *s, struct gz_slice bucket, struct store_quota *out);
+int store_owner_quota_set(struct store *s, const char *owner, const struct store_quota *q);
+int store_owner_quota_get(struct store *s, const char *owner, struct store_quota *out);
+/* Changes a bucket's owner (usage moves with it). Durable. GZ_ENOBUCKET. */
+int store_bucket_owner_set(struct store *s, struct gz_slice bucket, const char *owner);
+
+/* Which limit refused a change (to word the error message). */
+struct store_quota_hit {
+    bool owner;          /* the owner's (tenant's) quota; false: the bucket's */
+    bool objects;        /* max_objects; false: max_bytes */
+    int64_t limit;
+    int64_t usage;       /* current usage in that dimension */
+};
+/* Advisory pre-check before accepting a body (PUT, UploadPart, CopyObject): GZ_EQUOTA, with
+ * *hit filled if hit != NULL, if adding add_bytes and add_objects to the bucket's and its
+ * owner's usage would take a growing dimension past a limit right now; else 0 (or
+ * GZ_ENOBUCKET). `replaces` names the object the change would replace (PUT or copy
+ * destination key), or NULL: if it exists, its size and count are credited, so an overwrite
+ * that shrinks passes even at the limit. Two index look-ups, no lock: the commit stays
+ * authoritative. After a commit fails with GZ_EQUOTA, the same call names the limit. */
+int store_quota_check(struct store *s, struct gz_slice bucket, const struct gz_slice *replaces,
+                      int64_t add_bytes, int64_t add_objects, struct store_quota_hit *hit);
+
+/* Small named attributes of a bucket (policy JSON, canned ACL, ...), durable. value NULL
+ * deletes. get fills *out (initialised by the callee) or returns -ENOENT. */
+#define STORE_MAX_ATTR_VALUE (64 * 1024)
+int store_bucket_attr_set(struct store *s, struct gz_slice bucket, const char *name,
+                          const struct gz_slice *value);
+int store_bucket_attr_get(struct store *s, struct gz_slice bucket, const char *name,
+                          struct gz_buf *out);
+
 /* ---- object metadata ---- */
 
 /* Everything the store keeps about an object besides its bytes. `headers` is opaque to the

@@ -1,6 +1,7 @@
 /*
  * test_store.c - the local store backend: buckets, objects (inline and file-backed), readers,
- * overwrite atomicity, copy, listing, multipart, group commit, crash recovery, persistence.
+ * overwrite atomicity, copy, listing, multipart, group commit, crash recovery, persistence;
+ * usage, quotas (incl. racing threads), owner changes, bucket attributes, schema upgrade.
  *
  * Set GZ_STORE_BENCH=1 to also run the benchmarks (durable commits/s with and without
  * concurrency, listing page time over 1,000,000 keys); they print "# bench" lines.
@@ -1090,6 +1091,92 @@ static void t_group_commit(void)
     gz_free(dir);
 }
 
+/* ---- usage helpers ---- */
+
+static void usage_sum_cb(const struct store_list_entry *e, void *ud)
+{
+    struct store_usage *u = ud;
+    u->bytes += e->size;
+    u->objects++;
+}
+
+/* Usage recomputed the slow way: a scan of the bucket's objects. */
+static struct store_usage usage_scan(struct store *s, const char *bucket)
+{
+    struct store_usage u = {0, 0};
+    bool trunc;
+    store_object_list(s, S(bucket), S(""), S(""), S(""), 1000000, usage_sum_cb, &u, &trunc);
+    return u;
+}
+
+struct owner_scan {
+    struct store *s;
+    struct store_usage u;
+};
+
+static int owner_scan_cb(const struct store_bucket *b, void *ud)
+{
+    struct owner_scan *os = ud;
+    struct store_usage u = usage_scan(os->s, b->name);
+    os->u.bytes += u.bytes;
+    os->u.objects += u.objects;
+    return 0;
+}
+
+static struct store_usage owner_scan(struct store *s, const char *owner)
+{
+    struct owner_scan os = {.s = s, .u = {0, 0}};
+    store_bucket_list(s, owner, owner_scan_cb, &os);
+    return os.u;
+}
+
+static bool usage_is(struct store *s, const char *bucket, int64_t bytes, int64_t objects)
+{
+    struct store_usage u = {-1, -1};
+    int rc = store_bucket_usage(s, S(bucket), &u);
+    if (rc == 0 && u.bytes == bytes && u.objects == objects)
+        return true;
+    printf("# usage of %s: rc %d, %lld bytes %lld objects; want %lld, %lld\n", bucket, rc,
+           (long long)u.bytes, (long long)u.objects, (long long)bytes, (long long)objects);
+    return false;
+}
+
+static bool owner_is(struct store *s, const char *owner, int64_t bytes, int64_t objects)
+{
+    struct store_usage u = {-1, -1};
+    int rc = store_owner_usage(s, owner, &u);
+    if (rc == 0 && u.bytes == bytes && u.objects == objects)
+        return true;
+    printf("# usage of owner %s: rc %d, %lld bytes %lld objects; want %lld, %lld\n", owner, rc,
+           (long long)u.bytes, (long long)u.objects, (long long)bytes, (long long)objects);
+    return false;
+}
+
+/* The kept usage of bucket (and of owner, if non-NULL) equals a scan of the objects. */
+static bool usage_exact(struct store *s, const char *bucket, const char *owner)
+{
+    struct store_usage scan = usage_scan(s, bucket);
+    bool ok = usage_is(s, bucket, scan.bytes, scan.objects);
+    if (owner != NULL) {
+        scan = owner_scan(s, owner);
+        ok = owner_is(s, owner, scan.bytes, scan.objects) && ok;
+    }
+    return ok;
+}
+
+static int quota_set(struct store *s, const char *bucket, int64_t max_bytes, int64_t max_objects)
+{
+    struct store_quota q = {max_bytes, max_objects};
+    return store_bucket_quota_set(s, S(bucket), &q);
+}
+
+static int owner_quota_set(struct store *s, const char *owner, int64_t max_bytes,
+                           int64_t max_objects)
+{
+    struct store_quota q = {max_bytes, max_objects};
+    return store_owner_quota_set(s, owner, &q);
+}
+
 /* ---- crash recovery and persistence ---- */
 
 static void crash_child(const char *dir, const uint8_t *big, size_t n)
@@ -1166,6 +1253,7 @@ static void t_crash_recovery(void)
            "orphans removed: %d files before, %d after (want %d + junk)", before + 1,
            count_files(dir), want);
     TAP_OK(access(path, F_OK) == 0, "a file that is not ours is left alone");
+    TAP_OK(usage_exact(s, "b", "u"), "usage after recovery equals a scan of the objects");
     unlink(path);
     store_close(s);
 
@@ -1347,7 +1435,7 @@ static void t_crash_kill(void)
     struct kill_ranges kr = {.n = 0};
     srand((unsigned)getpid());
     int start = 0, total = 0, acked[KILL_KEYS];
-    bool all_ok = true, files_ok = true;
+    bool all_ok = true, files_ok = true, usage_ok = true;
     for (int k = 0; k < KILL_KEYS; k++)
         acked[k] = -1;
     for (int round = 0; round < KILL_ROUNDS; round++) {
@@ -1357,6 +1445,7 @@ static void t_crash_kill(void)
         int files = 0;
         for (int k = 0; k < KILL_KEYS; k++)
             all_ok = kill_check_key(s, &kr, k, acked[k], &files) && all_ok;
+        usage_ok = usage_exact(s, "b", "u") && usage_ok;
         if (count_files(dir) != files) {
             files_ok = false;
             printf("# round %d: %d files for %d file-backed objects\n", round,
@@ -1368,6 +1457,7 @@ static void t_crash_kill(void)
     TAP_OK(total > 0, "%d ops acknowledged before %d random kills", total, KILL_ROUNDS);
     TAP_OK(all_ok, "every acknowledged write survives (or a later one replaced it), intact");
     TAP_OK(files_ok, "no orphan or missing files after recovery");
+    TAP_OK(usage_ok, "usage after each SIGKILL equals a scan of the objects");
     rm_rf(dir);
     gz_free(dir);
 }
@@ -1391,6 +1481,606 @@ static void t_reopen(void)
            "objects persisted across reopen");
     struct store_bucket b;
     TAP_OK(store_bucket_get(s, S("b"), &b) == 0, "bucket persisted");
+    store_close(s);
+    rm_rf(dir);
+    gz_free(dir);
+}
+
+/* ---- usage, quotas, owners, attributes ---- */
+
+static void t_usage(void)
+{
+    char *dir = tmpdir_new();
+    struct store *s = open_store(dir, 1, 1000);
+    uint8_t data[8000];
+    fill(data, sizeof(data), 21);
+    bucket_make(s, "b", "t1");
+    bucket_make(s, "c", "t1");
+    bucket_make(s, "d", "t2");
+    TAP_OK(usage_is(s, "b", 0, 0) && owner_is(s, "t1", 0, 0), "new bucket: nothing used");
+    TAP_OK(owner_is(s, "nobody", 0, 0), "an unknown owner has used nothing");
+    struct store_usage u;
+    TAP_OK(store_bucket_usage(s, S("zz"), &u) == GZ_ENOBUCKET, "usage of a missing bucket");
+    put(s, "b", "small", data, 100, "e", GZ_SLICE_NULL);
+    put(s, "b", "big", data, 5000, "e", GZ_SLICE_NULL);
+    TAP_OK(usage_is(s, "b", 5100, 2) && owner_is(s, "t1", 5100, 2), "two puts (inline + file)");
+    put(s, "b", "small", data, 40, "e", GZ_SLICE_NULL);
+    TAP_OK(usage_is(s, "b", 5040, 2), "overwrite smaller: delta, same count");
+    put(s, "b", "small", data, 3000, "e", GZ_SLICE_NULL);
+    TAP_OK(usage_is(s, "b", 8000, 2), "overwrite inline with a file");
+    put(s, "c", "k", data, 700, "e", GZ_SLICE_NULL);
+    TAP_OK(usage_is(s, "c", 700, 1) && owner_is(s, "t1", 8700, 3), "owner sums its buckets");
+    TAP_OK(del(s, "b", "small") == 0 && usage_is(s, "b", 5000, 1), "delete");
+    TAP_OK(del(s, "b", "small") == 0 && usage_is(s, "b", 5000, 1), "delete of nothing");
+    TAP_OK(copy(s, "b", "big", NULL, "b", "big2", NULL) == 0 && usage_is(s, "b", 10000, 2),
+           "copy in bucket counts the new object");
+    TAP_OK(copy(s, "b", "big2", NULL, "b", "big2", NULL) == 0 && usage_is(s, "b", 10000, 2),
+           "copy onto itself changes nothing");
+    TAP_OK(copy(s, "c", "k", NULL, "b", "big2", NULL) == 0 && usage_is(s, "b", 5700, 2),
+           "copy over an existing object: delta");
+    TAP_OK(copy(s, "b", "big", NULL, "d", "x", NULL) == 0 && usage_is(s, "d", 5000, 1) &&
+               owner_is(s, "t2", 5000, 1) && owner_is(s, "t1", 6400, 3),
+           "copy to another owner's bucket");
+    TAP_OK(copy(s, "b", "none", NULL, "d", "y", NULL) == GZ_ENOKEY && usage_is(s, "d", 5000, 1),
+           "failed copy: unchanged");
+
+    char uid[STORE_UPLOAD_ID_LEN + 1];
+    store_upload_create(s, S("b"), S("mp"), GZ_SLICE_NULL, uid);
+    part_put(s, uid, 1, data, 6000, "p1");
+    part_put(s, uid, 2, data, 2000, "p2");
+    TAP_OK(usage_is(s, "b", 5700, 2), "pending parts do not count");
+    struct store_part parts[2] = {{.number = 1, .etag = "p1"}, {.number = 2, .etag = "p2"}};
+    TAP_OK(complete(s, "mp", uid, parts, 2) == 0 && usage_is(s, "b", 13700, 3),
+           "complete counts the object");
+    store_upload_create(s, S("b"), S("mp"), GZ_SLICE_NULL, uid);
+    part_put(s, uid, 1, data, 1500, "p1");
+    TAP_OK(complete(s, "mp", uid, parts, 1) == 0 && usage_is(s, "b", 7200, 3),
+           "complete replacing an object: delta");
+    store_upload_create(s, S("b"), S("mp2"), GZ_SLICE_NULL, uid);
+    TAP_OK(complete(s, "mp2", uid, parts, 1) == GZ_EINVALIDPART && usage_is(s, "b", 7200, 3),
+           "failed complete: unchanged");
+    abort_upload(s, uid);
+    TAP_OK(usage_exact(s, "b", "t1") && usage_exact(s, "d", "t2"), "usage equals a scan");
+
+    del(s, "c", "k");
+    TAP_OK(store_bucket_delete(s, S("c")) == 0 && owner_is(s, "t1", 7200, 3) &&
+               store_bucket_usage(s, S("c"), &u) == GZ_ENOBUCKET,
+           "empty bucket deleted: owner keeps the rest");
+    store_close(s);
+    s = open_store(dir, 1, 1000);
+    TAP_OK(usage_is(s, "b", 7200, 3) && owner_is(s, "t1", 7200, 3) &&
+               owner_is(s, "t2", 5000, 1),
+           "usage persists across reopen");
+    store_close(s);
+    rm_rf(dir);
+    gz_free(dir);
+}
+
+/* Turns a current index back into a schema 1 one (the first release: no usage). */
+static int schema_downgrade(const char *dir)
+{
+    char path[4200];
+    sqlite3 *db = NULL;
+    snprintf(path, sizeof(path), "%s/index.db", dir);
+    int rc = sqlite3_open(path, &db);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db,
+                          "BEGIN; DROP TABLE owners; DROP TABLE bucket_attrs;"
+                          "ALTER TABLE buckets DROP COLUMN bytes;"
+                          "ALTER TABLE buckets DROP COLUMN objects;"
+                          "ALTER TABLE buckets DROP COLUMN max_bytes;"
+                          "ALTER TABLE buckets DROP COLUMN max_objects;"
+                          "UPDATE meta SET v=1 WHERE k='schema'; PRAGMA user_version=0; COMMIT;",
+                          NULL, NULL, NULL);
+    sqlite3_close(db);
+    return rc;
+}
+
+static int schema_version_set(const char *dir, int v)
+{
+    char path[4200], sql[64];
+    sqlite3 *db = NULL;
+    snprintf(path, sizeof(path), "%s/index.db", dir);
+    snprintf(sql, sizeof(sql), "PRAGMA user_version=%d", v);
+    int rc = sqlite3_open(path, &db);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    sqlite3_close(db);
+    return rc;
+}
+
+static void t_usage_upgrade(void)
+{
+    char *dir = tmpdir_new();
+    struct store *s = open_store(dir, 0, 1000);
+    uint8_t data[3000];
+    fill(data, sizeof(data), 22);
+    bucket_make(s, "b", "t1");
+    bucket_make(s, "c", "t1");
+    bucket_make(s, "d", "t2");
+    bucket_make(s, "e", "t2");
+    for (int i = 0; i < 50; i++) {
+        char key[16];
+        snprintf(key, sizeof(key), "k%d", i);
+        put(s, i % 3 == 0 ? "b" : i % 3 == 1 ? "c" : "d", key, data, (size_t)(i * 60), "e",
+            GZ_SLICE_NULL);
+    }
+    char uid[STORE_UPLOAD_ID_LEN + 1];
+    store_upload_create(s, S("b"), S("mp"), GZ_SLICE_NULL, uid);
+    part_put(s, uid, 1, data, 2500, "p1");
+    struct store_part parts[1] = {{.number = 1, .etag = "p1"}};
+    complete(s, "mp", uid, parts, 1);
+    store_close(s);
+    TAP_OK(schema_downgrade(dir) == SQLITE_OK, "made a schema 1 (first release) index");
+    s = open_store(dir, 0, 1000);
+    TAP_OK(usage_exact(s, "b", "t1") && usage_exact(s, "c", NULL) && usage_exact(s, "d", "t2") &&
+               usage_is(s, "e", 0, 0),
+           "usage computed at the upgrade");
+    struct store_quota q;
+    TAP_OK(store_bucket_quota_get(s, S("b"), &q) == 0 && q.max_bytes == -1 &&
+               q.max_objects == -1,
+           "upgraded buckets have no quota");
+    put(s, "b", "new", data, 10, "e", GZ_SLICE_NULL);
+    TAP_OK(usage_exact(s, "b", "t1"), "and keep counting after it");
+    store_close(s);
+    TAP_OK(schema_version_set(dir, 99) == SQLITE_OK, "pretend a newer build wrote the index");
+    struct store_config cfg = {.data_dir = dir, .sync = 0};
+    TAP_OK(store_open(&cfg, &s) == GZ_ECORRUPT, "an index from a newer build is refused");
+    schema_version_set(dir, 2);
+    s = open_store(dir, 0, 1000);
+    TAP_OK(usage_exact(s, "b", "t1"), "reopens at the current version");
+    store_close(s);
+    rm_rf(dir);
+    gz_free(dir);
+}
+
+static bool quota_is(struct store *s, const char *bucket, int64_t max_bytes,
+                     int64_t max_objects)
+{
+    struct store_quota q = {0, 0};
+    return store_bucket_quota_get(s, S(bucket), &q) == 0 && q.max_bytes == max_bytes &&
+           q.max_objects == max_objects;
+}
+
+static bool exists(struct store *s, const char *bucket, const char *key)
+{
+    struct store_meta m;
+    struct gz_buf hold;
+    int rc = store_object_stat(s, S(bucket), S(key), &m, &hold);
+    gz_buf_free(&hold);
+    return rc == 0;
+}
+
+static void t_quota_bucket(void)
+{
+    char *dir = tmpdir_new();
+    struct store *s = open_store(dir, 1, 100);
+    uint8_t data[2000];
+    fill(data, sizeof(data), 23);
+    bucket_make(s, "b", "t1");
+    TAP_OK(quota_is(s, "b", -1, -1), "no quota by default");
+    TAP_OK(quota_set(s, "b", 1000, -1) == 0 && quota_is(s, "b", 1000, -1), "set bucket quota");
+    TAP_OK(quota_set(s, "zz", 1, 1) == GZ_ENOBUCKET, "quota of a missing bucket");
+    TAP_OK(quota_set(s, "b", -2, 1) == -EINVAL, "bad quota refused");
+    TAP_OK(put(s, "b", "a", data, 600, "e", GZ_SLICE_NULL) == 0, "600 of 1000 bytes");
+    int files = count_files(dir);
+    TAP_OK(put(s, "b", "x", data, 500, "e", GZ_SLICE_NULL) == GZ_EQUOTA, "500 more: refused");
+    TAP_OK(usage_is(s, "b", 600, 1) && count_files(dir) == files && !exists(s, "b", "x"),
+           "refused: nothing changed, its body file removed");
+    TAP_OK(put(s, "b", "x", data, 400, "e", GZ_SLICE_NULL) == 0 && usage_is(s, "b", 1000, 2),
+           "exactly to the limit");
+    TAP_OK(put(s, "b", "y", data, 1, "e", GZ_SLICE_NULL) == GZ_EQUOTA, "one byte past: refused");
+    TAP_OK(put(s, "b", "a", data, 601, "e", GZ_SLICE_NULL) == GZ_EQUOTA,
+           "overwrite growing past the limit: refused");
+    TAP_OK(get_eq(s, "b", "a", data, 600), "the old object stays");
+    TAP_OK(put(s, "b", "a", data, 300, "e", GZ_SLICE_NULL) == 0 && usage_is(s, "b", 700, 2),
+           "overwrite shrinking at the limit: allowed");
+    TAP_OK(quota_set(s, "b", 500, -1) == 0 &&
+               put(s, "b", "a", data, 200, "e", GZ_SLICE_NULL) == 0 &&
+               usage_is(s, "b", 600, 2),
+           "over a lowered limit: shrinking still allowed");
+    TAP_OK(put(s, "b", "a", data, 201, "e", GZ_SLICE_NULL) == GZ_EQUOTA, "growing is not");
+    TAP_OK(del(s, "b", "x") == 0 && usage_is(s, "b", 200, 1), "delete always allowed");
+    TAP_OK(copy(s, "b", "a", NULL, "b", "a2", NULL) == 0 &&
+               copy(s, "b", "a", NULL, "b", "a3", NULL) == GZ_EQUOTA && usage_is(s, "b", 400, 2),
+           "copy refused past the limit");
+
+    /* Object count. */
+    TAP_OK(quota_set(s, "b", -1, 3) == 0 && quota_is(s, "b", -1, 3), "set max objects");
+    TAP_OK(put(s, "b", "o3", data, 10, "e", GZ_SLICE_NULL) == 0 &&
+               put(s, "b", "o4", data, 10, "e", GZ_SLICE_NULL) == GZ_EQUOTA,
+           "third object in, fourth refused");
+    TAP_OK(put(s, "b", "o3", data, 1500, "e", GZ_SLICE_NULL) == 0, "overwrite at max objects");
+    char uid[STORE_UPLOAD_ID_LEN + 1];
+    TAP_OK(store_upload_create(s, S("b"), S("mp"), GZ_SLICE_NULL, uid) == 0 &&
+               part_put(s, uid, 1, data, 1000, "p1") == 0,
+           "parts are accepted (they count at completion)");
+    struct store_part parts[1] = {{.number = 1, .etag = "p1"}};
+    files = count_files(dir);
+    TAP_OK(complete(s, "mp", uid, parts, 1) == GZ_EQUOTA && count_files(dir) == files &&
+               usage_is(s, "b", 1900, 3),
+           "complete past max objects: refused, nothing changed");
+    struct store_upload up;
+    struct gz_buf hold;
+    TAP_OK(store_upload_get(s, S("b"), S("mp"), uid, &up, &hold) == 0, "the upload remains");
+    gz_buf_free(&hold);
+    TAP_OK(complete(s, "o3", uid, parts, 1) == GZ_ENOUPLOAD, "(it belongs to its key)");
+    TAP_OK(quota_set(s, "b", -1, 4) == 0 && complete(s, "mp", uid, parts, 1) == 0 &&
+               usage_is(s, "b", 2900, 4),
+           "after raising the limit, the same completion succeeds");
+
+    /* Several ops in one batch: some fit, the rest fail, independently. */
+    quota_set(s, "b", 2900 + 1000, -1);
+    struct waitgroup wg;
+    wg_init(&wg);
+    for (int i = 0; i < 10; i++) {
+        char key[32];
+        snprintf(key, sizeof(key), "batch%d", i);
+        put_async(s, "b", S(key), data, 200, "e", GZ_SLICE_NULL, &wg);
+    }
+    wg_wait_until(&wg, 0);
+    TAP_OK(wg.fails == 5 && usage_is(s, "b", 3900, 9), "10 queued 200-byte PUTs, 1000 left: "
+           "5 commit, 5 refused (%d)", wg.fails);
+    wg_destroy(&wg);
+    TAP_OK(usage_exact(s, "b", "t1"), "usage equals a scan");
+    store_close(s);
+    s = open_store(dir, 1, 100);
+    TAP_OK(quota_is(s, "b", 3900, -1), "quota persists across reopen");
+    TAP_OK(put(s, "b", "more", data, 1, "e", GZ_SLICE_NULL) == GZ_EQUOTA, "and is enforced");
+    store_close(s);
+    rm_rf(dir);
+    gz_free(dir);
+}
+
+static void t_quota_owner(void)
+{
+    char *dir = tmpdir_new();
+    struct store *s = open_store(dir, 1, 100);
+    uint8_t data[2000];
+    struct store_quota q;
+    fill(data, sizeof(data), 24);
+    bucket_make(s, "b1", "t1");
+    bucket_make(s, "b2", "t1");
+    bucket_make(s, "o1", "t2");
+    TAP_OK(store_owner_quota_get(s, "t1", &q) == 0 && q.max_bytes == -1 && q.max_objects == -1,
+           "no owner quota by default");
+    TAP_OK(owner_quota_set(s, "t1", 1000, 3) == 0 && store_owner_quota_get(s, "t1", &q) == 0 &&
+               q.max_bytes == 1000 && q.max_objects == 3,
+           "set owner quota");
+    TAP_OK(owner_quota_set(s, "", 1, 1) == -EINVAL && owner_quota_set(s, "t1", 1, -5) == -EINVAL,
+           "bad owner quota refused");
+    TAP_OK(put(s, "b1", "a", data, 600, "e", GZ_SLICE_NULL) == 0 &&
+               put(s, "b2", "a", data, 500, "e", GZ_SLICE_NULL) == GZ_EQUOTA,
+           "owner bytes: counted across buckets");
+    TAP_OK(put(s, "o1", "a", data, 1500, "e", GZ_SLICE_NULL) == 0, "other owners unaffected");
+    TAP_OK(put(s, "b2", "a", data, 400, "e", GZ_SLICE_NULL) == 0 &&
+               put(s, "b2", "b", data, 0, "e", GZ_SLICE_NULL) == 0 &&
+               put(s, "b1", "c", data, 0, "e", GZ_SLICE_NULL) == GZ_EQUOTA,
+           "owner objects: third in, fourth refused");
+    TAP_OK(owner_is(s, "t1", 1000, 3) && usage_is(s, "b2", 400, 2), "owner usage at the limit");
+    TAP_OK(copy(s, "o1", "a", NULL, "b1", "z", NULL) == GZ_EQUOTA, "copy into it refused");
+    TAP_OK(put(s, "b1", "a", data, 100, "e", GZ_SLICE_NULL) == 0 && owner_is(s, "t1", 500, 3),
+           "shrinking overwrite allowed");
+
+    /* The advisory pre-check. */
+    struct store_quota_hit hit;
+    struct gz_slice key_a = S("a");
+    TAP_OK(store_quota_check(s, S("b1"), NULL, 500, 0, &hit) == 0, "check: 500 more bytes fit");
+    TAP_OK(store_quota_check(s, S("b1"), NULL, 501, 0, &hit) == GZ_EQUOTA && hit.owner &&
+               !hit.objects && hit.limit == 1000 && hit.usage == 500,
+           "check: 501 hits the owner's byte limit (usage %lld)", (long long)hit.usage);
+    TAP_OK(store_quota_check(s, S("b1"), NULL, 1, 1, &hit) == GZ_EQUOTA && hit.owner &&
+               hit.objects && hit.limit == 3,
+           "check: a new object hits the owner's object limit");
+    TAP_OK(store_quota_check(s, S("b1"), &key_a, 600, 1, &hit) == 0,
+           "check: replacing an object credits it");
+    quota_set(s, "b1", 50, -1);
+    TAP_OK(store_quota_check(s, S("b1"), &key_a, 60, 1, &hit) == 0 &&
+               store_quota_check(s, S("b1"), &key_a, 200, 1, &hit) == GZ_EQUOTA && !hit.owner &&
+               !hit.objects && hit.limit == 50 && hit.usage == 100,
+           "check: the bucket's limit is named (bucket checked first)");
+    TAP_OK(store_quota_check(s, S("zz"), NULL, 1, 1, NULL) == GZ_ENOBUCKET, "check: no bucket");
+    TAP_OK(store_quota_check(s, S("o1"), NULL, 1 << 30, 1000, NULL) == 0, "check: no limits");
+    TAP_OK(owner_quota_set(s, "t1", -1, -1) == 0 && quota_set(s, "b1", -1, -1) == 0 &&
+               put(s, "b1", "c", data, 2000, "e", GZ_SLICE_NULL) == 0,
+           "limits lifted");
+    TAP_OK(owner_quota_set(s, "t9", 5, 5) == 0 && bucket_make(s, "n1", "t9") == 0 &&
+               put(s, "n1", "k", data, 6, "e", GZ_SLICE_NULL) == GZ_EQUOTA,
+           "a quota set before the owner has buckets applies to them");
+    store_close(s);
+    s = open_store(dir, 1, 100);
+    TAP_OK(store_owner_quota_get(s, "t9", &q) == 0 && q.max_bytes == 5 && q.max_objects == 5,
+           "owner quota persists across reopen");
+    TAP_OK(usage_exact(s, "b1", "t1") && usage_exact(s, "o1", "t2"), "usage equals a scan");
+    store_close(s);
+    rm_rf(dir);
+    gz_free(dir);
+}
+
+/* 16 threads race PUTs at a bucket or an owner with limits, 8 in flight each. */
+#define RACE_THREADS 16
+#define RACE_PUTS 40
+
+struct race_put {
+    struct race_thread *t;
+    int64_t size;
+};
+
+struct race_thread {
+    struct store *s;
+    int id;
+    const char *bucket;
+    pthread_mutex_t mu;
+    int64_t ok_bytes, ok_objects, refused;
+    struct waitgroup wg;
+};
+
+static void race_done(void *ud, int status)
+{
+    struct race_put *p = ud;
+    struct race_thread *t = p->t;
+    pthread_mutex_lock(&t->mu);
+    if (status == 0) {
+        t->ok_bytes += p->size;
+        t->ok_objects++;
+    } else if (status == GZ_EQUOTA) {
+        t->refused++;
+    } else if (status != 0) {
+        printf("# race put: %s\n", gz_strerror(status));
+    }
+    pthread_mutex_unlock(&t->mu);
+    wg_done(&t->wg, 0);
+    gz_free(p);
+}
+
+static void *race_main(void *arg)
+{
+    struct race_thread *t = arg;
+    uint8_t data[3000];
+    fill(data, sizeof(data), (unsigned)t->id);
+    for (int i = 0; i < RACE_PUTS; i++) {
+        char key[32];
+        struct race_put *p = gz_malloc(sizeof(*p));
+        *p = (struct race_put){.t = t, .size = 1000 + (t->id * 7919 + i * 104729) % 2000};
+        snprintf(key, sizeof(key), "t%d/k%d", t->id, i);
+        struct store_writer *w;
+        store_writer_open(t->s, &w);
+        store_writer_write(w, data, (size_t)p->size);
+        struct store_meta meta = {.etag = "e"};
+        wg_wait_until(&t->wg, 7);
+        wg_add(&t->wg, 1);
+        store_object_commit(t->s, w, S(t->bucket), S(key), &meta, race_done, p);
+    }
+    wg_wait_until(&t->wg, 0);
+    return NULL;
+}
+
+/* Runs the race against bucket(s) b1/b2; returns the bytes and objects acknowledged. */
+static struct store_usage race_run(struct store *s, const char *b1, const char *b2,
+                                   int64_t *refused)
+{
+    struct race_thread t[RACE_THREADS];
+    pthread_t th[RACE_THREADS];
+    struct store_usage total = {0, 0};
+    *refused = 0;
+    for (int i = 0; i < RACE_THREADS; i++) {
+        t[i] = (struct race_thread){.s = s, .id = i, .bucket = i % 2 ? b2 : b1};
+        pthread_mutex_init(&t[i].mu, NULL);
+        wg_init(&t[i].wg);
+        pthread_create(&th[i], NULL, race_main, &t[i]);
+    }
+    for (int i = 0; i < RACE_THREADS; i++) {
+        pthread_join(th[i], NULL);
+        total.bytes += t[i].ok_bytes;
+        total.objects += t[i].ok_objects;
+        *refused += t[i].refused;
+        pthread_mutex_destroy(&t[i].mu);
+        wg_destroy(&t[i].wg);
+    }
+    return total;
+}
+
+/* Counts objects above inline_max 2048 (file-backed). */
+static void files_cb(const struct store_list_entry *e, void *ud)
+{
+    if (e->size > 2048)
+        (*(int *)ud)++;
+}
+
+static void t_quota_race(void)
+{
+    char *dir = tmpdir_new();
+    struct store *s = open_store(dir, 1, 2048);
+    int64_t refused;
+    bucket_make(s, "b", "t1");
+    bucket_make(s, "c", "t2");
+    bucket_make(s, "d", "t2");
+    quota_set(s, "b", 200000, -1);
+    struct store_usage got = race_run(s, "b", "b", &refused);
+    struct store_usage scan = usage_scan(s, "b");
+    TAP_OK(got.bytes <= 200000 && got.bytes > 200000 - 3000 && refused > 0,
+           "16 threads racing for a 200000-byte bucket: %lld bytes committed, %lld refused",
+           (long long)got.bytes, (long long)refused);
+    TAP_OK(usage_is(s, "b", got.bytes, got.objects) && scan.bytes == got.bytes &&
+               scan.objects == got.objects,
+           "usage = acknowledged = scan (%lld objects)", (long long)got.objects);
+
+    owner_quota_set(s, "t2", -1, 150);
+    got = race_run(s, "c", "d", &refused);
+    TAP_OK(got.objects == 150 && refused == RACE_THREADS * RACE_PUTS - 150,
+           "racing two buckets for an owner's last objects: %lld committed, %lld refused",
+           (long long)got.objects, (long long)refused);
+    TAP_OK(owner_is(s, "t2", got.bytes, 150) && usage_exact(s, "c", "t2"),
+           "owner usage = acknowledged = scan");
+    int files = count_files(dir);
+    int want = 0;
+    const char *bs[3] = {"b", "c", "d"};
+    for (int i = 0; i < 3; i++) {
+        bool trunc;
+        store_object_list(s, S(bs[i]), S(""), S(""), S(""), 100000, files_cb, &want, &trunc);
+    }
+    TAP_OK(files == want, "refused bodies left no files (%d files, %d file-backed objects)",
+           files, want);
+    store_close(s);
+    rm_rf(dir);
+    gz_free(dir);
+}
+
+/* Usage is totalled in memory per batch and written before COMMIT; ops that read or change
+ * usage rows or quotas directly (quota set, owner change, bucket delete) see the totals of
+ * the ops before them in the same batch. Queued behind a file-backed PUT (which waits for its
+ * fsync), the ops below normally share one transaction. */
+static void t_usage_batch(void)
+{
+    char *dir = tmpdir_new();
+    struct store *s = open_store(dir, 1, 100);
+    uint8_t data[1000];
+    struct waitgroup wg[8];
+    struct store__stats st0, st1;
+    fill(data, sizeof(data), 26);
+    bucket_make(s, "b", "t1");
+    bucket_make(s, "gone", "t1");
+    for (int i = 0; i < 8; i++)
+        wg_init(&wg[i]);
+    store__stats_get(s, &st0);
+    put_async(s, "b", S("f"), data, 1000, "e", GZ_SLICE_NULL, &wg[0]);
+    put_async(s, "b", S("a"), data, 50, "e", GZ_SLICE_NULL, &wg[1]);
+    struct store__op *op = store__op_new(OP_BUCKET_QUOTA, wg_done, &wg[2]);
+    op->bucket = store__slice_dup(S("b"));
+    op->quota = (struct store_quota){1100, -1};
+    wg_add(&wg[2], 1);
+    store__op_submit(s, op);
+    put_async(s, "b", S("x"), data, 60, "e", GZ_SLICE_NULL, &wg[3]);
+    wg_add(&wg[4], 1);
+    store_object_delete(s, S("b"), S("a"), wg_done, &wg[4]);
+    op = store__op_new(OP_BUCKET_OWNER, wg_done, &wg[5]);
+    op->bucket = store__slice_dup(S("b"));
+    snprintf(op->bkt.owner, sizeof(op->bkt.owner), "t2");
+    wg_add(&wg[5], 1);
+    store__op_submit(s, op);
+    put_async(s, "b", S("c"), data, 40, "e", GZ_SLICE_NULL, &wg[6]);
+    op = store__op_new(OP_BUCKET_DELETE, wg_done, &wg[7]);
+    op->bucket = store__slice_dup(S("gone"));
+    wg_add(&wg[7], 1);
+    store__op_submit(s, op);
+    int status[8];
+    for (int i = 0; i < 8; i++) {
+        wg_wait_until(&wg[i], 0);
+        status[i] = wg[i].last;
+        wg_destroy(&wg[i]);
+    }
+    store__stats_get(s, &st1);
+    TAP_OK(status[0] == 0 && status[1] == 0 && status[2] == 0 && status[3] == GZ_EQUOTA &&
+               status[4] == 0 && status[5] == 0 && status[6] == 0 && status[7] == 0,
+           "a quota set mid-batch applies to the ops after it (%llu transactions)",
+           (unsigned long long)(st1.txns - st0.txns));
+    TAP_OK(usage_is(s, "b", 1040, 2) && owner_is(s, "t2", 1040, 2) && owner_is(s, "t1", 0, 0),
+           "an owner change mid-batch moves the usage before and after it");
+    TAP_OK(usage_exact(s, "b", "t2"), "usage equals a scan");
+    store_close(s);
+    rm_rf(dir);
+    gz_free(dir);
+}
+
+static void t_owner_change(void)
+{
+    char *dir = tmpdir_new();
+    struct store *s = open_store(dir, 1, 0);
+    uint8_t data[1000];
+    fill(data, sizeof(data), 25);
+    bucket_make(s, "b1", "t1");
+    bucket_make(s, "b2", "t1");
+    put(s, "b1", "k", data, 100, "e", GZ_SLICE_NULL);
+    put(s, "b2", "k", data, 300, "e", GZ_SLICE_NULL);
+    put(s, "b2", "l", data, 50, "e", GZ_SLICE_NULL);
+    TAP_OK(owner_is(s, "t1", 450, 3), "t1 owns both");
+    TAP_OK(store_bucket_owner_set(s, S("b2"), "t2") == 0, "move b2 to t2");
+    struct store_bucket b;
+    TAP_OK(store_bucket_get(s, S("b2"), &b) == 0 && strcmp(b.owner, "t2") == 0, "new owner");
+    TAP_OK(owner_is(s, "t1", 100, 1) && owner_is(s, "t2", 350, 2), "usage moved with it");
+    struct bucket_names bn = {.n = 0};
+    store_bucket_list(s, "t2", bucket_cb, &bn);
+    TAP_OK(bn.n == 1 && strcmp(bn.names[0], "b2") == 0, "listed under the new owner");
+    TAP_OK(store_bucket_owner_set(s, S("b2"), "t2") == 0 && owner_is(s, "t2", 350, 2),
+           "same owner: no change");
+    TAP_OK(store_bucket_owner_set(s, S("zz"), "t2") == GZ_ENOBUCKET, "missing bucket");
+    TAP_OK(store_bucket_owner_set(s, S("b2"), "") == -EINVAL, "empty owner refused");
+    owner_quota_set(s, "t3", 10, -1);
+    TAP_OK(store_bucket_owner_set(s, S("b2"), "t3") == 0 && owner_is(s, "t3", 350, 2),
+           "a move is not refused by the new owner's quota");
+    TAP_OK(put(s, "b2", "m", data, 1, "e", GZ_SLICE_NULL) == GZ_EQUOTA &&
+               put(s, "b2", "k", data, 200, "e", GZ_SLICE_NULL) == 0,
+           "but growth then is; shrinking is not");
+    put(s, "b2", "n", data, 0, "e", GZ_SLICE_NULL);
+    store_close(s);
+    s = open_store(dir, 1, 0);
+    TAP_OK(owner_is(s, "t1", 100, 1) && owner_is(s, "t2", 0, 0) && owner_is(s, "t3", 250, 3) &&
+               usage_exact(s, "b2", "t3"),
+           "persisted across reopen");
+    store_close(s);
+    rm_rf(dir);
+    gz_free(dir);
+}
+
+static bool attr_is(struct store *s, const char *bucket, const char *name, const void *v,
+                    size_t n)
+{
+    struct gz_buf out;
+    bool ok = store_bucket_attr_get(s, S(bucket), name, &out) == 0 && out.len == n &&
+              (n == 0 || memcmp(out.ptr, v, n) == 0);
+    gz_buf_free(&out);
+    return ok;
+}
+
+static void t_attrs(void)
+{
+    char *dir = tmpdir_new();
+    struct store *s = open_store(dir, 1, 0);
+    struct gz_buf out;
+    bucket_make(s, "b", "t1");
+    bucket_make(s, "c", "t1");
+    struct gz_slice pol = S("{\"Version\":\"2012-10-17\"}"), acl = S("public-read");
+    struct gz_slice bin = gz_slice("a\0b\0", 4), empty = gz_slice("", 0);
+    TAP_OK(store_bucket_attr_get(s, S("b"), "policy", &out) == -ENOENT, "absent: -ENOENT");
+    gz_buf_free(&out);
+    TAP_OK(store_bucket_attr_set(s, S("b"), "policy", &pol) == 0 &&
+               store_bucket_attr_set(s, S("b"), "acl", &acl) == 0 &&
+               attr_is(s, "b", "policy", pol.ptr, pol.len) &&
+               attr_is(s, "b", "acl", acl.ptr, acl.len),
+           "set and get");
+    TAP_OK(!attr_is(s, "c", "policy", pol.ptr, pol.len), "per bucket");
+    TAP_OK(store_bucket_attr_set(s, S("b"), "acl", &bin) == 0 &&
+               attr_is(s, "b", "acl", "a\0b\0", 4),
+           "replace; binary values");
+    TAP_OK(store_bucket_attr_set(s, S("b"), "e", &empty) == 0 && attr_is(s, "b", "e", "", 0),
+           "empty value");
+    TAP_OK(store_bucket_attr_set(s, S("b"), "acl", NULL) == 0 &&
+               store_bucket_attr_get(s, S("b"), "acl", &out) == -ENOENT &&
+               store_bucket_attr_set(s, S("b"), "acl", NULL) == 0,
+           "delete (twice)");
+    gz_buf_free(&out);
+    TAP_OK(store_bucket_attr_set(s, S("zz"), "acl", &acl) == GZ_ENOBUCKET &&
+               store_bucket_attr_get(s, S("zz"), "acl", &out) == GZ_ENOBUCKET,
+           "missing bucket");
+    gz_buf_free(&out);
+    uint8_t *big = gz_calloc(1, STORE_MAX_ATTR_VALUE + 1);
+    struct gz_slice bigv = gz_slice(big, STORE_MAX_ATTR_VALUE + 1);
+    TAP_OK(store_bucket_attr_set(s, S("b"), "big", &bigv) == GZ_ELIMIT, "too large");
+    bigv.len--;
+    TAP_OK(store_bucket_attr_set(s, S("b"), "big", &bigv) == 0 &&
+               attr_is(s, "b", "big", big, bigv.len),
+           "the largest value");
+    TAP_OK(store_bucket_attr_set(s, S("b"), "", &acl) == -EINVAL &&
+               store_bucket_attr_set(s, S("b"), NULL, &acl) == -EINVAL,
+           "bad name");
+    store_close(s);
+    s = open_store(dir, 1, 0);
+    TAP_OK(attr_is(s, "b", "policy", pol.ptr, pol.len), "persisted across reopen");
+    TAP_OK(store_bucket_delete(s, S("b")) == 0 && bucket_make(s, "b", "t2") == 0 &&
+               store_bucket_attr_get(s, S("b"), "policy", &out) == -ENOENT,
+           "deleted with the bucket: a new one of the same name has none");
+    gz_buf_free(&out);
+    gz_free(big);
     store_close(s);
     rm_rf(dir);
     gz_free(dir);
@@ -1482,6 +2172,76 @@ static void bench_list(void)
     gz_free(dir);
 }
 
+/* ---- reader.c's per-thread row cache: never stale ---- */
+
+static bool get_is(struct store *s, const char *key, const char *data, const char *etag)
+{
+    uint8_t *buf;
+    struct store_meta m;
+    int64_t got = get(s, "b", key, &buf, &m);
+    bool ok = got == (int64_t)strlen(data) && memcmp(buf, data, strlen(data)) == 0 &&
+              strcmp(m.etag, etag) == 0;
+    if (!ok)
+        printf("# get b/%s: %lld bytes, etag %s\n", key, (long long)got, got >= 0 ? m.etag : "-");
+    gz_free(buf);
+    return ok;
+}
+
+static void t_read_cache(void)
+{
+    char *dir = tmpdir_new(), *dir2 = tmpdir_new();
+    /* inline_max 16: "file..." bodies below are files, short ones inline */
+    struct store *s = open_store(dir2, 0, 16);
+    bucket_make(s, "b", "u");
+    put(s, "b", "k", "other-store", 11, "o", GZ_SLICE_NULL);
+    store_close(s);
+    s = open_store(dir, 0, 16);
+    bucket_make(s, "b", "u");
+    put(s, "b", "k", "v1", 2, "e1", S("h\0one"));
+    TAP_OK(get_is(s, "k", "v1", "e1") && get_is(s, "k", "v1", "e1"), "inline: read twice");
+    put(s, "b", "k", "v2", 2, "e2", GZ_SLICE_NULL);
+    TAP_OK(get_is(s, "k", "v2", "e2"), "inline overwrite is seen at once");
+    TAP_OK(put(s, "b", "k", "file-backed body 1", 18, "f1", GZ_SLICE_NULL) == 0 &&
+               get_is(s, "k", "file-backed body 1", "f1") &&
+               get_is(s, "k", "file-backed body 1", "f1"),
+           "inline replaced by a file: read twice");
+    put(s, "b", "k", "file-backed body 2", 18, "f2", GZ_SLICE_NULL);
+    TAP_OK(get_is(s, "k", "file-backed body 2", "f2"), "file overwrite is seen at once");
+    put(s, "b", "src", "copied source body", 18, "c1", GZ_SLICE_NULL);
+    TAP_OK(copy(s, "b", "src", NULL, "b", "k", NULL) == 0 &&
+               get_is(s, "k", "copied source body", "c1"),
+           "a copy onto a cached key is seen at once");
+    TAP_OK(del(s, "b", "k") == 0, "delete");
+    struct store_reader *r = NULL;
+    struct store_meta m;
+    TAP_OK(store_object_open(s, S("b"), S("k"), &r, &m) == GZ_ENOKEY && r == NULL,
+           "a deleted cached key is gone at once");
+    put(s, "b", "m", "small", 5, "s1", GZ_SLICE_NULL);
+    TAP_OK(get_is(s, "m", "small", "s1"), "inline object cached");
+    char uid[STORE_UPLOAD_ID_LEN + 1];
+    struct store_part parts[2] = {{.number = 1, .size = 9, .etag = "p1"},
+                                  {.number = 2, .size = 4, .etag = "p2"}};
+    TAP_OK(store_upload_create(s, S("b"), S("m"), GZ_SLICE_NULL, uid) == 0 &&
+               part_put(s, uid, 1, "multipart", 9, "p1") == 0 &&
+               part_put(s, uid, 2, "body", 4, "p2") == 0 && complete(s, "m", uid, parts, 2) == 0,
+           "multipart upload completed onto the cached key");
+    TAP_OK(get_is(s, "m", "multipartbody", "abcdef-3"), "the completed object is seen at once");
+    TAP_OK(del(s, "b", "m") == 0 && del(s, "b", "src") == 0 &&
+               store_bucket_delete(s, S("b")) == 0 && bucket_make(s, "b", "u") == 0 &&
+               put(s, "b", "k", "new bucket", 10, "n1", GZ_SLICE_NULL) == 0 &&
+               get_is(s, "k", "new bucket", "n1"),
+           "bucket deleted and made again: the new object");
+    store_close(s);
+    /* Another store (possibly at the same address) with the same bucket and key. */
+    s = open_store(dir2, 0, 16);
+    TAP_OK(get_is(s, "k", "other-store", "o"), "another store never gets this one's rows");
+    store_close(s);
+    rm_rf(dir);
+    rm_rf(dir2);
+    gz_free(dir);
+    gz_free(dir2);
+}
+
 int main(void)
 {
     TAP_RUN(t_headers);
@@ -1489,6 +2249,7 @@ int main(void)
     TAP_RUN(t_objects);
     TAP_RUN(t_overwrite);
     TAP_RUN(t_overwrite_race);
+    TAP_RUN(t_read_cache);
     TAP_RUN(t_copy);
     TAP_RUN(t_list);
     TAP_RUN(t_list_many);
@@ -1499,6 +2260,14 @@ int main(void)
     TAP_RUN(t_crash_recovery);
     TAP_RUN(t_crash_kill);
     TAP_RUN(t_reopen);
+    TAP_RUN(t_usage);
+    TAP_RUN(t_usage_upgrade);
+    TAP_RUN(t_quota_bucket);
+    TAP_RUN(t_quota_owner);
+    TAP_RUN(t_quota_race);
+    TAP_RUN(t_usage_batch);
+    TAP_RUN(t_owner_change);
+    TAP_RUN(t_attrs);
     if (getenv("GZ_STORE_BENCH") != NULL) {
         TAP_RUN(bench_commits);
         TAP_RUN(bench_list);

@@ -64,6 +64,8 @@ int store__apply_bucket_delete(struct store *s, struct store__conn *c, struct st
         rc = bucket_has(c, ST_BKT_HAS_UPL, bid);
     if (rc == 1)
         return GZ_EBUCKETNOTEMPTY;
+    if (rc == 0)
+        rc = store__bucket_forget(c, bid); /* usage off the owner, attributes gone */
     if (rc < 0)
         return rc;
     sqlite3_stmt *st = store__stmt(c, ST_BKT_DEL);

@@ -73,6 +73,10 @@ static int op_dispatch(struct store *s, struct store__conn *c, struct store__op 
     case OP_PART: return store__apply_part(s, c, op);
     case OP_COMPLETE: return store__apply_complete(s, c, op);
     case OP_ABORT: return store__apply_abort(s, c, op);
+    case OP_BUCKET_OWNER: return store__apply_bucket_owner(s, c, op);
+    case OP_BUCKET_QUOTA:
+    case OP_OWNER_QUOTA: return store__apply_quota(s, c, op);
+    case OP_BUCKET_ATTR: return store__apply_bucket_attr(s, c, op);
     }
     return -EINVAL;
 }
@@ -81,7 +85,9 @@ static int op_dispatch(struct store *s, struct store__conn *c, struct store__op 
  * leaves the transaction unusable (the whole batch then fails). */
 static int op_apply(struct store *s, struct store__conn *c, struct store__op *op, int *fatal)
 {
-    int rc = store__exec(c, ST_SAVEPOINT);
+    int rc = store__usage_barrier(op) ? store__usage_flush(s, c) : 0;
+    if (rc == 0)
+        rc = store__exec(c, ST_SAVEPOINT);
     if (rc < 0) {
         *fatal = rc;
         return rc;
@@ -91,6 +97,8 @@ static int op_apply(struct store *s, struct store__conn *c, struct store__op *op
         rc = store__exec(c, ST_RELEASE);
         if (rc < 0)
             *fatal = rc;
+        else
+            store__usage_applied(s, op); /* the op's usage change joins the batch's */
         if (op->w != NULL)
             op->w->keep = op->w->has_file; /* the index references it now */
         return rc < 0 ? rc : 0;
@@ -139,10 +147,13 @@ static void batch_run(struct store *s, struct store__op *batch)
                 op->status = op_apply(s, c, op, &rc);
         }
         if (rc == 0)
+            rc = store__usage_flush(s, c); /* usage commits with what it counts */
+        if (rc == 0)
             rc = store__exec(c, ST_COMMIT);
         if (rc < 0 && !sqlite3_get_autocommit(c->db))
             store__exec(c, ST_ROLLBACK);
     }
+    store__usage_discard(s, false);
     if (rc < 0) {
         batch_fail(s, batch, rc);
     } else {

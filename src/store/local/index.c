@@ -7,11 +7,10 @@
  * and listing is a range scan of the (bucket, key) primary key.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 
 #include "local_int.h"
-
-#define STORE__SCHEMA_VERSION 1
 
 static const char *const schema_sql =
     "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v INTEGER) WITHOUT ROWID;"
@@ -61,9 +60,11 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_BKT_HAS_UPL] = "SELECT 1 FROM uploads WHERE bucket=?1 LIMIT 1",
     [ST_OBJ_STAT] =
         "SELECT size,mtime_ms,etag,parts,headers FROM objects WHERE bucket=?1 AND key=?2",
-    [ST_OBJ_OPEN] = "SELECT size,mtime_ms,etag,parts,headers,file,data FROM objects"
-                    " WHERE bucket=?1 AND key=?2",
-    [ST_OBJ_REFS] = "SELECT file,parts FROM objects WHERE bucket=?1 AND key=?2",
+    /* by bucket name: reader.c reads a simple object with this one statement */
+    [ST_OBJ_OPEN] = "SELECT o.size,o.mtime_ms,o.etag,o.parts,o.headers,o.file,o.data,b.id"
+                    " FROM buckets b JOIN objects o ON o.bucket=b.id"
+                    " WHERE b.name=?1 AND o.key=?2",
+    [ST_OBJ_REFS] = "SELECT file,parts,size FROM objects WHERE bucket=?1 AND key=?2",
     [ST_OBJ_PUT] = "INSERT OR REPLACE INTO objects(bucket,key,size,mtime_ms,etag,parts,file,"
                    "headers,data) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)",
     [ST_OBJ_DEL] = "DELETE FROM objects WHERE bucket=?1 AND key=?2",
@@ -106,6 +107,29 @@ static const char *const stmt_sql[ST__COUNT] = {
                       " AND num>?2 ORDER BY num",
     [ST_UPART_FILES] = "SELECT num,file FROM upload_parts WHERE upload=?1",
     [ST_UPART_DEL_ALL] = "DELETE FROM upload_parts WHERE upload=?1",
+    /* usage.c, attr.c (schema 2) */
+    [ST_USAGE_BKT_ADD] = "UPDATE buckets SET bytes=bytes+?2, objects=objects+?3 WHERE id=?1",
+    [ST_USAGE_OWNER_ADD] = "INSERT INTO owners(owner,bytes,objects) VALUES(?1,?2,?3)"
+                           " ON CONFLICT(owner) DO UPDATE SET bytes=bytes+?2, objects=objects+?3",
+    [ST_USAGE_BKT_GET] =
+        "SELECT bytes,objects,max_bytes,max_objects FROM buckets WHERE name=?1",
+    [ST_USAGE_BKT_ROW] =
+        "SELECT owner,bytes,objects,max_bytes,max_objects FROM buckets WHERE id=?1",
+    [ST_USAGE_OWNER_GET] =
+        "SELECT bytes,objects,max_bytes,max_objects FROM owners WHERE owner=?1",
+    [ST_QUOTA_BKT_SET] = "UPDATE buckets SET max_bytes=?2, max_objects=?3 WHERE name=?1",
+    [ST_QUOTA_OWNER_SET] = "INSERT INTO owners(owner,max_bytes,max_objects) VALUES(?1,?2,?3)"
+                           " ON CONFLICT(owner) DO UPDATE SET max_bytes=?2, max_objects=?3",
+    [ST_QUOTA_CHECK] = "SELECT b.id,b.bytes,b.objects,b.max_bytes,b.max_objects,"
+                       "coalesce(o.bytes,0),coalesce(o.objects,0),coalesce(o.max_bytes,-1),"
+                       "coalesce(o.max_objects,-1) FROM buckets b"
+                       " LEFT JOIN owners o ON o.owner=b.owner WHERE b.name=?1",
+    [ST_BKT_OWNER_SET] = "UPDATE buckets SET owner=?2 WHERE id=?1",
+    [ST_ATTR_GET] = "SELECT value FROM bucket_attrs WHERE bucket=?1 AND name=?2",
+    [ST_ATTR_SET] = "INSERT INTO bucket_attrs(bucket,name,value) VALUES(?1,?2,?3)"
+                    " ON CONFLICT(bucket,name) DO UPDATE SET value=?3",
+    [ST_ATTR_DEL] = "DELETE FROM bucket_attrs WHERE bucket=?1 AND name=?2",
+    [ST_ATTR_DEL_ALL] = "DELETE FROM bucket_attrs WHERE bucket=?1",
 };
 
 int store__sql_err(int rc)
@@ -149,6 +173,48 @@ static int conn_exec_str(struct store__conn *c, const char *sql)
     return 0;
 }
 
+/* SQLite counts every allocation under one global mutex unless told not to (MEMSTATUS); with
+ * two loop threads reading, that mutex was where they met (futex waits on every GET). It can
+ * only be switched off before the library initialises, so it is tried once before the first
+ * open; if another module initialised SQLite first the call fails harmlessly. */
+static pthread_once_t conn_config_once = PTHREAD_ONCE_INIT;
+
+/* The index generation (store__index_gen): a process-wide counter bumped by the WAL hook of
+ * every write connection once a transaction has committed (it runs after the commit is
+ * visible to readers) and whenever a connection opens or closes. A reader that saw the same
+ * value before and after using something it cached knows no commit happened in between:
+ * reader.c's small object cache relies on it. One counter for all stores in the process: a
+ * commit in one store only costs the others some cache misses. Only ever incremented. */
+static _Atomic uint64_t conn_index_gen = 1;
+
+uint64_t store__index_gen(void)
+{
+    return atomic_load_explicit(&conn_index_gen, memory_order_acquire);
+}
+
+static void conn_gen_bump(void)
+{
+    atomic_fetch_add_explicit(&conn_index_gen, 1, memory_order_acq_rel);
+}
+
+/* Replaces SQLite's default WAL hook, so it also does that hook's job: a passive checkpoint
+ * once the WAL holds STORE__WAL_AUTOCHECKPOINT frames (SQLite's default of 1000). */
+#define STORE__WAL_AUTOCHECKPOINT 1000
+
+static int conn_wal_hook(void *ud, sqlite3 *db, const char *name, int nframes)
+{
+    (void)ud;
+    conn_gen_bump();
+    if (nframes >= STORE__WAL_AUTOCHECKPOINT)
+        (void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    return SQLITE_OK;
+}
+
+static void conn_config(void)
+{
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int store__conn_open(struct store *s, bool readonly, struct store__conn **out)
 {
     char path[4096];
@@ -158,6 +224,7 @@ int store__conn_open(struct store *s, bool readonly, struct store__conn **out)
     int rc;
 
     *out = NULL;
+    pthread_once(&conn_config_once, conn_config);
     snprintf(path, sizeof(path), "%s/index.db", s->dir);
     rc = sqlite3_open_v2(path, &c->db, flags, NULL);
     if (rc != SQLITE_OK) {
@@ -165,7 +232,10 @@ int store__conn_open(struct store *s, bool readonly, struct store__conn **out)
         rc = store__sql_err(rc);
         goto out;
     }
+    conn_gen_bump();
     sqlite3_busy_timeout(c->db, 10000);
+    if (!readonly)
+        sqlite3_wal_hook(c->db, conn_wal_hook, NULL);
     sqlite3_extended_result_codes(c->db, 1);
     if (readonly) {
         rc = conn_exec_str(c, "PRAGMA mmap_size=1073741824; PRAGMA cache_size=-8192;");
@@ -194,6 +264,7 @@ void store__conn_close(struct store__conn *c)
     if (sqlite3_close(c->db) != SQLITE_OK)
         log_error("store: sqlite3_close: %s", sqlite3_errmsg(c->db));
     gz_free(c);
+    conn_gen_bump();
 }
 
 int store__schema_init(struct store__conn *c)
@@ -201,18 +272,9 @@ int store__schema_init(struct store__conn *c)
     int rc = conn_exec_str(c, "BEGIN IMMEDIATE");
     if (rc < 0)
         return rc;
-    rc = conn_exec_str(c, schema_sql);
-    if (rc == 0) {
-        int64_t v = 0;
-        rc = store__meta_get(c, "schema", &v);
-        if (rc == -ENOENT)
-            rc = store__meta_set(c, "schema", STORE__SCHEMA_VERSION);
-        else if (rc == 0 && v != STORE__SCHEMA_VERSION) {
-            log_error("store: index schema %lld, expected %d", (long long)v,
-                      STORE__SCHEMA_VERSION);
-            rc = GZ_ECORRUPT;
-        }
-    }
+    rc = conn_exec_str(c, schema_sql); /* schema 1; usage.c upgrades it */
+    if (rc == 0)
+        rc = store__schema_upgrade(c);
     if (rc == 0)
         return conn_exec_str(c, "COMMIT");
     conn_exec_str(c, "ROLLBACK");

@@ -262,6 +262,7 @@ static void store_free(struct store *s)
         store__conn_close(c);
     }
     store__conn_close(s->wconn); /* last: its close checkpoints and removes the WAL */
+    store__usage_discard(s, true);
     for (int i = 0; i < 256; i++) {
         if (s->subfd[i] >= 0)
             close(s->subfd[i]);

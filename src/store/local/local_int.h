@@ -5,7 +5,9 @@
  *
  * On-disk layout under data_dir:
  *   LOCK                  flock()ed while a process has the store open
- *   index.db (+ -wal)     the SQLite index (WAL mode)
+ *   index.db (+ -wal)     the SQLite index (WAL mode); its schema version is PRAGMA
+ *                         user_version (2: usage, quotas, bucket attributes; usage.c upgrades
+ *                         a version 1 index, which kept it in meta.schema, at open)
  *   objects/XY/<32 hex>   object and part bodies, named by 128-bit random ids; XY is the id's
  *                         first byte. The 256 folders are created (and made durable) at open,
  *                         so a new file needs only an fsync of its own folder.
@@ -48,6 +50,9 @@ enum store__stmt {
     ST_LIST_FROM, ST_LIST_RANGE,
     ST_UPL_INS, ST_UPL_GET, ST_UPL_DEL, ST_UPL_LIST, ST_UPL_LIST_RANGE,
     ST_UPART_GET, ST_UPART_PUT, ST_UPART_LIST, ST_UPART_FILES, ST_UPART_DEL_ALL,
+    ST_USAGE_BKT_ADD, ST_USAGE_OWNER_ADD, ST_USAGE_BKT_GET, ST_USAGE_BKT_ROW, ST_USAGE_OWNER_GET,
+    ST_QUOTA_BKT_SET, ST_QUOTA_OWNER_SET, ST_QUOTA_CHECK, ST_BKT_OWNER_SET,
+    ST_ATTR_GET, ST_ATTR_SET, ST_ATTR_DEL, ST_ATTR_DEL_ALL,
     ST__COUNT
 };
 
@@ -67,6 +72,7 @@ struct store__idvec {
 enum store__op_kind {
     OP_PUT, OP_DELETE, OP_COPY, OP_BUCKET_CREATE, OP_BUCKET_DELETE,
     OP_UPLOAD_CREATE, OP_PART, OP_COMPLETE, OP_ABORT,
+    OP_BUCKET_OWNER, OP_BUCKET_QUOTA, OP_OWNER_QUOTA, OP_BUCKET_ATTR,
 };
 
 /* One queued mutation. Every slice is an owned copy (freed by store__op_free). */
@@ -83,8 +89,8 @@ struct store__op {
     struct store_writer *w;         /* PUT, PART: the body */
     struct gz_slice bucket, key;    /* the target (COPY: the source) */
     struct gz_slice bucket2, key2;  /* COPY: the destination */
-    struct gz_slice headers;
-    bool has_headers;               /* COPY: replace headers */
+    struct gz_slice headers;        /* BUCKET_ATTR: the value */
+    bool has_headers;               /* COPY: replace headers; BUCKET_ATTR: set (else delete) */
     int64_t mtime_ms;
     char etag[48];
     char cond_etag[48];             /* COPY: required source etag, "" = none */
@@ -92,8 +98,29 @@ struct store__op {
     int part_number;
     struct store_part *parts;       /* COMPLETE */
     int nparts;
-    struct store_bucket bkt;        /* BUCKET_CREATE */
+    struct store_bucket bkt;        /* BUCKET_CREATE; BUCKET_OWNER, OWNER_QUOTA: .owner */
+    struct store_quota quota;       /* BUCKET_QUOTA, OWNER_QUOTA */
     struct store__idvec unlinks;    /* files whose last reference this op dropped */
+    bool u_pending;                 /* usage change to apply if the op commits (usage.c) */
+    int u_ent;                      /* ... to this bucket entry of store.uacc */
+    struct store_usage u_delta;
+};
+
+/* The usage changes of the batch being applied, by bucket and by owner (usage.c): loaded
+ * from the index on first use in a batch, checked and updated in memory by each op, written
+ * back once per batch before its COMMIT. Committer thread only. */
+struct store__uacc_ent {
+    int64_t bid;                    /* the bucket's id; 0 for an owner's entry */
+    int owner;                      /* a bucket's entry: the index of its owner's entry */
+    char name[65];                  /* the owner */
+    struct store_usage used;        /* totals, including delta */
+    struct store_usage delta;       /* not yet written to the index */
+    struct store_quota quota;
+};
+
+struct store__uacc {
+    struct store__uacc_ent *e;
+    int n, cap;
 };
 
 struct store__stats {
@@ -111,6 +138,7 @@ struct store {
     bool sync;
 
     struct store__conn *wconn;      /* committer thread only (and open/close) */
+    struct store__uacc uacc;        /* committer thread only */
     pthread_t committer_tid;
 
     pthread_mutex_t pool_mu;
@@ -142,6 +170,9 @@ struct store_writer {
 };
 
 /* ---- index.c ---- */
+/* Changes after every committed index transaction (and connection open/close) in this
+ * process; see index.c. Readers use it to validate what they cached. */
+uint64_t store__index_gen(void);
 int store__conn_open(struct store *s, bool readonly, struct store__conn **out);
 void store__conn_close(struct store__conn *c);
 int store__schema_init(struct store__conn *c);
@@ -199,9 +230,10 @@ void store__stats_get(struct store *s, struct store__stats *out);
 int store__apply_put(struct store *s, struct store__conn *c, struct store__op *op);
 int store__apply_delete(struct store *s, struct store__conn *c, struct store__op *op);
 int store__apply_copy(struct store *s, struct store__conn *c, struct store__op *op);
-/* Removes (bucket, key) if present, dropping its file references; *found tells. */
+/* Removes (bucket, key) if present, dropping its file references; *old_size gets its size,
+ * or -1 if there was none. Usage is the caller's to adjust (store__usage_add). */
 int store__object_remove(struct store__conn *c, int64_t bucket, struct gz_slice key,
-                         struct store__idvec *unlinks, bool *found);
+                         struct store__idvec *unlinks, int64_t *old_size);
 /* ETags equal, ignoring surrounding double quotes on either. */
 bool store__etag_eq(const char *a, const char *b);
 /* Copies a NUL-terminated etag into out[48] (truncating). */
@@ -210,6 +242,39 @@ void store__etag_copy(char out[48], const char *in);
 /* ---- bucket.c ---- */
 int store__apply_bucket_create(struct store *s, struct store__conn *c, struct store__op *op);
 int store__apply_bucket_delete(struct store *s, struct store__conn *c, struct store__op *op);
+
+/* ---- usage.c: usage and quotas (schema 2) ----
+ * buckets gains bytes, objects, max_bytes, max_objects; owners(owner, bytes, objects,
+ * max_bytes, max_objects) holds each owner's totals and quota. Every apply function that
+ * changes the objects of a bucket calls store__usage_add; the committer applies the change
+ * to store.uacc only if the op commits, and writes uacc to the index in the same transaction
+ * (store__usage_flush before COMMIT), so usage commits or vanishes with what it counts. */
+/* Brings the index to the current schema inside schema_init's transaction: a new index or
+ * one from schema 1 (no usage) gains the usage tables and columns, with usage computed once
+ * from the objects; PRAGMA user_version records the version. GZ_ECORRUPT if unknown. */
+int store__schema_upgrade(struct store__conn *c);
+/* Op's change of bucket bid's usage (and its owner's) by (bytes, objects), at most one per
+ * op: GZ_EQUOTA if a dimension that grows would pass its bucket or owner limit, else 0 with
+ * the change pending on op (GZ_ENOBUCKET, or an error). A shrinking change always passes. */
+int store__usage_add(struct store *s, struct store__conn *c, struct store__op *op, int64_t bid,
+                     int64_t bytes, int64_t objects);
+/* The op committed (its savepoint released): its pending change joins the batch's totals. */
+void store__usage_applied(struct store *s, struct store__op *op);
+/* Does op read or change usage rows or quotas directly (then the batch's totals are written
+ * out before it, store__usage_flush)? */
+bool store__usage_barrier(const struct store__op *op);
+/* Writes the batch's changes to the index (outside any op's savepoint) and forgets them. */
+int store__usage_flush(struct store *s, struct store__conn *c);
+/* Forgets the batch's changes (its transaction failed); frees with final. */
+void store__usage_discard(struct store *s, bool final);
+/* Before a bucket row goes: moves what is left of its usage off its owner, drops its
+ * attributes. */
+int store__bucket_forget(struct store__conn *c, int64_t bid);
+int store__apply_bucket_owner(struct store *s, struct store__conn *c, struct store__op *op);
+int store__apply_quota(struct store *s, struct store__conn *c, struct store__op *op);
+
+/* ---- attr.c ---- */
+int store__apply_bucket_attr(struct store *s, struct store__conn *c, struct store__op *op);
 
 /* ---- multipart.c ---- */
 int store__apply_upload_create(struct store *s, struct store__conn *c, struct store__op *op);

@@ -225,19 +225,20 @@ static int complete_headers(struct store__conn *c, struct store__op *op)
 
 int store__apply_complete(struct store *s, struct store__conn *c, struct store__op *op)
 {
-    int64_t bid, size = 0;
-    bool found;
+    int64_t bid, size = 0, old;
     int rc = store__bucket_id(c, op->bucket, &bid);
     if (rc == 0)
         rc = upload_check(c, op->upload_id, bid, op->key);
     if (rc == 0)
         rc = complete_headers(c, op);
     if (rc == 0)
-        rc = store__object_remove(c, bid, op->key, &op->unlinks, &found);
+        rc = store__object_remove(c, bid, op->key, &op->unlinks, &old);
     for (int i = 0; rc == 0 && i < op->nparts; i++)
         rc = complete_part(c, op, bid, i, &size);
     if (rc == 0)
         rc = parts_drop_unlisted(c, op->upload_id, op->parts, op->nparts, &op->unlinks);
+    if (rc == 0) /* GZ_EQUOTA rolls all of it back: the upload stays, to retry or abort */
+        rc = store__usage_add(s, c, op, bid, size - (old < 0 ? 0 : old), old < 0 ? 1 : 0);
     if (rc < 0)
         return rc;
     sqlite3_stmt *st = store__stmt(c, ST_OBJ_PUT);

@@ -35,7 +35,7 @@ void store__etag_copy(char out[48], const char *in)
 }
 
 int store__object_remove(struct store__conn *c, int64_t bucket, struct gz_slice key,
-                         struct store__idvec *unlinks, bool *found)
+                         struct store__idvec *unlinks, int64_t *old_size)
 {
     uint8_t id[STORE__ID_LEN];
     bool has_file = false;
@@ -47,7 +47,7 @@ int store__object_remove(struct store__conn *c, int64_t bucket, struct gz_slice 
     sqlite3_bind_int64(st, 1, bucket);
     store__bind_slice(st, 2, key);
     rc = sqlite3_step(st);
-    *found = rc == SQLITE_ROW;
+    *old_size = rc == SQLITE_ROW ? sqlite3_column_int64(st, 2) : -1;
     if (rc == SQLITE_ROW) {
         has_file = sqlite3_column_bytes(st, 0) == STORE__ID_LEN;
         if (has_file)
@@ -85,11 +85,12 @@ int store__object_remove(struct store__conn *c, int64_t bucket, struct gz_slice 
 int store__apply_put(struct store *s, struct store__conn *c, struct store__op *op)
 {
     struct store_writer *w = op->w;
-    int64_t bid;
-    bool found;
+    int64_t bid, old;
     int rc = store__bucket_id(c, op->bucket, &bid);
     if (rc == 0)
-        rc = store__object_remove(c, bid, op->key, &op->unlinks, &found);
+        rc = store__object_remove(c, bid, op->key, &op->unlinks, &old);
+    if (rc == 0) /* may refuse with GZ_EQUOTA: the savepoint then undoes the removal */
+        rc = store__usage_add(s, c, op, bid, w->size - (old < 0 ? 0 : old), old < 0 ? 1 : 0);
     if (rc == 0 && w->has_file)
         rc = store__file_new(c, w->id);
     if (rc < 0)
@@ -115,17 +116,18 @@ int store__apply_put(struct store *s, struct store__conn *c, struct store__op *o
 
 int store__apply_delete(struct store *s, struct store__conn *c, struct store__op *op)
 {
-    int64_t bid;
-    bool found;
+    int64_t bid, old;
     int rc = store__bucket_id(c, op->bucket, &bid);
     if (rc == 0)
-        rc = store__object_remove(c, bid, op->key, &op->unlinks, &found);
+        rc = store__object_remove(c, bid, op->key, &op->unlinks, &old);
+    if (rc == 0 && old >= 0)
+        rc = store__usage_add(s, c, op, bid, -old, -1);
     return rc;
 }
 
-/* Reads the source's etag: 0, GZ_ENOKEY or an error. */
+/* Reads the source's etag and size: 0, GZ_ENOKEY or an error. */
 static int copy_source_etag(struct store__conn *c, int64_t bid, struct gz_slice key,
-                            char etag[48])
+                            char etag[48], int64_t *size)
 {
     sqlite3_stmt *st = store__stmt(c, ST_OBJ_STAT);
     if (st == NULL)
@@ -133,8 +135,10 @@ static int copy_source_etag(struct store__conn *c, int64_t bid, struct gz_slice 
     sqlite3_bind_int64(st, 1, bid);
     store__bind_slice(st, 2, key);
     int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
+    if (rc == SQLITE_ROW) {
         store__etag_copy(etag, (const char *)sqlite3_column_text(st, 2));
+        *size = sqlite3_column_int64(st, 0);
+    }
     store__stmt_done(st);
     if (rc == SQLITE_ROW)
         return 0;
@@ -167,12 +171,11 @@ static int copy_exec(struct store__conn *c, enum store__stmt id, int64_t sb, int
 
 int store__apply_copy(struct store *s, struct store__conn *c, struct store__op *op)
 {
-    int64_t sb, db, now = op->mtime_ms > 0 ? op->mtime_ms : gz_now_ms();
+    int64_t sb, db, size = 0, old, now = op->mtime_ms > 0 ? op->mtime_ms : gz_now_ms();
     char etag[48];
-    bool found;
     int rc = store__bucket_id(c, op->bucket, &sb);
     if (rc == 0)
-        rc = copy_source_etag(c, sb, op->key, etag);
+        rc = copy_source_etag(c, sb, op->key, etag, &size);
     if (rc == 0 && op->cond_etag[0] && !store__etag_eq(op->cond_etag, etag))
         rc = GZ_EINVALIDPART;
     if (rc == 0)
@@ -195,7 +198,9 @@ int store__apply_copy(struct store *s, struct store__conn *c, struct store__op *
     }
     /* Drop the destination first: if it shares files with the source, the source's own
      * references keep them alive. Then share the source's files. */
-    rc = store__object_remove(c, db, op->key2, &op->unlinks, &found);
+    rc = store__object_remove(c, db, op->key2, &op->unlinks, &old);
+    if (rc == 0)
+        rc = store__usage_add(s, c, op, db, size - (old < 0 ? 0 : old), old < 0 ? 1 : 0);
     if (rc == 0)
         rc = copy_exec(c, ST_OBJ_FILE_REF, sb, db, op, now);
     if (rc == 0)

@@ -10,8 +10,17 @@
  *
  * Part files of a multipart object are opened lazily (an object may have 10,000 parts); if
  * one vanished because the object was replaced meanwhile, reading it gives GZ_ECLOSED.
+ *
+ * Each thread keeps the rows of the simple objects it opened last (inline ones up to
+ * READER_CACHE_MAX_INLINE bytes, and file-backed ones by file id), tagged with the index
+ * generation read before the row was. A cached row is used only while the generation is
+ * unchanged, i.e. while no index transaction has committed since it was read, so it is
+ * exactly what the index would return; a hit needs no SQLite read transaction (whose shared-
+ * memory lock, taken under a process-wide mutex, is where loop threads queued). Per thread,
+ * so no lock; freed when the thread exits.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include "local_int.h"
@@ -32,6 +41,155 @@ struct store_reader {
     int next, cur;
     char *headers;
 };
+
+/* ---- the per-thread row cache ---- */
+
+#define READER_CACHE_SLOTS 64
+#define READER_CACHE_MAX_INLINE (16 * 1024)
+
+struct reader_cache_ent {
+    const struct store *s;
+    uint64_t gen;
+    size_t bucket_len, key_len, headers_len, data_len;
+    int64_t size, mtime_ms;
+    char etag[48];
+    bool has_file;
+    uint8_t id[STORE__ID_LEN];
+    char bytes[]; /* bucket, key, headers, data */
+};
+
+struct reader_cache {
+    struct reader_cache_ent *slot[READER_CACHE_SLOTS];
+};
+
+static pthread_key_t reader_cache_key;
+static pthread_once_t reader_cache_once = PTHREAD_ONCE_INIT;
+static bool reader_cache_ok;
+
+static void reader_cache_free(void *p)
+{
+    struct reader_cache *c = p;
+    for (size_t i = 0; c != NULL && i < READER_CACHE_SLOTS; i++)
+        gz_free(c->slot[i]);
+    gz_free(c);
+}
+
+static void reader_cache_key_init(void)
+{
+    reader_cache_ok = pthread_key_create(&reader_cache_key, reader_cache_free) == 0;
+}
+
+static struct reader_cache *reader_cache_get(bool create)
+{
+    pthread_once(&reader_cache_once, reader_cache_key_init);
+    if (!reader_cache_ok)
+        return NULL;
+    struct reader_cache *c = pthread_getspecific(reader_cache_key);
+    if (c == NULL && create) {
+        c = gz_calloc(1, sizeof(*c));
+        if (pthread_setspecific(reader_cache_key, c) != 0) {
+            gz_free(c);
+            c = NULL;
+        }
+    }
+    return c;
+}
+
+static size_t reader_cache_slot(struct gz_slice bucket, struct gz_slice key)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (size_t i = 0; i < bucket.len; i++)
+        h = (h ^ (uint8_t)bucket.ptr[i]) * 1099511628211ULL;
+    h = (h ^ 0xff) * 1099511628211ULL; /* separates ("ab","c") from ("a","bc") */
+    for (size_t i = 0; i < key.len; i++)
+        h = (h ^ (uint8_t)key.ptr[i]) * 1099511628211ULL;
+    return (size_t)(h % READER_CACHE_SLOTS);
+}
+
+static struct reader_cache_ent *reader_cache_find(struct store *s, struct gz_slice bucket,
+                                                  struct gz_slice key, uint64_t gen)
+{
+    struct reader_cache *c = reader_cache_get(false);
+    struct reader_cache_ent *e = c ? c->slot[reader_cache_slot(bucket, key)] : NULL;
+    if (e == NULL || e->s != s || e->gen != gen || e->bucket_len != bucket.len ||
+        e->key_len != key.len || memcmp(e->bytes, bucket.ptr, bucket.len) != 0 ||
+        memcmp(e->bytes + bucket.len, key.ptr, key.len) != 0)
+        return NULL;
+    return e;
+}
+
+static void reader_reset(struct store_reader *r);
+static struct store__extent *reader_add_extent(struct store_reader *r, int cap, int64_t off,
+                                               int64_t size, struct gz_slice id);
+
+/* Fills r and meta from a cached row (as reader_load would): 0, or -1 to read the index. */
+static int reader_cache_fill(struct store_reader *r, const struct reader_cache_ent *e,
+                             struct store_meta *meta)
+{
+    const char *headers = e->bytes + e->bucket_len + e->key_len;
+    meta->size = r->size = e->size;
+    meta->mtime_ms = e->mtime_ms;
+    memcpy(meta->etag, e->etag, sizeof(meta->etag));
+    meta->parts = 0;
+    r->headers = gz_malloc(e->headers_len + 1);
+    memcpy(r->headers, headers, e->headers_len);
+    meta->headers = gz_slice(r->headers, e->headers_len);
+    if (!e->has_file) {
+        r->mem = gz_malloc(e->data_len ? e->data_len : 1);
+        memcpy(r->mem, headers + e->headers_len, e->data_len);
+        return 0;
+    }
+    reader_add_extent(r, 1, 0, r->size, gz_slice(e->id, STORE__ID_LEN));
+    int fd = store__file_open(r->s, e->id);
+    if (fd < 0) {
+        reader_reset(r);
+        memset(meta, 0, sizeof(*meta));
+        return -1;
+    }
+    r->ext[0].fd = fd;
+    return 0;
+}
+
+/* Remembers the row r was just loaded from, read at generation gen. */
+static void reader_cache_put(struct store *s, struct gz_slice bucket, struct gz_slice key,
+                             uint64_t gen, const struct store_reader *r,
+                             const struct store_meta *meta)
+{
+    bool has_file = r->next == 1;
+    size_t data_len = has_file ? 0 : (size_t)r->size;
+    if (meta->parts != 0 || r->next > 1 || (!has_file && r->mem == NULL) ||
+        data_len > READER_CACHE_MAX_INLINE || meta->headers.len > READER_CACHE_MAX_INLINE)
+        return;
+    struct reader_cache *c = reader_cache_get(true);
+    if (c == NULL)
+        return;
+    size_t n = bucket.len + key.len + meta->headers.len + data_len;
+    struct reader_cache_ent *e = gz_malloc(sizeof(*e) + n);
+    e->s = s;
+    e->gen = gen;
+    e->bucket_len = bucket.len;
+    e->key_len = key.len;
+    e->headers_len = meta->headers.len;
+    e->data_len = data_len;
+    e->size = meta->size;
+    e->mtime_ms = meta->mtime_ms;
+    memcpy(e->etag, meta->etag, sizeof(e->etag));
+    e->has_file = has_file;
+    if (has_file)
+        memcpy(e->id, r->ext[0].id, STORE__ID_LEN);
+    char *p = e->bytes;
+    memcpy(p, bucket.ptr, bucket.len);
+    p += bucket.len;
+    memcpy(p, key.ptr, key.len);
+    p += key.len;
+    memcpy(p, meta->headers.ptr, meta->headers.len);
+    p += meta->headers.len;
+    if (data_len)
+        memcpy(p, r->mem, data_len);
+    size_t slot = reader_cache_slot(bucket, key);
+    gz_free(c->slot[slot]);
+    c->slot[slot] = e;
+}
 
 static void reader_reset(struct store_reader *r)
 {
@@ -108,20 +266,25 @@ static int reader_load_parts(struct store__conn *c, int64_t bid, struct gz_slice
     return rc == SQLITE_DONE ? 0 : store__sql_err(rc);
 }
 
-/* Fills r and meta from the object's row; part 0 = the whole object. */
-static int reader_load_row(struct store__conn *c, int64_t bid, struct gz_slice key, int part,
-                           struct store_reader *r, struct store_meta *meta, int64_t *poff,
-                           int64_t *psize)
+/* Fills r and meta from the object's row, looked up by bucket name and key in one statement
+ * (a join with buckets); part 0 = the whole object. *bid gets the bucket's id. A multipart
+ * object's part list is not read here (see reader_load). */
+static int reader_load_row(struct store__conn *c, struct gz_slice bucket, struct gz_slice key,
+                           int part, struct store_reader *r, struct store_meta *meta,
+                           int64_t *poff, int64_t *psize, int64_t *bid)
 {
     sqlite3_stmt *st = store__stmt(c, ST_OBJ_OPEN);
     if (st == NULL)
         return -EIO;
-    sqlite3_bind_int64(st, 1, bid);
+    store__bind_slice(st, 1, bucket);
     store__bind_slice(st, 2, key);
     int rc = sqlite3_step(st);
     if (rc != SQLITE_ROW) {
         store__stmt_done(st);
-        return rc == SQLITE_DONE ? GZ_ENOKEY : store__sql_err(rc);
+        if (rc != SQLITE_DONE)
+            return store__sql_err(rc);
+        rc = store__bucket_id(c, bucket, bid); /* which is missing: the bucket or the key? */
+        return rc < 0 ? rc : GZ_ENOKEY;
     }
     meta->size = r->size = sqlite3_column_int64(st, 0);
     meta->mtime_ms = sqlite3_column_int64(st, 1);
@@ -133,6 +296,7 @@ static int reader_load_row(struct store__conn *c, int64_t bid, struct gz_slice k
     meta->headers = gz_slice(r->headers, h.len);
     struct gz_slice file = store__col_slice(st, 5);
     struct gz_slice data = store__col_slice(st, 6);
+    *bid = sqlite3_column_int64(st, 7);
     *poff = 0;
     *psize = r->size;
     rc = 0;
@@ -149,27 +313,33 @@ static int reader_load_row(struct store__conn *c, int64_t bid, struct gz_slice k
         }
     }
     store__stmt_done(st);
-    if (rc == 0 && meta->parts > 0)
-        rc = reader_load_parts(c, bid, key, meta->parts, part, r, poff, psize);
     return rc;
 }
 
+/* A simple object (inline or one file) is one row: a single statement reads it in one
+ * implicit read transaction, with no BEGIN/COMMIT round trips and no separate bucket-id
+ * lookup. A multipart object also needs its part rows from the same snapshot, so it is read
+ * again inside an explicit transaction together with them. */
 static int reader_load(struct store *s, struct gz_slice bucket, struct gz_slice key, int part,
                        struct store_reader *r, struct store_meta *meta, int64_t *poff,
                        int64_t *psize)
 {
     struct store__conn *c = NULL;
-    int64_t bid;
+    int64_t bid = 0;
     int rc = store__conn_get(s, &c);
     if (rc < 0)
         return rc;
-    rc = store__exec(c, ST_BEGIN);
-    if (rc == 0)
-        rc = store__bucket_id(c, bucket, &bid);
-    if (rc == 0)
-        rc = reader_load_row(c, bid, key, part, r, meta, poff, psize);
-    if (sqlite3_get_autocommit(c->db) == 0)
-        store__exec(c, ST_COMMIT);
+    rc = reader_load_row(c, bucket, key, part, r, meta, poff, psize, &bid);
+    if (rc == 0 && meta->parts > 0) {
+        reader_reset(r);
+        rc = store__exec(c, ST_BEGIN);
+        if (rc == 0)
+            rc = reader_load_row(c, bucket, key, part, r, meta, poff, psize, &bid);
+        if (rc == 0 && meta->parts > 0)
+            rc = reader_load_parts(c, bid, key, meta->parts, part, r, poff, psize);
+        if (sqlite3_get_autocommit(c->db) == 0)
+            store__exec(c, ST_COMMIT);
+    }
     store__conn_put(s, c);
     return rc;
 }
@@ -180,6 +350,7 @@ static int reader_open(struct store *s, struct gz_slice bucket, struct gz_slice 
 {
     struct store_reader *r = gz_calloc(1, sizeof(*r));
     int rc = GZ_ECORRUPT;
+    uint64_t gen;
     r->s = s;
     *out = NULL;
     memset(meta, 0, sizeof(*meta));
@@ -190,6 +361,17 @@ static int reader_open(struct store *s, struct gz_slice bucket, struct gz_slice 
     if (!store__slice_valid_key(key)) {
         rc = GZ_ENOKEY;
         goto out;
+    }
+    /* Read before the index is, so a commit racing with this open makes the entry stale. */
+    gen = store__index_gen();
+    if (part == 0) {
+        struct reader_cache_ent *e = reader_cache_find(s, bucket, key, gen);
+        if (e != NULL && reader_cache_fill(r, e, meta) == 0) {
+            *poff = 0;
+            *psize = r->size;
+            rc = 0;
+            goto out;
+        }
     }
     for (int tries = 0; tries < STORE__OPEN_RETRIES; tries++) {
         reader_reset(r);
@@ -207,6 +389,8 @@ static int reader_open(struct store *s, struct gz_slice bucket, struct gz_slice 
             break;
         rc = GZ_ECORRUPT; /* if it keeps vanishing, the index names a missing file */
     }
+    if (rc == 0 && part == 0)
+        reader_cache_put(s, bucket, key, gen, r, meta);
 out:
     if (rc < 0) {
         if (rc == GZ_ECORRUPT)
