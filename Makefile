@@ -36,8 +36,9 @@ SRC_HTTP  := $(wildcard src/http/*.c)
 SRC_STORE := $(wildcard src/store/*.c src/store/local/*.c)
 SRC_IAM   := $(wildcard src/iam/*.c)
 SRC_S3    := $(wildcard src/s3/*.c)
+SRC_ADMIN := $(wildcard src/admin/*.c)
 SRC_CLI   := $(wildcard src/cli/*.c)
-SRC_LIB   := $(SRC_UTIL) $(SRC_HTTP) $(SRC_STORE) $(SRC_IAM) $(SRC_S3) $(SRC_CLI)
+SRC_LIB   := $(SRC_UTIL) $(SRC_HTTP) $(SRC_STORE) $(SRC_IAM) $(SRC_S3) $(SRC_ADMIN) $(SRC_CLI)
 SRC_LLHTTP:= $(LLHTTP_DIR)/api.c $(LLHTTP_DIR)/http.c $(LLHTTP_DIR)/llhttp.c
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
@@ -49,9 +50,11 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 UNIT_DEPS_test_util  := $(SRC_UTIL)
 UNIT_DEPS_test_http  := $(SRC_UTIL) $(SRC_HTTP)
 UNIT_DEPS_test_store := $(SRC_UTIL) $(SRC_STORE)
-UNIT_DEPS_test_auth  := $(SRC_UTIL) $(SRC_IAM) $(SRC_HTTP) src/s3/auth.c src/s3/sigv4.c \
+UNIT_DEPS_test_auth  := $(SRC_UTIL) $(SRC_STORE) $(SRC_IAM) $(SRC_HTTP) src/s3/auth.c src/s3/sigv4.c \
                         src/s3/sigv2.c src/s3/payload.c src/s3/errors.c
 UNIT_DEPS_test_s3_list := $(SRC_UTIL) src/s3/list_util.c
+UNIT_DEPS_test_audit := $(SRC_UTIL) $(wildcard src/iam/audit*.c)
+UNIT_DEPS_test_iam := $(SRC_UTIL) $(SRC_STORE) $(SRC_IAM)
 UNIT_DEFAULT_DEPS    := $(SRC_LIB)
 
 .PHONY: all run test test-unit test-integration check lint format fuzz clean deps san bench
@@ -59,20 +62,31 @@ UNIT_DEFAULT_DEPS    := $(SRC_LIB)
 all: $(BUILD)/gzy
 
 $(BUILD)/gzy: $(BUILD)/obj/src/main.o $(OBJ_LIB) $(OBJ_LLHTTP)
-	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
+
+# V=1 shows the full commands.
+ifeq ($(V),1)
+  Q :=
+else
+  Q := @
+endif
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/obj/llhttp/%.o: $(LLHTTP_DIR)/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_BASE) $(OPT) $(SANFLAGS) -w -c $< -o $@
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS_BASE) $(OPT) $(SANFLAGS) -w -c $< -o $@
 
 define unit_rule
 $(BUILD)/tests/$(1): $(BUILD)/obj/tests/unit/$(1).o $(call obj,$(if $(UNIT_DEPS_$(1)),$(UNIT_DEPS_$(1)),$(UNIT_DEFAULT_DEPS))) $(OBJ_LLHTTP)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(DEP_LIBS)
+	@$$(if $$(Q),echo "  LD      $$@")
+	$$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(DEP_LIBS)
 endef
 $(foreach t,$(UNIT_TESTS),$(eval $(call unit_rule,$(t))))
 

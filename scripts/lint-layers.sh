@@ -12,7 +12,7 @@ declare -A allowed=(
   [s3]="util http store iam"
   [migrate]="util store iam"
   [registry]="util store iam migrate"
-  [admin]="util http store iam migrate registry"
+  [admin]="util http store iam s3 migrate registry"
   [console]="util http admin"
   [cli]="util http store iam s3 migrate registry admin console"
 )

@@ -15,6 +15,8 @@ static void usage(void)
            "commands:\n"
            "  serve          run the S3 endpoint on a local data folder (gzy serve --help)\n"
            "  config dump    print the effective configuration of `serve` with these options\n"
+           "  admin          tenants, users, keys, quotas, usage, audit (gzy admin --help)\n"
+           "  audit          verify, export or prune the audit log (gzy audit --help)\n"
            "  version        print the version\n"
            "  help           this text\n",
            GZY_VERSION);
@@ -29,8 +31,12 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "serve") == 0)
         return gz_cmd_serve(argc - 2, argv + 2);
+    if (strcmp(argv[1], "admin") == 0)
+        return gz_cmd_admin(argc - 2, argv + 2);
     if (strcmp(argv[1], "config") == 0)
         return gz_cmd_config(argc - 2, argv + 2);
+    if (strcmp(argv[1], "audit") == 0)
+        return gz_cmd_audit(argc - 2, argv + 2);
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
         printf("gzy %s\n", GZY_VERSION);
         return 0;

@@ -13,6 +13,7 @@
 struct gz_config {
     char *data_dir;
     char *listen;
+    char *admin_listen;         /* admin API HOST:PORT, or "off" */
     int64_t threads;
     char *domain;
     char *region;
@@ -22,6 +23,7 @@ struct gz_config {
     int64_t idle_timeout_ms;
     int64_t drain_ms;
     int64_t inline_max;
+    int64_t audit_retention_days;
 };
 
 enum gz_config_type { GZ_CONF_STRING, GZ_CONF_INT };
@@ -48,5 +50,7 @@ void gz_config_dump(const struct gz_config *cfg);
 
 int gz_cmd_serve(int argc, char **argv);
 int gz_cmd_config(int argc, char **argv);
+int gz_cmd_admin(int argc, char **argv);
+int gz_cmd_audit(int argc, char **argv);
 
 #endif

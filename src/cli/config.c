@@ -15,6 +15,8 @@ const struct gz_config_option gz_config_options[] = {
      "data folder (index, object files, credential); created if missing"},
     {"listen", GZ_CONF_STRING, "127.0.0.1:9000", 0, 0, "GZY_LISTEN", OFF(listen),
      "S3 listener HOST:PORT ([::1]:PORT for IPv6, port 0 picks a free one)"},
+    {"admin-listen", GZ_CONF_STRING, "127.0.0.1:9001", 0, 0, "GZY_ADMIN_LISTEN", OFF(admin_listen),
+     "admin API listener HOST:PORT (JSON, SigV4; see docs/admin-api.md), or \"off\""},
     {"threads", GZ_CONF_INT, "2", 1, 256, "GZY_THREADS", OFF(threads),
      "event-loop threads serving connections"},
     {"domain", GZ_CONF_STRING, NULL, 0, 0, "GZY_DOMAIN", OFF(domain),
@@ -31,6 +33,8 @@ const struct gz_config_option gz_config_options[] = {
      "idle keep-alive connections and stalled transfers are closed after this"},
     {"drain-ms", GZ_CONF_INT, "30000", 0, 3600000, NULL, OFF(drain_ms),
      "on SIGTERM/SIGINT, time in-flight requests get to finish"},
+    {"audit-retention-days", GZ_CONF_INT, "180", 1, 36500, "GZY_AUDIT_RETENTION_DAYS",
+     OFF(audit_retention_days), "audit log entries older than this are pruned (checkpointed)"},
     {"inline-max", GZ_CONF_INT, "65536", 0, 1048576, NULL, OFF(inline_max),
      "objects up to this many bytes are kept inline in the index"},
 };

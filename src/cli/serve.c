@@ -11,7 +11,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../admin/admin.h"
 #include "../http/http.h"
+#include "../iam/audit.h"
 #include "../iam/iam.h"
 #include "../s3/s3.h"
 #include "../store/store.h"
@@ -114,6 +116,7 @@ static int mkdir_p(const char *dir)
 struct signal_waiter {
     sigset_t set;
     struct http_server *srv;
+    struct http_server *admin;  /* the admin API listener, NULL when off */
     uint64_t drain_ms;
 };
 
@@ -126,8 +129,70 @@ static void *signal_thread(void *arg)
         log_info("signal %d: draining in-flight requests (up to %llu ms)", sig,
                  (unsigned long long)w->drain_ms);
         http_server_stop(w->srv, w->drain_ms);
+        if (w->admin)
+            http_server_stop(w->admin, w->drain_ms);
     }
     return NULL;
+}
+
+static void *admin_thread(void *arg)
+{
+    http_server_run(arg);
+    return NULL;
+}
+
+static bool admin_enabled(const struct gz_config *cfg)
+{
+    return cfg->admin_listen && *cfg->admin_listen && strcmp(cfg->admin_listen, "off") != 0;
+}
+
+/* The admin API: its own listener with one loop thread (the admin service does the slow
+ * work on its own worker). */
+static int admin_start(const struct gz_config *cfg, const struct admin_service_config *acfg,
+                       struct admin_service **svc, struct http_server **srv)
+{
+    int rc = admin_service_create(acfg, svc);
+    if (rc < 0) {
+        fprintf(stderr, "gzy: cannot start the admin API: %s\n", gz_strerror(rc));
+        return rc;
+    }
+    struct http_server_config hcfg = {
+        .listen = cfg->admin_listen,
+        .threads = 1,
+        .max_connections = 256,
+        .header_timeout_ms = (uint64_t)cfg->header_timeout_ms,
+        .idle_timeout_ms = (uint64_t)cfg->idle_timeout_ms,
+        .server_name = "gzy",
+        .on_request = admin_on_request,
+        .on_protocol_error = admin_protocol_error,
+        .app = *svc,
+    };
+    rc = http_server_create(&hcfg, srv);
+    if (rc < 0)
+        fprintf(stderr, "gzy: cannot listen on %s (--admin-listen): %s\n", cfg->admin_listen,
+                gz_strerror(rc));
+    return rc;
+}
+
+/* The audit log in DATA/audit; its head and checkpoints are signed with a key derived from
+ * the master key (iam_open creates it). */
+static int audit_start(const char *data_dir, int retention_days, struct audit **out)
+{
+    char dir[4096];
+    uint8_t key[32];
+    int rc = iam_master_key_derive(data_dir, "audit-checkpoint", key);
+    if (rc < 0) {
+        fprintf(stderr, "gzy: cannot derive the audit key: %s\n", gz_strerror(rc));
+        return rc;
+    }
+    snprintf(dir, sizeof(dir), "%s/audit", data_dir);
+    /* audit_open copies the key */
+    struct audit_config acfg = {.dir = dir, .hmac_key = key, .retention_days = retention_days};
+    rc = audit_open(&acfg, out);
+    explicit_bzero(key, sizeof(key));
+    if (rc < 0)
+        fprintf(stderr, "gzy: cannot open the audit log in %s: %s\n", dir, gz_strerror(rc));
+    return rc;
 }
 
 static enum gz_log_level parse_level(const char *s)
@@ -141,20 +206,31 @@ static enum gz_log_level parse_level(const char *s)
     return GZ_LOG_INFO;
 }
 
-static void print_banner(const struct gz_config *cfg, int port, const struct credential *c,
-                         bool generated)
+/* The host part of a listen address, as a client would connect to it. */
+static void listen_host(const char *listen, char *host, size_t n)
 {
-    char host[256];
-    snprintf(host, sizeof(host), "%s", cfg->listen);
+    snprintf(host, n, "%s", listen);
     char *colon = strrchr(host, ':');
     if (colon)
         *colon = '\0';
     if (strcmp(host, "0.0.0.0") == 0)
-        snprintf(host, sizeof(host), "127.0.0.1");
+        snprintf(host, n, "127.0.0.1");
     else if (strcmp(host, "[::]") == 0)
-        snprintf(host, sizeof(host), "[::1]");
+        snprintf(host, n, "[::1]");
+}
+
+static void print_banner(const struct gz_config *cfg, int port, int admin_port,
+                         const struct credential *c, bool generated)
+{
+    char host[256];
+    listen_host(cfg->listen, host, sizeof(host));
     printf("guoziyun gzy serve\n");
     printf("S3 endpoint: http://%s:%d\n", host, port);
+    if (admin_port > 0) {
+        char ahost[256];
+        listen_host(cfg->admin_listen, ahost, sizeof(ahost));
+        printf("Admin API: http://%s:%d\n", ahost, admin_port);
+    }
     printf("Data folder: %s\n", cfg->data_dir);
     if (cfg->domain && *cfg->domain)
         printf("Virtual-hosted buckets: http://BUCKET.%s:%d\n", cfg->domain, port);
@@ -174,8 +250,14 @@ static int serve(const struct gz_config *cfg)
 {
     struct store *store = NULL;
     struct iam *iam = NULL;
+    struct audit *audit = NULL;
     struct s3_service *s3 = NULL;
     struct http_server *srv = NULL;
+    struct admin_service *admin = NULL;
+    struct http_server *asrv = NULL;
+    pthread_t admin_tid;
+    bool admin_running = false;
+    char audit_dir[4096];
     struct credential cred;
     bool generated;
     pthread_t sig_tid;
@@ -204,10 +286,16 @@ static int serve(const struct gz_config *cfg)
         fprintf(stderr, "gzy: cannot open store in %s: %s\n", cfg->data_dir, gz_strerror(rc));
         goto out;
     }
-    if ((rc = iam_create(cred.access, cred.secret, &iam)) < 0)
+    struct iam_config icfg = {.data_dir = cfg->data_dir, .root_access = cred.access,
+                              .root_secret = cred.secret, .store = store};
+    if ((rc = iam_open(&icfg, &iam)) < 0) {
+        fprintf(stderr, "gzy: cannot open iam in %s: %s\n", cfg->data_dir, gz_strerror(rc));
         goto out;
-    struct s3_service_config s3cfg = {.store = store, .iam = iam, .region = cfg->region,
-                                      .domain = cfg->domain};
+    }
+    if ((rc = audit_start(cfg->data_dir, (int)cfg->audit_retention_days, &audit)) < 0)
+        goto out;
+    struct s3_service_config s3cfg = {.store = store, .iam = iam, .audit = audit,
+                                      .region = cfg->region, .domain = cfg->domain};
     if ((rc = s3_service_create(&s3cfg, &s3)) < 0)
         goto out;
     struct http_server_config hcfg = {
@@ -225,17 +313,31 @@ static int serve(const struct gz_config *cfg)
         fprintf(stderr, "gzy: cannot listen on %s: %s\n", cfg->listen, gz_strerror(rc));
         goto out;
     }
-    print_banner(cfg, http_server_port(srv), &cred, generated);
+    snprintf(audit_dir, sizeof(audit_dir), "%s/audit", cfg->data_dir);
+    struct admin_service_config acfg = {.iam = iam, .store = store, .audit = audit,
+                                        .audit_dir = audit_dir, .region = cfg->region};
+    if (admin_enabled(cfg) && (rc = admin_start(cfg, &acfg, &admin, &asrv)) < 0)
+        goto out;
+    print_banner(cfg, http_server_port(srv), asrv ? http_server_port(asrv) : 0, &cred, generated);
     waiter.srv = srv;
+    waiter.admin = asrv;
     pthread_create(&sig_tid, NULL, signal_thread, &waiter);
+    admin_running = asrv && pthread_create(&admin_tid, NULL, admin_thread, asrv) == 0;
     rc = http_server_run(srv);
+    if (admin_running) { /* stopped by the signal, or stop it now */
+        http_server_stop(asrv, (uint64_t)cfg->drain_ms);
+        pthread_join(admin_tid, NULL);
+    }
     pthread_kill(sig_tid, SIGUSR2);
     pthread_join(sig_tid, NULL);
     log_info("stopped");
 out:
+    http_server_destroy(asrv);
+    admin_service_destroy(admin); /* after its server: every call has been answered */
     http_server_destroy(srv);
     s3_service_destroy(s3);
-    iam_destroy(iam);
+    audit_close(audit); /* after every service that appends to it: flushes the queue */
+    iam_close(iam);
     store_close(store);
     explicit_bzero(&cred, sizeof(cred));
     return rc < 0 ? 1 : 0;

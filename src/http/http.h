@@ -149,4 +149,11 @@ void http_resp_end(struct http_req *req);
 /* Has the client gone away (writes will fail)? */
 bool http_req_is_closed(const struct http_req *req);
 
+/* For access and audit logs, valid until the request is freed (also in its http_req_on_free
+ * hooks): the response status (200 until http_resp_status is called), the request body bytes
+ * received, and the response body bytes accepted for sending. */
+int http_resp_status_get(const struct http_req *req);
+uint64_t http_req_bytes_in(const struct http_req *req);
+uint64_t http_req_bytes_out(const struct http_req *req);
+
 #endif

@@ -151,6 +151,21 @@ bool http_req_is_closed(const struct http_req *req)
     return req->conn->closing || req->conn->broken;
 }
 
+int http_resp_status_get(const struct http_req *req)
+{
+    return req->status;
+}
+
+uint64_t http_req_bytes_in(const struct http_req *req)
+{
+    return req->conn->body_parsed;
+}
+
+uint64_t http_req_bytes_out(const struct http_req *req)
+{
+    return req->sent;
+}
+
 /* ---- public: arena and hooks ---- */
 
 static struct http__arena_blk *req_arena_block(size_t cap)

@@ -266,6 +266,37 @@ static void resp_submit_final(struct http_conn *c, uv_buf_t *bufs, unsigned n)
     resp_submit(c, bufs + i, n - i, WR_FINAL);
 }
 
+/* Hands bufs to the kernel now if nothing is queued ahead of them: returns how many of the
+ * bufs were written whole (the partly written one is advanced in place), or < 0 when the
+ * connection broke (it is then closed). A write that completes here costs one writev and no
+ * loop iteration; a uv_write that completes synchronously still defers its callback and
+ * makes libuv re-arm the socket in epoll (an epoll_ctl per response). */
+static int resp_try_now(struct http_conn *c, uv_buf_t *bufs, unsigned n)
+{
+    unsigned i = 0;
+    int w;
+    if (c->writes_pending > 0)
+        return 0;
+    w = uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
+    if (w == UV_EAGAIN)
+        return 0;
+    if (w < 0) {
+        c->broken = true;
+        http__conn_close(c, w);
+        return w;
+    }
+    c->t_write = uv_now(&c->lp->loop);
+    while (i < n && (size_t)w >= bufs[i].len) {
+        w -= (int)bufs[i].len;
+        i++;
+    }
+    if (i < n) {
+        bufs[i].base += w;
+        bufs[i].len -= (size_t)w;
+    }
+    return (int)i;
+}
+
 static void resp_take_head(struct http_req *r, uv_buf_t *bufs, unsigned *n)
 {
     struct http_conn *c = r->conn;
@@ -673,7 +704,16 @@ void http_resp_write(struct http_req *req, struct gz_slice data, http_write_cb d
     if (req->chunked_out)
         bufs[n++] = uv_buf_init(resp_crlf, 2);
     req->sent += len;
-    if (resp_submit(c, bufs, n, WR_OP) < 0)
+    int done_now = resp_try_now(c, bufs, n);
+    if (done_now < 0) {
+        resp_op_later(req, c->close_err);
+        return;
+    }
+    if ((unsigned)done_now == n) {
+        resp_op_later(req, 0); /* in the kernel already */
+        return;
+    }
+    if (resp_submit(c, bufs + done_now, n - (unsigned)done_now, WR_OP) < 0)
         resp_op_later(req, c->close_err);
 }
 
@@ -702,13 +742,18 @@ void http_resp_sendfile(struct http_req *req, int fd, int64_t offset, int64_t le
     resp_take_head(req, bufs, &n);
     if (req->chunked_out)
         resp_chunk_line(req, (uint64_t)len, bufs, &n);
-    if (n == 0) {
+    int done_now = n > 0 ? resp_try_now(c, bufs, n) : 0;
+    if (done_now < 0) {
+        resp_op_later(req, c->close_err);
+        return;
+    }
+    if ((unsigned)done_now == n) {
         req->sf_phase = SF_SEND; /* pumped by the run step once earlier writes are done */
         http__conn_kick(c);
         return;
     }
     req->sf_phase = SF_PREFIX;
-    if (resp_submit(c, bufs, n, WR_SF_PREFIX) < 0) {
+    if (resp_submit(c, bufs + done_now, n - (unsigned)done_now, WR_SF_PREFIX) < 0) {
         req->sf_phase = SF_IDLE;
         resp_op_later(req, c->close_err);
     }

@@ -48,15 +48,26 @@ static int hexdigit(char c)
 
 int s3__pct_decode(char *out, size_t outsz, struct gz_slice in)
 {
-    size_t o = 0;
-    for (size_t i = 0; i < in.len; i++) {
-        char c = in.ptr[i];
-        if (c == '%' && i + 2 < in.len) {
-            int hi = hexdigit(in.ptr[i + 1]), lo = hexdigit(in.ptr[i + 2]);
-            if (hi >= 0 && lo >= 0) {
-                c = (char)(hi << 4 | lo);
-                i += 2;
-            }
+    size_t o = 0, i = 0;
+    while (i < in.len) {
+        /* Copy the run up to the next '%' in one go: most bytes need no decoding. */
+        const char *pct = memchr(in.ptr + i, '%', in.len - i);
+        size_t run = pct ? (size_t)(pct - (in.ptr + i)) : in.len - i;
+        if (run > outsz - o)
+            return -E2BIG;
+        memcpy(out + o, in.ptr + i, run);
+        o += run;
+        i += run;
+        if (i == in.len)
+            break;
+        char c = '%';
+        int hi = i + 2 < in.len ? hexdigit(in.ptr[i + 1]) : -1;
+        int lo = i + 2 < in.len ? hexdigit(in.ptr[i + 2]) : -1;
+        if (hi >= 0 && lo >= 0) {
+            c = (char)(hi << 4 | lo);
+            i += 3;
+        } else {
+            i++; /* a '%' without two hex digits stays literal */
         }
         if (o >= outsz)
             return -E2BIG;
@@ -95,6 +106,8 @@ static bool query_name_is(struct gz_slice raw, const char *want)
     size_t wl = strlen(want);
     if (raw.len > sizeof(buf) || raw.len < wl)
         return false;
+    if (memchr(raw.ptr, '%', raw.len) == NULL) /* nothing to decode */
+        return raw.len == wl && memcmp(raw.ptr, want, wl) == 0;
     int n = s3__pct_decode(buf, sizeof(buf), raw);
     return n == (int)wl && memcmp(buf, want, wl) == 0;
 }
@@ -194,16 +207,29 @@ static void auth_payload_from_header(const struct http_req_info *info, struct s3
         out->payload = mode;
 }
 
+/* Which query-string schemes the request uses, in one pass over the parameters (the same
+ * answers as s3__query_has for each of the five names). */
+static void auth_query_schemes(struct gz_slice query, bool *v4q, bool *v2q)
+{
+    static const char *const v4_names[] = {"X-Amz-Algorithm", "X-Amz-Credential",
+                                           "X-Amz-Signature"};
+    static const char *const v2_names[] = {"AWSAccessKeyId", "Signature"};
+    struct gz_slice rest = query, n, v;
+    while (s3__query_next(&rest, &n, &v) && !(*v4q && *v2q)) {
+        for (size_t i = 0; i < GZ_ARRAY_LEN(v4_names) && !*v4q; i++)
+            *v4q = query_name_is(n, v4_names[i]);
+        for (size_t i = 0; i < GZ_ARRAY_LEN(v2_names) && !*v2q; i++)
+            *v2q = query_name_is(n, v2_names[i]);
+    }
+}
+
 static enum s3_err auth_dispatch(struct iam *iam, const struct http_req_info *info,
                                  struct gz_slice vhost_bucket, int64_t now_s, struct s3_auth *out,
                                  char *msg, size_t msgsz)
 {
     struct gz_slice authz = s3__header(info, "Authorization");
-    bool v4q = s3__query_has(info->query, "X-Amz-Algorithm") ||
-               s3__query_has(info->query, "X-Amz-Credential") ||
-               s3__query_has(info->query, "X-Amz-Signature");
-    bool v2q =
-        s3__query_has(info->query, "AWSAccessKeyId") || s3__query_has(info->query, "Signature");
+    bool v4q = false, v2q = false;
+    auth_query_schemes(info->query, &v4q, &v2q);
     int schemes = (authz.ptr != NULL) + v4q + v2q;
 
     if (schemes == 0) {

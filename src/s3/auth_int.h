@@ -58,6 +58,14 @@ enum s3_err s3__sigv2_verify_presigned(struct iam *iam, const struct http_req_in
                                        struct gz_slice vhost_bucket, int64_t now_s,
                                        struct s3_auth *out, char *msg, size_t msgsz);
 
+/* kSigning for service "s3" through the calling thread's small cache of derived keys: an
+ * entry is reused only for the same secret, date (YYYYMMDD) and region. Returns true on a
+ * cache hit (for tests); out is the key either way. */
+bool s3__sigv4_signing_key_cached(const char *secret, struct gz_slice date,
+                                  struct gz_slice region, uint8_t out[32]);
+/* Empties (and wipes) the calling thread's signing-key cache. */
+void s3__sigv4_key_cache_clear(void);
+
 /* Streaming signatures (hex, 64 chars + NUL):
  *   chunk:   "AWS4-HMAC-SHA256-PAYLOAD\n<date>\n<scope>\n<prev>\n<sha256("")>\n<sha256(data)>"
  *   trailer: "AWS4-HMAC-SHA256-TRAILER\n<date>\n<scope>\n<prev>\n<sha256(trailer lines)>" */

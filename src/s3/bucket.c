@@ -1,7 +1,8 @@
 /*
  * bucket.c - service- and bucket-level operations: ListBuckets, CreateBucket, HeadBucket,
- * DeleteBucket, GetBucketLocation, GetBucketVersioning. Buckets are owned by the principal's
- * canonical user id; until bucket policies exist only the owner (or root) may use one.
+ * DeleteBucket, GetBucketLocation, GetBucketVersioning. Buckets are owned by tenants (the
+ * store's owner is the tenant id); who may do what is decided before a handler runs
+ * (authz.c), so these only look buckets up.
  */
 #include <stdio.h>
 
@@ -10,19 +11,14 @@
 #define LIST_BUCKETS_XML_MAX (4 * 1024 * 1024)
 #define LIST_BUCKETS_DEFAULT_MAX 10000
 
-static void owner_set(char *owner, size_t size, const char *user_id)
-{
-    snprintf(owner, size, "%s", user_id);
-}
-
-static bool owner_is(const char *owner, size_t size, const char *user_id)
-{
-    return strncmp(owner, user_id, size) == 0;
-}
-
 enum s3_err s3__bucket_access(struct s3_request *r, struct gz_slice name, struct store_bucket *out)
 {
     struct store_bucket b;
+    if (r->authz != NULL && r->authz->bucket.found && gz_slice_eq(name, r->bucket)) {
+        if (out)
+            *out = r->authz->bucket.b; /* the router's look-up of this request */
+        return S3_OK;
+    }
     int rc = store_bucket_get(r->svc->store, name, &b);
     if (rc == GZ_ENOBUCKET)
         return S3_ERR_NO_SUCH_BUCKET;
@@ -30,9 +26,6 @@ enum s3_err s3__bucket_access(struct s3_request *r, struct gz_slice name, struct
         log_error("request %s: bucket lookup: %s", r->info->request_id, gz_strerror(rc));
         return S3_ERR_INTERNAL_ERROR;
     }
-    if (!r->auth.principal.is_root &&
-        !owner_is(b.owner, sizeof(b.owner), r->auth.principal.user_id))
-        return S3_ERR_ACCESS_DENIED;
     if (out)
         *out = b;
     return S3_OK;
@@ -100,6 +93,8 @@ void s3_list_buckets(struct s3_request *r)
         s3_reply_error(r, e, "max-buckets must be an integer between 1 and 10000");
         return;
     }
+    /* The caller's tenant's buckets (every tenant's for platform roles); the Owner shown is
+     * the caller's canonical user. */
     const struct iam_principal *who = &r->auth.principal;
     gz_buf_init(&x, LIST_BUCKETS_XML_MAX);
     s3_xml_begin(&x, "ListAllMyBucketsResult");
@@ -108,9 +103,8 @@ void s3_list_buckets(struct s3_request *r)
     s3_xml_elem(&x, "DisplayName", gz_slice_cstr(who->display_name));
     s3__xml_close(&x, "Owner");
     s3__xml_open(&x, "Buckets");
-    struct store_bucket key;
-    owner_set(key.owner, sizeof(key.owner), who->user_id);
-    int rc = store_bucket_list(r->svc->store, key.owner, list_buckets_one, &lb);
+    const char *owner = iam_role_is_platform(who->role) ? NULL : who->tenant_id;
+    int rc = store_bucket_list(r->svc->store, owner, list_buckets_one, &lb);
     s3__xml_close(&x, "Buckets");
     if (rc < 0) {
         gz_buf_free(&x);
@@ -175,8 +169,11 @@ static enum s3_err create_check_config(struct s3_request *r, struct gz_slice bod
 static void create_body_done(struct s3_request *r, enum s3_err err, struct gz_slice body)
 {
     char msg[256] = "";
+    enum iam_acl acl = IAM_ACL_PRIVATE;
     if (err == S3_OK)
         err = create_check_config(r, body, msg, sizeof(msg));
+    if (err == S3_OK)
+        err = s3__acl_from_request(r, &acl, msg, sizeof(msg));
     if (err != S3_OK) {
         s3_reply_error(r, err, msg[0] ? msg : NULL);
         return;
@@ -185,9 +182,15 @@ static void create_body_done(struct s3_request *r, enum s3_err err, struct gz_sl
     memset(&b, 0, sizeof(b));
     memcpy(b.name, r->bucket.ptr, r->bucket.len); /* router checked: <= 63 bytes */
     snprintf(b.region, sizeof(b.region), "%s", r->svc->region);
-    owner_set(b.owner, sizeof(b.owner), r->auth.principal.user_id);
+    snprintf(b.owner, sizeof(b.owner), "%s", r->auth.principal.tenant_id);
     b.created_ms = gz_now_ms();
     int rc = store_bucket_create(r->svc->store, &b);
+    if (rc == 0 && acl != IAM_ACL_PRIVATE) {
+        struct gz_slice v = gz_slice_cstr(iam_acl_name(acl));
+        rc = store_bucket_attr_set(r->svc->store, r->bucket, S3_ATTR_ACL, &v);
+    }
+    if (rc == 0)
+        s3__attr_cache_drop(r->svc, r->bucket); /* a new bucket starts without attributes */
     if (rc < 0) {
         s3__reply_store_error(r, rc, "create bucket");
         return;
@@ -199,8 +202,15 @@ static void create_body_done(struct s3_request *r, enum s3_err err, struct gz_sl
 void s3_bucket_create(struct s3_request *r)
 {
     struct gz_slice lock = s3_header(r, "x-amz-bucket-object-lock-enabled");
+    char msg[256] = "";
+    enum iam_acl acl;
     if (lock.ptr && gz_slice_case_eq_cstr(lock, "true")) {
         s3_reply_error(r, S3_ERR_NOT_IMPLEMENTED, "Object Lock is not supported.");
+        return;
+    }
+    enum s3_err e = s3__acl_from_request(r, &acl, msg, sizeof(msg)); /* refuse before the body */
+    if (e != S3_OK) {
+        s3_reply_error(r, e, msg[0] ? msg : NULL);
         return;
     }
     s3_read_small_body(r, S3_MAX_XML_BODY, create_body_done);
@@ -228,6 +238,7 @@ void s3_bucket_delete(struct s3_request *r)
         return;
     }
     int rc = store_bucket_delete(r->svc->store, r->bucket);
+    s3__attr_cache_drop(r->svc, r->bucket); /* the store dropped its attributes with it */
     if (rc < 0) {
         s3__reply_store_error(r, rc, "delete bucket");
         return;

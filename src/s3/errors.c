@@ -124,6 +124,14 @@ static const struct s3_err_info table[S3_ERR__COUNT] = {
     [S3_ERR_INVALID_URI] = {"InvalidURI", 400, "Couldn't parse the specified URI."},
     [S3_ERR_INVALID_PART_NUMBER] = {"InvalidPartNumber", 416,
                                     "The requested partnumber is not satisfiable"},
+    [S3_ERR_QUOTA_EXCEEDED] = {"QuotaExceeded", 403,
+                               "The request would exceed a storage quota."},
+    [S3_ERR_MALFORMED_POLICY] = {"MalformedPolicy", 400, "Policies must be valid JSON."},
+    [S3_ERR_NO_SUCH_BUCKET_POLICY] = {"NoSuchBucketPolicy", 404,
+                                      "The bucket policy does not exist"},
+    [S3_ERR_MALFORMED_ACL] = {"MalformedACLError", 400,
+                              "The XML you provided was not well-formed or did not validate "
+                              "against our published schema."},
 };
 
 const struct s3_err_info *s3_err_info(enum s3_err e)
@@ -146,6 +154,7 @@ enum s3_err s3_err_from_gz(int err)
     case GZ_EINVALIDPART: return S3_ERR_INVALID_PART;
     case GZ_ELIMIT: return S3_ERR_ENTITY_TOO_LARGE;
     case GZ_EPARSE: return S3_ERR_MALFORMED_XML;
+    case GZ_EQUOTA: return S3_ERR_QUOTA_EXCEEDED;
     case -ENOSPC: return S3_ERR_SERVICE_UNAVAILABLE;
     case -EAGAIN: return S3_ERR_SLOW_DOWN;
     default: return S3_ERR_INTERNAL_ERROR;

@@ -61,6 +61,10 @@ enum s3_err {
     S3_ERR_INVALID_OBJECT_STATE,
     S3_ERR_INVALID_URI,                 /* InvalidURI */
     S3_ERR_INVALID_PART_NUMBER,         /* InvalidPartNumber (416) */
+    S3_ERR_QUOTA_EXCEEDED,              /* QuotaExceeded (403) */
+    S3_ERR_MALFORMED_POLICY,            /* MalformedPolicy (400) */
+    S3_ERR_NO_SUCH_BUCKET_POLICY,       /* NoSuchBucketPolicy (404) */
+    S3_ERR_MALFORMED_ACL,               /* MalformedACLError (400) */
     S3_ERR__COUNT
 };
 

@@ -62,14 +62,15 @@ static void xml_elem_enc(struct gz_buf *x, struct gz_buf *tmp, const char *name,
     s3_xml_elem(x, name, gz_buf_slice(tmp));
 }
 
-/* <Owner><ID/><DisplayName/></Owner>: the bucket owner's canonical id; the display name is
- * the caller's when the caller is the owner (the store keeps no names). */
+/* <Owner><ID/><DisplayName/></Owner>: the bucket's owning tenant, shown as the caller's own
+ * canonical user when the caller belongs to it (as ListBuckets and the ACLs show it). */
 static void xml_owner(struct gz_buf *x, const char *elem, const struct s3_request *r,
                       const char *owner_id)
 {
     const struct iam_principal *p = &r->auth.principal;
-    const char *id = owner_id[0] ? owner_id : p->user_id;
-    const char *name = (strcmp(id, p->user_id) == 0 && p->display_name[0]) ? p->display_name : id;
+    bool mine = !r->auth.anonymous && (owner_id[0] == '\0' || strcmp(owner_id, p->tenant_id) == 0);
+    const char *id = mine ? p->user_id : owner_id;
+    const char *name = mine && p->display_name[0] ? p->display_name : id;
 
     gz_buf_appendf(x, "<%s>", elem);
     s3_xml_elem(x, "ID", gz_slice_cstr(id));

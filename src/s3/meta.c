@@ -168,6 +168,18 @@ static const struct s3_param *override_param(struct s3_request *r, size_t i)
     return p && p->has_value ? p : NULL;
 }
 
+/* Does the request carry any response-* parameter at all? Most do not, and then no stored
+ * header needs the per-header parameter lookups below. */
+static bool any_override(struct s3_request *r)
+{
+    if (r->auth.anonymous)
+        return false;
+    for (size_t i = 0; i < r->nparams; i++)
+        if (gz_slice_starts_with(r->params[i].name, "response-"))
+            return true;
+    return false;
+}
+
 static int std_header_index(struct gz_slice name)
 {
     for (size_t i = 0; i < GZ_ARRAY_LEN(std_headers); i++)
@@ -178,11 +190,13 @@ static int std_header_index(struct gz_slice name)
 
 /* Should a stored header go out on this response? */
 static bool emit_stored(struct s3_request *r, struct gz_slice name, struct gz_slice value,
-                        bool checksum_mode)
+                        bool checksum_mode, bool overrides)
 {
     int si = std_header_index(name);
+    if (gz_slice_starts_with(name, "x-gzy-"))
+        return false; /* internal (the object's ACL) */
     if (si >= 0)
-        return override_param(r, (size_t)si) == NULL;
+        return !overrides || override_param(r, (size_t)si) == NULL;
     if (gz_slice_case_eq_cstr(name, "x-amz-storage-class"))
         return !gz_slice_eq_cstr(value, "STANDARD");
     if (is_checksum_value_name(name) || gz_slice_case_eq_cstr(name, "x-amz-checksum-type"))
@@ -196,9 +210,9 @@ void s3_meta_to_response(struct s3_request *r, struct gz_slice enc, bool checksu
 {
     size_t pos = 0;
     struct gz_slice name, value;
-    bool have_type = false;
+    bool have_type = false, overrides = any_override(r);
     while (store_headers_next(enc, &pos, &name, &value)) {
-        if (!emit_stored(r, name, value, checksum_mode))
+        if (!emit_stored(r, name, value, checksum_mode, overrides))
             continue;
         char cname[256];
         if (name.len >= sizeof(cname))
@@ -208,7 +222,7 @@ void s3_meta_to_response(struct s3_request *r, struct gz_slice enc, bool checksu
         have_type |= gz_slice_case_eq_cstr(name, "Content-Type");
         http_resp_header(r->req, cname, value);
     }
-    for (size_t i = 0; i < GZ_ARRAY_LEN(std_headers); i++) {
+    for (size_t i = 0; overrides && i < GZ_ARRAY_LEN(std_headers); i++) {
         const struct s3_param *p = override_param(r, i);
         if (p == NULL)
             continue;

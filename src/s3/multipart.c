@@ -66,6 +66,7 @@ void s3_multipart_create(struct s3_request *r)
     char id[STORE_UPLOAD_ID_LEN + 1], msg[256] = "";
     struct gz_slice alg = s3_header(r, "x-amz-checksum-algorithm");
     struct gz_buf enc, x;
+    enum iam_acl acl = IAM_ACL_PRIVATE;
     enum s3_err e;
     int rc;
 
@@ -74,6 +75,10 @@ void s3_multipart_create(struct s3_request *r)
     e = s3__bucket_access(r, r->bucket, NULL);
     if (e == S3_OK)
         e = s3_meta_from_request(r, &enc, msg, sizeof(msg));
+    if (e == S3_OK) /* the completed object's ACL rides with the upload's headers */
+        e = s3__acl_from_request(r, &acl, msg, sizeof(msg));
+    if (e == S3_OK && s3__acl_header_add(&enc, acl) < 0)
+        e = S3_ERR_METADATA_TOO_LARGE;
     if (e != S3_OK) {
         reply_err(r, e, msg);
         goto out;
@@ -223,17 +228,26 @@ static void part_put_on_end(struct http_req *req, int status, void *ud)
                              s3__hop_done, &pp->hop);
 }
 
-/* Refuses bodies that cannot be a part before reading a byte of them. */
-static enum s3_err part_put_length_check(const struct s3_request *r)
+/* Refuses bodies that cannot be a part before reading a byte of them: too large, or larger
+ * than the room a quota leaves (parts count once completed; this refuses hopeless ones). */
+static enum s3_err part_put_length_check(struct s3_request *r, char *msg, size_t msgsz)
 {
     struct gz_slice dl = s3_header(r, "x-amz-decoded-content-length");
+    struct gz_slice ce = s3_header(r, "content-encoding");
     uint64_t v;
+    int64_t len = -1;
 
     if (r->info->content_length < 0 && !r->info->chunked)
         return S3_ERR_MISSING_CONTENT_LENGTH;
     if (dl.ptr && gz_slice_to_u64(dl, &v) == 0)
-        return v > (uint64_t)S3_MAX_PUT_SIZE ? S3_ERR_ENTITY_TOO_LARGE : S3_OK;
-    return r->info->content_length > S3_MAX_PUT_SIZE ? S3_ERR_ENTITY_TOO_LARGE : S3_OK;
+        len = v > (uint64_t)S3_MAX_PUT_SIZE ? S3_MAX_PUT_SIZE + 1 : (int64_t)v;
+    else if (!dl.ptr && !(ce.ptr && memmem(ce.ptr, ce.len, "aws-chunked", 11)))
+        len = r->info->content_length;
+    if (len > S3_MAX_PUT_SIZE)
+        return S3_ERR_ENTITY_TOO_LARGE;
+    if (len <= 0)
+        return S3_OK;
+    return s3__quota_precheck(r, r->bucket, GZ_SLICE_NULL, len, 0, msg, msgsz);
 }
 
 static void part_put_start(struct s3_request *r)
@@ -253,7 +267,7 @@ static void part_put_start(struct s3_request *r)
         e = upload_find(r, pp->upload_id, &up, &hold);
     gz_buf_free(&hold);
     if (e == S3_OK)
-        e = part_put_length_check(r);
+        e = part_put_length_check(r, pp->msg, sizeof(pp->msg));
     if (e == S3_OK)
         e = s3_payload_new(&r->auth, r->info, &pp->pl, pp->msg, sizeof(pp->msg));
     if (e != S3_OK) {
@@ -372,7 +386,8 @@ static enum s3_err part_copy_open(struct s3_request *r, struct part_copy *pc)
                  "and key: sourcebucket/sourcekey");
         return S3_ERR_INVALID_ARGUMENT;
     }
-    e = s3__bucket_access(r, sb, NULL);
+    /* The destination was authorised by the router; the source is read. */
+    e = s3__authorize(r, "s3:GetObject", sb, sk, pc->msg, sizeof(pc->msg));
     if (e != S3_OK)
         return e;
     rc = store_object_open(r->svc->store, sb, sk, &pc->rd, &meta);
@@ -381,6 +396,9 @@ static enum s3_err part_copy_open(struct s3_request *r, struct part_copy *pc)
     e = part_copy_conditions(r, &meta);
     if (e == S3_OK)
         e = part_copy_range(r, meta.size, &first, &pc->remaining, pc->msg, sizeof(pc->msg));
+    if (e == S3_OK && pc->remaining > 0)
+        e = s3__quota_precheck(r, r->bucket, GZ_SLICE_NULL, pc->remaining, 0, pc->msg,
+                               sizeof(pc->msg));
     if (e != S3_OK)
         return e;
     rc = store_reader_seek(pc->rd, first);
@@ -563,12 +581,25 @@ static void complete_location(struct s3_request *r, struct gz_buf *out)
     s3__url_encode(out, r->key);
 }
 
+static int64_t complete_size(const struct complete *c)
+{
+    int64_t n = 0;
+
+    for (int i = 0; i < c->nparts; i++)
+        n += c->parts[i].size;
+    return n;
+}
+
 static void complete_resume(struct s3_request *r, int status, void *ud)
 {
     struct complete *c = ud;
     struct gz_buf x, loc;
     char q[51];
 
+    if (status == GZ_EQUOTA) {
+        s3__reply_quota(r, r->bucket, r->key, complete_size(c), 1);
+        return;
+    }
     if (status < 0) {
         s3__reply_store_error(r, status, "complete multipart upload");
         return;
@@ -613,6 +644,8 @@ static void complete_on_body(struct s3_request *r, enum s3_err err, struct gz_sl
         e = complete_match(r, c);
     if (e == S3_OK && s3__mpu_etag(c->parts, c->nparts, c->meta.etag) < 0)
         e = S3_ERR_INVALID_PART;
+    if (e == S3_OK)
+        e = s3__quota_precheck(r, r->bucket, r->key, complete_size(c), 1, msg, sizeof(msg));
     if (e != S3_OK) {
         reply_err(r, e, msg);
         return;

@@ -15,6 +15,7 @@ struct copy_ctx {
     struct s3_request *r;
     struct gz_slice src_bucket, src_key;
     bool replace;
+    enum iam_acl acl; /* x-amz-acl: the copy's ACL (never the source's) */
     int attempts;
     struct store_meta src;
     struct gz_buf src_hold; /* src.headers */
@@ -106,16 +107,18 @@ static enum s3_err copy_build_headers(struct copy_ctx *c, char *msg, size_t msgs
         if (store_headers_add(&c->headers, name, value) < 0)
             return S3_ERR_METADATA_TOO_LARGE;
     }
+    if (s3__acl_header_add(&c->headers, c->acl) < 0)
+        return S3_ERR_METADATA_TOO_LARGE;
     memset(&c->meta, 0, sizeof(c->meta));
     c->meta.headers = gz_buf_slice(&c->headers);
     return S3_OK;
 }
 
-/* COPY with x-amz-storage-class: the source's headers with the new class (how S3 objects
- * change class in place). */
-static enum s3_err copy_headers_new_class(struct copy_ctx *c, struct gz_slice sc)
+/* COPY with x-amz-storage-class (how S3 objects change class in place) or an ACL to set or
+ * drop: the source's headers with the new class (if sc.ptr) and the copy's own ACL. */
+static enum s3_err copy_headers_from_source(struct copy_ctx *c, struct gz_slice sc)
 {
-    if (!s3__storage_class_valid(sc))
+    if (sc.ptr && !s3__storage_class_valid(sc))
         return S3_ERR_INVALID_STORAGE_CLASS;
     gz_buf_free(&c->headers);
     gz_buf_init(&c->headers, COPY_META_MAX);
@@ -123,10 +126,13 @@ static enum s3_err copy_headers_new_class(struct copy_ctx *c, struct gz_slice sc
     struct gz_slice name, value;
     int rc = 0;
     while (rc == 0 && store_headers_next(c->src.headers, &pos, &name, &value))
-        if (!gz_slice_case_eq_cstr(name, "x-amz-storage-class"))
+        if (!(sc.ptr && gz_slice_case_eq_cstr(name, "x-amz-storage-class")) &&
+            !gz_slice_eq_cstr(name, S3_ACL_HEADER))
             rc = store_headers_add(&c->headers, name, value);
-    if (rc == 0)
+    if (rc == 0 && sc.ptr)
         rc = store_headers_add(&c->headers, GZ_SLICE_LIT("x-amz-storage-class"), sc);
+    if (rc == 0)
+        rc = s3__acl_header_add(&c->headers, c->acl);
     if (rc < 0)
         return S3_ERR_METADATA_TOO_LARGE;
     memset(&c->meta, 0, sizeof(c->meta));
@@ -167,13 +173,16 @@ static enum s3_err copy_attempt(struct copy_ctx *c, char *msg, size_t msgsz)
                  "class, website redirect location or encryption attributes.");
         return S3_ERR_INVALID_REQUEST;
     }
+    bool new_headers = c->replace || sc.ptr != NULL || c->acl != IAM_ACL_PRIVATE ||
+                       s3__acl_from_headers(c->src.headers) != IAM_ACL_PRIVATE;
     if (c->replace)
         e = copy_build_headers(c, msg, msgsz);
-    else if (sc.ptr)
-        e = copy_headers_new_class(c, sc);
+    else if (new_headers)
+        e = copy_headers_from_source(c, sc);
+    if (e == S3_OK)
+        e = s3__quota_precheck(r, r->bucket, r->key, c->src.size, 1, msg, msgsz);
     if (e != S3_OK)
         return e;
-    bool new_headers = c->replace || sc.ptr != NULL;
     c->attempts++;
     c->hop.r = r;
     c->hop.fn = copy_done;
@@ -223,6 +232,10 @@ static void copy_done(struct s3_request *r, int status, void *ud)
         s3_reply_error(r, S3_ERR_SLOW_DOWN, "The copy source kept changing; retry.");
         return;
     }
+    if (status == GZ_EQUOTA) {
+        s3__reply_quota(r, r->bucket, r->key, c->src.size, 1);
+        return;
+    }
     if (status < 0) {
         s3__reply_store_error(r, status, "copy object");
         return;
@@ -243,9 +256,11 @@ void s3_object_copy(struct s3_request *r)
     if (e == S3_OK)
         e = copy_parse_source(c, msg, sizeof(msg));
     if (e == S3_OK)
-        e = s3__bucket_access(r, r->bucket, NULL);
+        e = s3__acl_from_request(r, &c->acl, msg, sizeof(msg));
     if (e == S3_OK)
-        e = s3__bucket_access(r, c->src_bucket, NULL);
+        e = s3__bucket_access(r, r->bucket, NULL);
+    if (e == S3_OK) /* the destination was authorised by the router; the source is read */
+        e = s3__authorize(r, "s3:GetObject", c->src_bucket, c->src_key, msg, sizeof(msg));
     if (e == S3_OK &&
         s3_header(r, "x-amz-copy-source-server-side-encryption-customer-algorithm").ptr) {
         snprintf(msg, sizeof(msg),

@@ -136,6 +136,27 @@ static enum s3_err del_parse(struct s3_request *r, struct gz_slice body, struct 
     return S3_OK;
 }
 
+/* A bucket policy decides key by key (authz.c): denied keys are reported per key, as AWS
+ * does, unless every key is denied, which denies the request (403). */
+static bool del_authorize(struct s3_request *r, struct del_batch *b)
+{
+    char msg[256] = "";
+    size_t checked = 0, denied = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->items[i].err != S3_OK)
+            continue;
+        checked++;
+        b->items[i].err =
+            s3__authorize(r, "s3:DeleteObject", r->bucket, b->items[i].key, msg, sizeof(msg));
+        denied += b->items[i].err == S3_ERR_ACCESS_DENIED;
+    }
+    if (checked == 0 || denied < checked)
+        return true;
+    s3__audit_arm(r);
+    s3_reply_error(r, S3_ERR_ACCESS_DENIED, msg[0] ? msg : NULL);
+    return false;
+}
+
 static void del_body_done(struct s3_request *r, enum s3_err err, struct gz_slice body)
 {
     struct del_batch *b = http_req_alloc(r->req, sizeof(*b));
@@ -147,6 +168,8 @@ static void del_body_done(struct s3_request *r, enum s3_err err, struct gz_slice
         s3_reply_error(r, err, NULL);
         return;
     }
+    if (r->authz->per_key && !del_authorize(r, b))
+        return;
     atomic_init(&b->pending, 1);
     for (size_t i = 0; i < b->n; i++) {
         if (b->items[i].err != S3_OK)

@@ -86,6 +86,10 @@ static void lower_ascii(char *s)
 static void put_committed(struct s3_request *r, int status, void *ud)
 {
     struct put_ctx *c = ud;
+    if (status == GZ_EQUOTA) { /* another upload took the room meanwhile */
+        s3__reply_quota(r, r->bucket, r->key, s3_payload_length(c->pl), 1);
+        return;
+    }
     if (status < 0) {
         s3__reply_store_error(r, status, "commit object");
         return;
@@ -177,7 +181,9 @@ static enum s3_err put_precheck(struct s3_request *r, char *msg, size_t msgsz)
     }
     if (declared > (uint64_t)S3_MAX_PUT_SIZE)
         return S3_ERR_ENTITY_TOO_LARGE;
-    return S3_OK;
+    if (dec.ptr == NULL && (aws_chunked || info->content_length < 0))
+        return S3_OK; /* size unknown: the store's commit enforces quotas */
+    return s3__quota_precheck(r, r->bucket, r->key, (int64_t)declared, 1, msg, msgsz);
 }
 
 void s3_object_put(struct s3_request *r)
@@ -193,7 +199,12 @@ void s3_object_put(struct s3_request *r)
     c->r = r;
     gz_buf_init(&c->headers, PUT_META_MAX);
     http_req_on_free(r->req, put_ctx_free, c);
+    enum iam_acl acl = IAM_ACL_PRIVATE;
     e = s3_meta_from_request(r, &c->headers, msg, sizeof(msg));
+    if (e == S3_OK)
+        e = s3__acl_from_request(r, &acl, msg, sizeof(msg));
+    if (e == S3_OK && s3__acl_header_add(&c->headers, acl) < 0)
+        e = S3_ERR_METADATA_TOO_LARGE;
     if (e == S3_OK)
         e = s3_payload_new(&r->auth, r->info, &c->pl, msg, sizeof(msg));
     if (e != S3_OK) {

@@ -65,6 +65,7 @@ static struct gz_slice xml_safe(struct gz_slice s)
 void s3_reply_error(struct s3_request *r, enum s3_err e, const char *msg)
 {
     const struct s3_err_info *ei = s3_err_info(e);
+    r->error_code = ei->code; /* for the audit log */
     if (ei->status >= 500 && e != S3_ERR_NOT_IMPLEMENTED)
         log_warn("request %s: %s %s (%s)", r->info->request_id, ei->code, msg ? msg : ei->message,
                  r->info->peer_str);

@@ -1,8 +1,8 @@
 /*
  * router.c - the S3 front door: every request from the HTTP core arrives here. It resolves
- * the addressing (path-style or virtual-hosted), decodes path and query, authenticates, and
- * picks the handler by method and subresource. Handlers never see an unauthenticated request
- * or an undecoded name.
+ * the addressing (path-style or virtual-hosted), decodes path and query, authenticates,
+ * picks the handler by method and subresource, and authorises (authz.c). Handlers never see an
+ * unauthorised request or an undecoded name.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -22,10 +22,27 @@ static int hex_val(char c)
     return -1;
 }
 
+/* Where the next byte that needs decoding is ('%', or '+' in a query), from i on. */
+static size_t uri_next_special(struct gz_slice in, size_t i, bool plus_is_space)
+{
+    const char *pct = memchr(in.ptr + i, '%', in.len - i);
+    size_t end = pct ? (size_t)(pct - in.ptr) : in.len;
+    const char *plus = plus_is_space ? memchr(in.ptr + i, '+', end - i) : NULL;
+    return plus ? (size_t)(plus - in.ptr) : end;
+}
+
 int s3__uri_decode(struct gz_slice in, bool plus_is_space, char *out, size_t *outlen)
 {
     size_t o = 0;
     for (size_t i = 0; i < in.len; i++) {
+        size_t next = uri_next_special(in, i, plus_is_space);
+        if (next > i) { /* a run that decodes to itself */
+            memcpy(out + o, in.ptr + i, next - i);
+            o += next - i;
+            i = next;
+            if (i == in.len)
+                break;
+        }
         char c = in.ptr[i];
         if (c == '%') {
             if (i + 2 >= in.len)
@@ -286,7 +303,6 @@ typedef void (*handler_fn)(struct s3_request *r);
  * return a wrong 200 (e.g. an object body for ?acl). */
 static const char *const unsupported_subresources[] = {
     "accelerate",
-    "acl",
     "analytics",
     "attributes",
     "cors",
@@ -301,7 +317,6 @@ static const char *const unsupported_subresources[] = {
     "notification",
     "object-lock",
     "ownershipControls",
-    "policy",
     "policyStatus",
     "publicAccessBlock",
     "renameObject",
@@ -318,11 +333,20 @@ static const char *const unsupported_subresources[] = {
     "website",
 };
 
+/* One pass over the (few) parameters, comparing a name's first byte before anything else:
+ * every request pays this check (a presigned URL alone brings seven X-Amz-* parameters). */
 static bool has_unsupported_subresource(const struct s3_request *r)
 {
-    for (size_t i = 0; i < GZ_ARRAY_LEN(unsupported_subresources); i++)
-        if (s3_param_has(r, unsupported_subresources[i]))
-            return true;
+    for (size_t p = 0; p < r->nparams; p++) {
+        struct gz_slice n = r->params[p].name;
+        if (n.len == 0)
+            continue;
+        for (size_t i = 0; i < GZ_ARRAY_LEN(unsupported_subresources); i++) {
+            const char *u = unsupported_subresources[i];
+            if (u[0] == n.ptr[0] && strlen(u) == n.len && memcmp(u, n.ptr, n.len) == 0)
+                return true;
+        }
+    }
     return false;
 }
 
@@ -341,8 +365,28 @@ static void reply_method_not_allowed(struct s3_request *r)
     s3_reply_error(r, S3_ERR_METHOD_NOT_ALLOWED, NULL);
 }
 
+/* ?policy and ?acl on a bucket (policy.c, acl.c). */
+static handler_fn route_bucket_sub(struct s3_request *r)
+{
+    bool get = method_is(r, "GET"), put = method_is(r, "PUT");
+    if (s3_param_has(r, "policy")) {
+        if (get || put)
+            return get ? s3_bucket_policy_get : s3_bucket_policy_put;
+        return method_is(r, "DELETE") ? s3_bucket_policy_delete : reply_method_not_allowed;
+    }
+    if (s3_param_has(r, "acl")) {
+        if (get || put)
+            return get ? s3_bucket_acl_get : s3_bucket_acl_put;
+        return reply_method_not_allowed;
+    }
+    return NULL;
+}
+
 static handler_fn route_bucket(struct s3_request *r, bool *is_create)
 {
+    handler_fn sub = route_bucket_sub(r);
+    if (sub != NULL)
+        return sub;
     if (method_is(r, "GET")) {
         if (s3_param_has(r, "location"))
             return s3_bucket_location;
@@ -373,6 +417,13 @@ static handler_fn route_bucket(struct s3_request *r, bool *is_create)
 static handler_fn route_object(struct s3_request *r)
 {
     bool upload = s3_param_has(r, "uploadId");
+    if (s3_param_has(r, "policy"))
+        return reply_not_implemented;
+    if (s3_param_has(r, "acl")) {
+        if (method_is(r, "GET"))
+            return s3_object_acl_get;
+        return method_is(r, "PUT") ? s3_object_acl_put : reply_method_not_allowed;
+    }
     if (method_is(r, "GET"))
         return upload ? s3_multipart_list_parts : s3_object_get;
     if (method_is(r, "HEAD"))
@@ -411,13 +462,25 @@ static bool bucket_name_hopeless(struct gz_slice b)
     return false;
 }
 
+/* Authorises the routed request (authz.c); false if it was answered with an error. */
+static bool authorize(struct s3_request *r)
+{
+    char msg[256] = "";
+    enum s3_err e = s3__authz_request(r, msg, sizeof(msg));
+    if (e == S3_OK)
+        return true;
+    s3__audit_arm(r);
+    s3_reply_error(r, e, msg[0] ? msg : NULL);
+    return false;
+}
+
 static void dispatch(struct s3_request *r)
 {
     if (r->bucket.len == 0) {
-        if (method_is(r, "GET"))
-            s3_list_buckets(r);
-        else
+        if (!method_is(r, "GET"))
             reply_method_not_allowed(r);
+        else if (authorize(r))
+            s3_list_buckets(r);
         return;
     }
     if (has_unsupported_subresource(r)) {
@@ -434,6 +497,8 @@ static void dispatch(struct s3_request *r)
         s3_reply_error(r, invalid ? S3_ERR_INVALID_BUCKET_NAME : S3_ERR_NO_SUCH_BUCKET, NULL);
         return;
     }
+    if (fn != reply_method_not_allowed && fn != reply_not_implemented && !authorize(r))
+        return;
     fn(r);
 }
 
@@ -448,6 +513,8 @@ void s3_on_request(struct http_req *req, void *app)
     r->now_s = gz_now_ms() / 1000;
     r->resource = r->info->path;
     r->auth.anonymous = true;
+    r->authz = http_req_alloc(req, sizeof(*r->authz));
+    memset(r->authz, 0, sizeof(*r->authz));
 
     char msg[256] = "";
     struct gz_slice vhost = GZ_SLICE_NULL;
@@ -457,12 +524,19 @@ void s3_on_request(struct http_req *req, void *app)
         snprintf(msg, sizeof(msg), "%s", "Couldn't parse the specified URI.");
         e = S3_ERR_INVALID_URI;
     }
-    if (e == S3_OK)
+    s3__authz_classify(r);
+    if (r->authz->write)
+        s3__audit_arm(r); /* reads are recorded only when denied */
+    if (e == S3_OK) {
+        /* Anonymous requests go on to authorisation: public-read ACLs and policies serve
+         * them, everything else denies them there. */
         e = s3_auth_verify(svc->iam, r->info, vhost, r->now_s, &r->auth, msg, sizeof(msg));
-    if (e == S3_OK && r->auth.anonymous)
-        e = S3_ERR_ACCESS_DENIED; /* public buckets come with bucket policies */
-    if (e == S3_OK && r->auth.version == 4)
-        e = check_scope_region(r, msg, sizeof(msg));
+        if (e == S3_OK && r->auth.version == 4)
+            e = check_scope_region(r, msg, sizeof(msg));
+        r->authz->auth_failed = e != S3_OK;
+        if (e != S3_OK)
+            s3__audit_arm(r);
+    }
     if (e != S3_OK) {
         s3_reply_error(r, e, msg[0] ? msg : NULL);
         return;

@@ -20,9 +20,12 @@
 #define S3_MAX_DELETE_KEYS 1000
 #define S3_MAX_LIST_KEYS 1000
 
+struct audit; /* src/iam/audit.h */
+
 struct s3_service_config {
     struct store *store;
     struct iam *iam;
+    struct audit *audit;       /* writes, denials, failed authentication; NULL = none */
     const char *region;        /* reported by GetBucketLocation; default us-east-1 */
     const char *domain;        /* virtual-hosted-style base domain, NULL = path-style only */
 };

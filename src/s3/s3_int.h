@@ -13,6 +13,8 @@
 struct s3_service {
     struct store *store;
     struct iam *iam;
+    struct audit *audit;       /* NULL = no audit log */
+    struct s3__attr_cache *attrs; /* bucket policies and ACLs (attr_cache.c) */
     char region[32];
     char domain[256];          /* "" = path-style only */
 };
@@ -37,6 +39,8 @@ struct s3_request {
     size_t nparams;
     struct gz_slice resource;  /* "/bucket/key" for error bodies */
     int64_t now_s;
+    struct s3__authz *authz;   /* router.c: the authorisation decision (s3_obj_int.h) */
+    const char *error_code;    /* the S3 error code replied, NULL if none (for the audit log) */
 };
 
 /* ---- query parameters ---- */
@@ -109,5 +113,12 @@ void s3_multipart_complete(struct s3_request *r);
 void s3_multipart_abort(struct s3_request *r);
 void s3_multipart_list_parts(struct s3_request *r);
 void s3_multipart_list_uploads(struct s3_request *r);
+void s3_bucket_policy_get(struct s3_request *r);    /* policy.c */
+void s3_bucket_policy_put(struct s3_request *r);
+void s3_bucket_policy_delete(struct s3_request *r);
+void s3_bucket_acl_get(struct s3_request *r);       /* acl.c */
+void s3_bucket_acl_put(struct s3_request *r);
+void s3_object_acl_get(struct s3_request *r);
+void s3_object_acl_put(struct s3_request *r);
 
 #endif

@@ -1,6 +1,6 @@
 /*
  * service.c - the s3_service: the read-only configuration every request handler shares
- * (store, iam, region, virtual-host domain). Created once by `gzy serve`.
+ * (store, iam, audit log, region, virtual-host domain). Created once by `gzy serve`.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -20,6 +20,8 @@ int s3_service_create(const struct s3_service_config *cfg, struct s3_service **o
     }
     svc->store = cfg->store;
     svc->iam = cfg->iam;
+    svc->audit = cfg->audit;
+    svc->attrs = s3__attr_cache_new();
     snprintf(svc->region, sizeof(svc->region), "%s", region);
     /* A leading dot ("--domain .s3.example.com") means the same as none. */
     snprintf(svc->domain, sizeof(svc->domain), "%s", domain[0] == '.' ? domain + 1 : domain);
@@ -29,5 +31,8 @@ int s3_service_create(const struct s3_service_config *cfg, struct s3_service **o
 
 void s3_service_destroy(struct s3_service *svc)
 {
+    if (svc == NULL)
+        return;
+    s3__attr_cache_free(svc->attrs);
     gz_free(svc);
 }

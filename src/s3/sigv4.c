@@ -20,34 +20,73 @@
 
 /* ---- encoding ---- */
 
-static bool v4_unreserved(unsigned char c)
+/* SigV4's unreserved set, A-Z a-z 0-9 - _ . ~, as a bitmap over the byte value. */
+static const uint64_t v4_unreserved_map[4] = {0x03ff600000000000ULL, 0x47fffffe87fffffeULL, 0,
+                                              0};
+
+static inline bool v4_unreserved(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '_' || c == '.' || c == '~';
+    return (v4_unreserved_map[c >> 6] >> (c & 63)) & 1;
 }
 
-/* Appends s percent-encoded by the SigV4 rules (upper-case hex; '/' kept if keep_slash). */
+/* Appends s percent-encoded by the SigV4 rules (upper-case hex; '/' kept if keep_slash).
+ * Runs of characters that stay as they are go out in one append. */
 static int v4_encode_append(struct gz_buf *b, struct gz_slice s, bool keep_slash)
 {
     static const char hex[] = "0123456789ABCDEF";
-    for (size_t i = 0; i < s.len; i++) {
+    size_t run = 0;
+    int rc = 0;
+    for (size_t i = 0; i < s.len && rc == 0; i++) {
         unsigned char c = (unsigned char)s.ptr[i];
-        int rc;
-        if (v4_unreserved(c) || (keep_slash && c == '/')) {
-            rc = gz_buf_append(b, &s.ptr[i], 1);
-        } else {
-            char e[3] = {'%', hex[c >> 4], hex[c & 15]};
+        if (v4_unreserved(c) || (keep_slash && c == '/'))
+            continue;
+        char e[3] = {'%', hex[c >> 4], hex[c & 15]};
+        rc = gz_buf_append(b, s.ptr + run, i - run);
+        if (rc == 0)
             rc = gz_buf_append(b, e, 3);
-        }
-        if (rc != 0)
-            return rc;
+        run = i + 1;
     }
-    return 0;
+    if (rc == 0)
+        rc = gz_buf_append(b, s.ptr + run, s.len - run);
+    return rc;
+}
+
+static bool v4_upper_hex(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F');
+}
+
+static int v4_hex_val(char c)
+{
+    return c <= '9' ? c - '0' : c - 'A' + 10;
+}
+
+/* Is raw exactly what decoding and re-encoding it would give? True when every byte is
+ * unreserved (or a kept '/') and every escape is upper-case and stands for a byte that must
+ * be escaped. SDKs send canonical query strings, so this usually spares the round trip. */
+static bool v4_is_canonical(struct gz_slice raw, bool keep_slash)
+{
+    for (size_t i = 0; i < raw.len; i++) {
+        unsigned char c = (unsigned char)raw.ptr[i];
+        if (v4_unreserved(c) || (keep_slash && c == '/'))
+            continue;
+        if (c != '%' || i + 2 >= raw.len || !v4_upper_hex(raw.ptr[i + 1]) ||
+            !v4_upper_hex(raw.ptr[i + 2]))
+            return false;
+        unsigned char d = (unsigned char)(v4_hex_val(raw.ptr[i + 1]) << 4 |
+                                          v4_hex_val(raw.ptr[i + 2]));
+        if (v4_unreserved(d) || (keep_slash && d == '/'))
+            return false;
+        i += 2;
+    }
+    return true;
 }
 
 /* Decodes raw (percent-encoded) into scratch, then appends it SigV4-encoded. */
 static int v4_reencode_append(struct gz_buf *b, struct gz_slice raw, char *scratch, bool slash)
 {
+    if (v4_is_canonical(raw, slash))
+        return gz_buf_append(b, raw.ptr, raw.len);
     int n = s3__pct_decode(scratch, raw.len, raw);
     if (n < 0)
         return n;
@@ -102,19 +141,28 @@ static int v4_query_collect(struct gz_slice query, bool presigned, struct gz_buf
     return 0;
 }
 
+#define V4_QUERY_STACK_PARAMS 32
+#define V4_QUERY_STACK_BYTES 2048
+
 static int v4_canonical_query(struct gz_buf *out, struct gz_slice query, bool presigned)
 {
     struct gz_buf enc;
-    struct v4_param *params = NULL;
-    char *scratch = NULL;
-    size_t count = 0;
+    struct v4_param small_params[V4_QUERY_STACK_PARAMS], *params = small_params;
+    char small_scratch[V4_QUERY_STACK_BYTES], *scratch = small_scratch;
+    size_t count = 0, cap = GZ_MIN(query.len / 2 + 1, S3__MAX_QUERY_PARAMS);
     int rc = 0;
     gz_buf_init(&enc, S3__MAX_CANONICAL);
     if (query.len == 0)
         goto out;
-    params = gz_malloc(sizeof(*params) * GZ_MIN(query.len / 2 + 1, S3__MAX_QUERY_PARAMS));
-    scratch = gz_malloc(query.len);
-    if ((rc = v4_query_collect(query, presigned, &enc, params, &count, scratch)) != 0)
+    /* A presigned URL has ~7 short parameters: no heap for the bookkeeping then. */
+    if (cap > V4_QUERY_STACK_PARAMS)
+        params = gz_malloc(sizeof(*params) * cap);
+    if (query.len > sizeof(small_scratch))
+        scratch = gz_malloc(query.len);
+    rc = gz_buf_reserve(&enc, GZ_MIN(query.len + query.len / 2, (size_t)S3__MAX_CANONICAL));
+    if (rc == 0)
+        rc = v4_query_collect(query, presigned, &enc, params, &count, scratch);
+    if (rc != 0)
         goto out;
     for (size_t i = 0; i < count; i++)
         params[i].base = enc.ptr;
@@ -130,8 +178,10 @@ static int v4_canonical_query(struct gz_buf *out, struct gz_slice query, bool pr
             rc = gz_buf_append(out, enc.ptr + params[i].voff, params[i].vlen);
     }
 out:
-    gz_free(params);
-    gz_free(scratch);
+    if (params != small_params)
+        gz_free(params);
+    if (scratch != small_scratch)
+        gz_free(scratch);
     gz_buf_free(&enc);
     return rc;
 }
@@ -142,17 +192,18 @@ out:
 static int v4_value_append(struct gz_buf *b, struct gz_slice v)
 {
     v = gz_slice_trim(v);
-    bool space = false;
-    for (size_t i = 0; i < v.len; i++) {
-        char c = v.ptr[i];
-        if (c == ' ' || c == '\t') {
-            space = true;
-            continue;
-        }
-        if (space && gz_buf_append(b, " ", 1) != 0)
+    size_t i = 0;
+    while (i < v.len) {
+        size_t start = i;
+        while (i < v.len && v.ptr[i] != ' ' && v.ptr[i] != '\t')
+            i++;
+        if (gz_buf_append(b, v.ptr + start, i - start) != 0)
             return -E2BIG;
-        space = false;
-        if (gz_buf_append(b, &c, 1) != 0)
+        if (i == v.len)
+            break;
+        while (i < v.len && (v.ptr[i] == ' ' || v.ptr[i] == '\t'))
+            i++;
+        if (i < v.len && gz_buf_append(b, " ", 1) != 0) /* a trailing run is dropped */
             return -E2BIG;
     }
     return 0;
@@ -160,12 +211,13 @@ static int v4_value_append(struct gz_buf *b, struct gz_slice v)
 
 static int v4_lower_append(struct gz_buf *b, struct gz_slice s)
 {
-    for (size_t i = 0; i < s.len; i++) {
-        char c = s.ptr[i];
+    size_t at = b->len;
+    if (gz_buf_append(b, s.ptr, s.len) != 0)
+        return -E2BIG;
+    for (size_t i = at; i < b->len; i++) {
+        char c = b->ptr[i];
         if (c >= 'A' && c <= 'Z')
-            c = (char)(c + 32);
-        if (gz_buf_append(b, &c, 1) != 0)
-            return -E2BIG;
+            b->ptr[i] = (char)(c + 32);
     }
     return 0;
 }
@@ -246,19 +298,97 @@ void s3_sigv4_signing_key(const char *secret, struct gz_slice date, struct gz_sl
     explicit_bzero(k3, sizeof(k3));
 }
 
-/* HMAC of "<alg>\n<date>\n<scope>\n<tail>" with the signing key, as hex. */
+/* ---- the per-thread signing-key cache ----
+ * kSigning is four chained HMACs over (secret, date, region, service) and changes once a day
+ * per credential and region, so each loop thread keeps the few it derived last. An entry is
+ * returned only when secret, date and region all match exactly (the service is always "s3":
+ * the credential parser rejects any other), so a changed or revoked secret never reuses a key:
+ * the lookup compares the secret the IAM lookup just returned. Thread-local, so no lock. */
+
+#define V4_KEY_CACHE_SLOTS 8
+#define V4_KEY_CACHE_REGION_MAX 64
+
+struct v4_key_slot {
+    bool used;
+    uint8_t secret_len, region_len;
+    char date[8];
+    char region[V4_KEY_CACHE_REGION_MAX];
+    char secret[IAM_MAX_SECRET];
+    uint8_t key[32];
+};
+
+struct v4_key_cache {
+    struct v4_key_slot slot[V4_KEY_CACHE_SLOTS];
+    unsigned next; /* round-robin victim */
+};
+
+static _Thread_local struct v4_key_cache v4_keys;
+
+static bool v4_key_slot_match(const struct v4_key_slot *e, struct gz_slice secret,
+                              struct gz_slice date, struct gz_slice region)
+{
+    return e->used && e->region_len == region.len && memcmp(e->date, date.ptr, 8) == 0 &&
+           memcmp(e->region, region.ptr, region.len) == 0 &&
+           gz_consttime_eq(e->secret, e->secret_len, secret.ptr, secret.len);
+}
+
+bool s3__sigv4_signing_key_cached(const char *secret, struct gz_slice date,
+                                  struct gz_slice region, uint8_t out[32])
+{
+    struct gz_slice sec = gz_slice(secret, strnlen(secret, IAM_MAX_SECRET));
+    if (date.len != 8 || region.len > V4_KEY_CACHE_REGION_MAX || sec.len == 0) {
+        s3_sigv4_signing_key(secret, date, region, GZ_SLICE_LIT("s3"), out);
+        return false;
+    }
+    for (size_t i = 0; i < V4_KEY_CACHE_SLOTS; i++) {
+        if (v4_key_slot_match(&v4_keys.slot[i], sec, date, region)) {
+            memcpy(out, v4_keys.slot[i].key, 32);
+            return true;
+        }
+    }
+    s3_sigv4_signing_key(secret, date, region, GZ_SLICE_LIT("s3"), out);
+    struct v4_key_slot *e = &v4_keys.slot[v4_keys.next++ % V4_KEY_CACHE_SLOTS];
+    explicit_bzero(e, sizeof(*e));
+    e->used = true;
+    e->secret_len = (uint8_t)sec.len;
+    e->region_len = (uint8_t)region.len;
+    memcpy(e->secret, sec.ptr, sec.len);
+    memcpy(e->date, date.ptr, 8);
+    memcpy(e->region, region.ptr, region.len);
+    memcpy(e->key, out, 32);
+    return false;
+}
+
+void s3__sigv4_key_cache_clear(void)
+{
+    explicit_bzero(&v4_keys, sizeof(v4_keys));
+}
+
+/* HMAC of "<alg>\n<date>\n<scope>\n<tail>" with the signing key, as hex. Assembled on the
+ * stack: every piece is bounded (date 64, scope 1024, tail three hex digests). */
 static void v4_sign_parts(const uint8_t key[32], const char *alg, struct gz_slice amz_date,
                           struct gz_slice scope, const char *tail, char out_hex[65])
 {
-    struct gz_buf sts;
+    char sts[64 + 1 + 64 + 1 + 1024 + 1 + 3 * 65];
+    size_t n = 0, l;
     uint8_t mac[32];
-    gz_buf_init(&sts, 4096);
-    gz_buf_appendf(&sts, "%s\n%.*s\n%.*s\n%s", alg, (int)GZ_MIN(amz_date.len, 64),
-                   amz_date.ptr ? amz_date.ptr : "", (int)GZ_MIN(scope.len, 1024),
-                   scope.ptr ? scope.ptr : "", tail);
-    gz_hmac_sha256(key, 32, sts.ptr, sts.len, mac);
+    l = strnlen(alg, 64);
+    memcpy(sts + n, alg, l);
+    n += l;
+    sts[n++] = '\n';
+    l = amz_date.ptr ? GZ_MIN(amz_date.len, (size_t)64) : 0;
+    memcpy(sts + n, amz_date.ptr, l);
+    n += l;
+    sts[n++] = '\n';
+    l = scope.ptr ? GZ_MIN(scope.len, (size_t)1024) : 0;
+    memcpy(sts + n, scope.ptr, l);
+    n += l;
+    sts[n++] = '\n';
+    l = strnlen(tail, 3 * 65);
+    memcpy(sts + n, tail, l);
+    n += l;
+    gz_hmac_sha256(key, 32, sts, n, mac);
     gz_hex_encode(out_hex, mac, 32);
-    gz_buf_free(&sts);
 }
 
 void s3_sigv4_sign(const uint8_t key[32], struct gz_slice amz_date, struct gz_slice scope,
@@ -364,7 +494,10 @@ static int v4_compute(const struct http_req_info *info, const struct v4_req *r,
 {
     struct gz_buf canon;
     gz_buf_init(&canon, S3__MAX_CANONICAL);
-    int rc = s3_sigv4_canonical_request(&canon, info->method, path, info->query, info->headers,
+    int rc = gz_buf_reserve(&canon, GZ_MIN((size_t)S3__MAX_CANONICAL,
+                                           512 + 2 * info->target.len + r->signed_headers.len));
+    if (rc == 0)
+        rc = s3_sigv4_canonical_request(&canon, info->method, path, info->query, info->headers,
                                         info->nheaders, r->signed_headers, r->payload_hash,
                                         r->presigned);
     if (rc == 0) {
@@ -398,7 +531,7 @@ static enum s3_err v4_check(const struct http_req_info *info, const struct v4_re
 {
     uint8_t key[32];
     char sig[65];
-    s3_sigv4_signing_key(out->principal.secret_key, r->date, r->region, r->service, key);
+    s3__sigv4_signing_key_cached(out->principal.secret_key, r->date, r->region, key);
     int rc = v4_compute(info, r, key, info->path, sig);
     bool ok = rc == 0 && v4_sig_matches(sig, r->signature);
     if (rc == 0 && !ok) {
@@ -601,16 +734,38 @@ struct v4_query_params {
     struct gz_slice a, c, d, x, h, s, p;
 };
 
+/* One pass over the query for the seven X-Amz-* parameters (the first occurrence of each
+ * counts, as s3__query_get would find it). false if a required one is missing or too long. */
 static bool v4_query_load(struct gz_slice q, struct v4_query_params *qp)
 {
-    bool ok = s3__query_get(q, "X-Amz-Algorithm", qp->alg, sizeof(qp->alg), &qp->a) == 0;
-    ok &= s3__query_get(q, "X-Amz-Credential", qp->cred, sizeof(qp->cred), &qp->c) == 0;
-    ok &= s3__query_get(q, "X-Amz-Date", qp->date, sizeof(qp->date), &qp->d) == 0;
-    ok &= s3__query_get(q, "X-Amz-Expires", qp->expires, sizeof(qp->expires), &qp->x) == 0;
-    ok &= s3__query_get(q, "X-Amz-SignedHeaders", qp->signed_headers, sizeof(qp->signed_headers),
-                        &qp->h) == 0;
-    ok &= s3__query_get(q, "X-Amz-Signature", qp->signature, sizeof(qp->signature), &qp->s) == 0;
-    if (s3__query_get(q, "X-Amz-Content-Sha256", qp->sha, sizeof(qp->sha), &qp->p) != 0)
+    static const char *const names[] = {"X-Amz-Algorithm", "X-Amz-Credential",
+                                        "X-Amz-Date",      "X-Amz-Expires",
+                                        "X-Amz-SignedHeaders", "X-Amz-Signature",
+                                        "X-Amz-Content-Sha256"};
+    char *bufs[] = {qp->alg,           qp->cred,      qp->date, qp->expires,
+                    qp->signed_headers, qp->signature, qp->sha};
+    struct gz_slice *vals[] = {&qp->a, &qp->c, &qp->d, &qp->x, &qp->h, &qp->s, &qp->p};
+    int state[GZ_ARRAY_LEN(names)] = {0}; /* 0 absent, 1 found, -1 too long */
+    struct gz_slice rest = q, n, v;
+    char dn[64];
+    while (s3__query_next(&rest, &n, &v)) {
+        if (n.len < 10 || n.len > sizeof(dn))
+            continue; /* too short for any wanted name; s3__query_get's 64-byte bound */
+        int dl = s3__pct_decode(dn, sizeof(dn), n);
+        for (size_t i = 0; dl > 0 && i < GZ_ARRAY_LEN(names); i++) {
+            if (state[i] != 0 || strlen(names[i]) != (size_t)dl || memcmp(dn, names[i], dl) != 0)
+                continue;
+            int len = s3__pct_decode(bufs[i], S3__MAX_AUTH_VALUE, v);
+            state[i] = len < 0 ? -1 : 1;
+            if (len >= 0)
+                *vals[i] = gz_slice(bufs[i], (size_t)len);
+            break;
+        }
+    }
+    bool ok = true;
+    for (size_t i = 0; i + 1 < GZ_ARRAY_LEN(names); i++)
+        ok &= state[i] == 1;
+    if (state[GZ_ARRAY_LEN(names) - 1] != 1)
         qp->p = GZ_SLICE_NULL;
     return ok;
 }
@@ -657,7 +812,7 @@ static enum s3_err v4_presigned_time(const struct v4_query_params *qp, int64_t n
 enum s3_err s3__sigv4_verify_presigned(struct iam *iam, const struct http_req_info *info,
                                        int64_t now_s, struct s3_auth *out, char *msg, size_t msgsz)
 {
-    struct v4_query_params *qp = gz_malloc(sizeof(*qp));
+    struct v4_query_params qbuf, *qp = &qbuf;
     struct v4_req r = {.presigned = true};
     enum s3_err e = S3_OK;
     const char *why;
@@ -696,6 +851,5 @@ enum s3_err s3__sigv4_verify_presigned(struct iam *iam, const struct http_req_in
     }
     e = v4_check(info, &r, out, msg, msgsz);
 out:
-    gz_free(qp);
     return e;
 }

@@ -48,6 +48,11 @@ static int buf_reserve(struct gz_buf *b, size_t n)
     return 0;
 }
 
+int gz_buf_reserve(struct gz_buf *b, size_t n)
+{
+    return buf_reserve(b, n);
+}
+
 int gz_buf_append(struct gz_buf *b, const void *p, size_t n)
 {
     int rc = buf_reserve(b, n);

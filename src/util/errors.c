@@ -18,6 +18,7 @@ const char *gz_strerror(int err)
     case GZ_ECLOSED: return "closed";
     case GZ_ELIMIT: return "limit exceeded";
     case GZ_EPARSE: return "malformed input";
+    case GZ_EQUOTA: return "quota exceeded";
     default: break;
     }
     if (err < 0 && err > -4096)

@@ -78,6 +78,9 @@ void gz_buf_init(struct gz_buf *b, size_t max);
 void gz_buf_free(struct gz_buf *b);
 void gz_buf_reset(struct gz_buf *b);
 int gz_buf_append(struct gz_buf *b, const void *p, size_t n);
+/* Grows the buffer so that n more bytes fit without another allocation (a hint for a buffer
+ * about to be filled piecewise); -E2BIG past max, -ENOMEM. */
+int gz_buf_reserve(struct gz_buf *b, size_t n);
 int gz_buf_append_cstr(struct gz_buf *b, const char *s);
 int gz_buf_appendf(struct gz_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int gz_buf_vappendf(struct gz_buf *b, const char *fmt, va_list ap);
@@ -105,6 +108,7 @@ enum {
     GZ_ECLOSED,          /* peer went away / object closed */
     GZ_ELIMIT,           /* a named limit was exceeded */
     GZ_EPARSE,           /* malformed input */
+    GZ_EQUOTA,           /* a quota would be exceeded */
 };
 
 const char *gz_strerror(int err);

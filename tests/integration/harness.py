@@ -20,6 +20,7 @@ import datetime
 import hashlib
 import hmac
 import itertools
+import json
 import os
 import re
 import secrets
@@ -472,6 +473,7 @@ class GzyServer:
         self.stderr_path = os.path.join(self.tmp, "stderr.log")
         self.proc = None
         self.port = None
+        self.admin_port = None  # the admin API listener (--admin-listen), read from the banner
         self.host = "127.0.0.1"
         self.problems = []  # failures noticed while stopping (reported by close())
         if self.external:
@@ -488,6 +490,14 @@ class GzyServer:
     @property
     def endpoint(self):
         return "http://%s:%d" % (self.host, self.port)
+
+    @property
+    def admin_endpoint(self):
+        """http://HOST:PORT of the admin API, or None (external endpoint, or turned off)."""
+        return None if self.admin_port is None else "http://%s:%d" % (self.host, self.admin_port)
+
+    def _wants_admin(self):
+        return "--admin-listen" not in self.extra_args
 
     def _env(self):
         env = dict(os.environ)
@@ -507,6 +517,9 @@ class GzyServer:
                "127.0.0.1:%d" % port, "--threads", str(self.threads)]
         if self.domain:
             cmd += ["--domain", self.domain]
+        if self._wants_admin():
+            # A free port, kept across restarts (like the S3 port).
+            cmd += ["--admin-listen", "127.0.0.1:%d" % ((self.admin_port or 0) if port else 0)]
         cmd += self.extra_args
         offset = os.path.getsize(self.stdout_path) if os.path.exists(self.stdout_path) else 0
         with open(self.stdout_path, "ab") as out, open(self.stderr_path, "ab") as err:
@@ -517,17 +530,22 @@ class GzyServer:
             _live_servers.add(self)
         deadline = time.monotonic() + START_TIMEOUT_S
         self.port = None
+        admin_seen = not self._wants_admin()
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError("gzy exited with status %s during startup: %s\n%s"
                                      % (self.proc.returncode, " ".join(cmd), self.logs()))
-            if self.port is None:
+            if self.port is None or not admin_seen:
                 with open(self.stdout_path, "rb") as f:
                     f.seek(offset)
-                    m = re.search(rb"S3 endpoint: http://([0-9.]+):(\d+)", f.read())
+                    banner = f.read()
+                m = re.search(rb"S3 endpoint: http://([0-9.]+):(\d+)", banner)
                 if m:
                     self.host, self.port = m.group(1).decode(), int(m.group(2))
-            if self.port is not None and self._answers():
+                a = re.search(rb"Admin API: http://[^\s:]+:(\d+)", banner)
+                if a:
+                    self.admin_port, admin_seen = int(a.group(1)), True
+            if self.port is not None and admin_seen and self._answers():
                 return self
             time.sleep(0.05)
         self._kill()
@@ -696,6 +714,21 @@ class GzyServer:
                                  "--- stderr ---\n%s" % (p.returncode, " ".join(cmd),
                                                          out[-4000:], err[-4000:]))
         return subprocess.CompletedProcess(cmd, p.returncode, out, err)
+
+    def admin(self, *args, check=True, access_key=None, secret_key=None, timeout=120):
+        """Runs `$GZY_BIN admin --endpoint ADMIN --access-key K --secret-key S ARGS` (the root
+        credential unless given); returns CompletedProcess (text stdout/stderr)."""
+        if self.admin_endpoint is None:
+            raise unittest.SkipTest("no admin API listener")
+        cmd = [self.bin, "admin", "--endpoint", self.admin_endpoint,
+               "--access-key", access_key or self.access_key,
+               "--secret-key", secret_key or self.secret_key] + [str(a) for a in args]
+        return self._run(cmd, self._env(), check, timeout)
+
+    def admin_json(self, *args, **kwargs):
+        """`admin(..., "--json")`, parsed ({} for an empty answer)."""
+        p = self.admin("--json", *args, **kwargs)
+        return json.loads(p.stdout) if p.stdout.strip() else {}
 
     def aws(self, *args, check=True, timeout=600):
         """Runs the aws CLI against the server; returns CompletedProcess (text stdout)."""

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "s3/auth.h"
+#include "s3/auth_int.h"
 #include "tap.h"
 
 #define AKID "AKIAIOSFODNN7EXAMPLE"
@@ -1091,17 +1092,107 @@ static void t_payload_lifecycle(void)
     s3_payload_free(NULL);
 }
 
+/* ---- the per-thread signing-key cache (sigv4.c) ---- */
+
+/* The cached key must equal the uncached derivation; true if it came from the cache. */
+static bool key_cache_check(const char *secret, const char *date, const char *region, bool *same)
+{
+    uint8_t want[32], got[32];
+    s3_sigv4_signing_key(secret, gz_slice_cstr(date), gz_slice_cstr(region), GZ_SLICE_LIT("s3"),
+                         want);
+    bool hit = s3__sigv4_signing_key_cached(secret, gz_slice_cstr(date), gz_slice_cstr(region),
+                                            got);
+    *same = memcmp(want, got, 32) == 0;
+    return hit;
+}
+
+static void t_sigv4_key_cache(void)
+{
+    bool same, hit;
+    s3__sigv4_key_cache_clear();
+    hit = key_cache_check(SECRET, "20130524", "us-east-1", &same);
+    TAP_OK(!hit && same, "first derivation is a miss and correct");
+    hit = key_cache_check(SECRET, "20130524", "us-east-1", &same);
+    TAP_OK(hit && same, "same secret, date, region: a hit with the same key");
+    hit = key_cache_check("another-secret", "20130524", "us-east-1", &same);
+    TAP_OK(!hit && same, "another secret is never served the cached key");
+    hit = key_cache_check("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKE", "20130524", "us-east-1",
+                          &same);
+    TAP_OK(!hit && same, "a secret that is a prefix of a cached one misses");
+    hit = key_cache_check(SECRET "Y", "20130524", "us-east-1", &same);
+    TAP_OK(!hit && same, "a secret that extends a cached one misses");
+    hit = key_cache_check(SECRET, "20130525", "us-east-1", &same);
+    TAP_OK(!hit && same, "another date misses");
+    hit = key_cache_check(SECRET, "20130524", "us-east-2", &same);
+    TAP_OK(!hit && same, "another region misses");
+    hit = key_cache_check(SECRET, "20130524", "us-east", &same);
+    TAP_OK(!hit && same, "a region that is a prefix of a cached one misses");
+    hit = key_cache_check(SECRET, "20130524", "us-east-1", &same);
+    TAP_OK(hit && same, "the first entry is still there");
+    char region[80];
+    memset(region, 'r', sizeof(region) - 1);
+    region[sizeof(region) - 1] = '\0';
+    key_cache_check(SECRET, "20130524", region, &same);
+    hit = key_cache_check(SECRET, "20130524", region, &same);
+    TAP_OK(!hit && same, "an overlong region is derived every time, never cached");
+    /* Overflow the slots: every answer stays right, and the oldest entries are evicted. */
+    bool all_same = true;
+    for (int i = 0; i < 20; i++) {
+        char reg[32];
+        snprintf(reg, sizeof(reg), "region-%d", i);
+        key_cache_check(SECRET, "20130524", reg, &same);
+        all_same &= same;
+        hit = key_cache_check(SECRET, "20130524", reg, &same);
+        all_same &= same && hit;
+    }
+    TAP_OK(all_same, "20 regions through 8 slots: each key right, a hit right after");
+    hit = key_cache_check(SECRET, "20130524", "region-0", &same);
+    TAP_OK(!hit && same, "an evicted entry is derived again");
+    s3__sigv4_key_cache_clear();
+    hit = key_cache_check(SECRET, "20130524", "region-19", &same);
+    TAP_OK(!hit && same, "clear empties the cache");
+}
+
+static void t_hmac_long_key(void)
+{
+    /* RFC 4231 test case 6: a 131-byte key is hashed first. */
+    uint8_t key[131], mac[32];
+    char hex[65];
+    const char *msg = "Test Using Larger Than Block-Size Key - Hash Key First";
+    memset(key, 0xaa, sizeof(key));
+    gz_hmac_sha256(key, sizeof(key), msg, strlen(msg), mac);
+    hexof(mac, 32, hex);
+    TAP_OK(strcmp(hex, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54") == 0,
+           "hmac-sha256 RFC 4231 case 6 (long key)");
+    /* RFC 2202 test case 6 for HMAC-SHA1, 80-byte key. */
+    uint8_t key1[80];
+    const char *msg1 = "Test Using Larger Than Block-Size Key - Hash Key First";
+    memset(key1, 0xaa, sizeof(key1));
+    gz_hmac_sha1(key1, sizeof(key1), msg1, strlen(msg1), mac);
+    hexof(mac, 20, hex);
+    TAP_OK(strcmp(hex, "aa4ae5e15272d00e95705637ce8a3b55ed402112") == 0,
+           "hmac-sha1 RFC 2202 case 6 (long key)");
+    gz_hmac_sha256("key", 3, "", 0, mac);
+    hexof(mac, 32, hex);
+    TAP_OK(strcmp(hex, "5d5d139563c95b5967b9bd9a8c9b233a9dedb45072794cd232dc1b74832607d0") == 0,
+           "hmac-sha256 of an empty message");
+}
+
 int main(void)
 {
     gz_log_set_level(GZ_LOG_WARN);
-    if (iam_create(AKID, SECRET, &g_iam) != 0) {
-        printf("Bail out! iam_create failed\n");
+    char dir[] = "/tmp/gzy-test-auth-XXXXXX";
+    struct iam_config icfg = {.data_dir = dir, .root_access = AKID, .root_secret = SECRET};
+    if (mkdtemp(dir) == NULL || iam_open(&icfg, &g_iam) != 0) {
+        printf("Bail out! iam_open failed\n");
         return 1;
     }
     gz_time_parse_amz(GZ_SLICE_LIT("20130524T000000Z"), &t2013);
     TAP_RUN(t_hash_vectors);
     TAP_RUN(t_hash_streaming);
     TAP_RUN(t_hash_names);
+    TAP_RUN(t_hmac_long_key);
+    TAP_RUN(t_sigv4_key_cache);
     TAP_RUN(t_sigv4_get_object);
     TAP_RUN(t_sigv4_put_object);
     TAP_RUN(t_sigv4_query_examples);
@@ -1120,6 +1211,10 @@ int main(void)
     TAP_RUN(t_sigv2_presigned);
     TAP_RUN(t_sigv2_bucket_slash);
     TAP_RUN(t_payload_lifecycle);
-    iam_destroy(g_iam);
+    iam_close(g_iam);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        printf("# could not remove %s\n", dir);
     return tap_done();
 }

@@ -1,7 +1,8 @@
 /*
  * test_s3.c - the S3 request core's pure parts: Range parsing, request XML (including DTD
  * bombs, external entities and depth), path and query decoding, addressing, bucket and key
- * rules, conditional-request evaluation and the error document.
+ * rules, conditional-request evaluation, the error document, and the tenancy pieces that
+ * need no server: IAM action names, ACL documents and the object ACL header.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -411,6 +412,167 @@ static void t_xml_writers(void)
     TAP_OK(strcmp(q, "\"d41d8cd98f00b204e9800998ecf8427e-12\"") == 0, "etag quoted");
 }
 
+/* ---- tenancy: IAM action names, ACL documents and headers ---- */
+
+/* Classifies "METHOD /bucket/key?param" the way the router does. */
+static const char *action_of(const char *method, const char *bucket, const char *key,
+                             const char *param, bool *write)
+{
+    struct http_req_info info;
+    struct s3_param p = {.name = gz_slice_cstr(param ? param : ""), .has_value = false};
+    struct s3__authz z;
+    struct s3_request r;
+    memset(&info, 0, sizeof(info));
+    memset(&z, 0, sizeof(z));
+    memset(&r, 0, sizeof(r));
+    info.method = gz_slice_cstr(method);
+    r.info = &info;
+    r.authz = &z;
+    r.bucket = gz_slice_cstr(bucket);
+    r.key = gz_slice_cstr(key);
+    r.params = &p;
+    r.nparams = param ? 1 : 0;
+    s3__authz_classify(&r);
+    if (write)
+        *write = z.write;
+    return z.action;
+}
+
+static void t_action_names(void)
+{
+    static const struct {
+        const char *method, *bucket, *key, *param, *action;
+    } cases[] = {
+        {"GET", "", "", NULL, "s3:ListAllMyBuckets"},
+        {"GET", "b", "", NULL, "s3:ListBucket"},
+        {"HEAD", "b", "", NULL, "s3:HeadBucket"},
+        {"GET", "b", "", "location", "s3:GetBucketLocation"},
+        {"GET", "b", "", "uploads", "s3:ListBucketMultipartUploads"},
+        {"GET", "b", "", "policy", "s3:GetBucketPolicy"},
+        {"PUT", "b", "", "policy", "s3:PutBucketPolicy"},
+        {"DELETE", "b", "", "policy", "s3:DeleteBucketPolicy"},
+        {"GET", "b", "", "acl", "s3:GetBucketAcl"},
+        {"PUT", "b", "", "acl", "s3:PutBucketAcl"},
+        {"PUT", "b", "", NULL, "s3:CreateBucket"},
+        {"DELETE", "b", "", NULL, "s3:DeleteBucket"},
+        {"POST", "b", "", "delete", "s3:DeleteObject"},
+        {"GET", "b", "k", NULL, "s3:GetObject"},
+        {"HEAD", "b", "k", NULL, "s3:GetObject"},
+        {"GET", "b", "k", "acl", "s3:GetObjectAcl"},
+        {"PUT", "b", "k", "acl", "s3:PutObjectAcl"},
+        {"GET", "b", "k", "uploadId", "s3:ListMultipartUploadParts"},
+        {"PUT", "b", "k", NULL, "s3:PutObject"},
+        {"PUT", "b", "k", "uploadId", "s3:PutObject"},
+        {"POST", "b", "k", "uploads", "s3:PutObject"},
+        {"POST", "b", "k", "uploadId", "s3:PutObject"},
+        {"DELETE", "b", "k", "uploadId", "s3:AbortMultipartUpload"},
+        {"DELETE", "b", "k", NULL, "s3:DeleteObject"},
+        {"PATCH", "b", "k", NULL, "s3:Unknown"},
+    };
+    for (size_t i = 0; i < GZ_ARRAY_LEN(cases); i++) {
+        const char *a = action_of(cases[i].method, cases[i].bucket, cases[i].key, cases[i].param,
+                                  NULL);
+        TAP_OK(strcmp(a, cases[i].action) == 0, "%s /%s/%s?%s -> %s (got %s)", cases[i].method,
+               cases[i].bucket, cases[i].key, cases[i].param ? cases[i].param : "",
+               cases[i].action, a);
+    }
+    bool w = true;
+    action_of("HEAD", "b", "k", NULL, &w);
+    TAP_OK(!w, "HEAD is a read");
+    action_of("POST", "b", "", "delete", &w);
+    TAP_OK(w, "DeleteObjects is a write");
+}
+
+#define OWNER "0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f"
+#define GRANT_OWNER                                                                         \
+    "<Grant><Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "              \
+    "xsi:type=\"CanonicalUser\"><ID>" OWNER "</ID></Grantee>"                              \
+    "<Permission>FULL_CONTROL</Permission></Grant>"
+#define GRANT_GROUP(g, perm)                                                                \
+    "<Grant><Grantee xsi:type=\"Group\" xmlns:xsi=\"http://www.w3.org/2001/"                \
+    "XMLSchema-instance\"><URI>http://acs.amazonaws.com/groups/global/" g "</URI>"          \
+    "</Grantee><Permission>" perm "</Permission></Grant>"
+#define ACP(grants)                                                                         \
+    "<AccessControlPolicy xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Owner><ID>"    \
+    OWNER "</ID></Owner><AccessControlList>" grants "</AccessControlList>"                  \
+    "</AccessControlPolicy>"
+
+static enum s3_err acl_doc(const char *doc, enum iam_acl *out)
+{
+    struct s3_xml_node *root = NULL;
+    char msg[256] = "";
+    enum s3_err e = xml(doc, &root);
+    *out = (enum iam_acl)-1;
+    if (e == S3_OK)
+        e = s3__acl_from_xml(root, OWNER, "user-id", out, msg, sizeof(msg));
+    arena_free();
+    return e;
+}
+
+static void t_acl_documents(void)
+{
+    enum iam_acl acl;
+    TAP_OK(acl_doc(ACP(GRANT_OWNER), &acl) == S3_OK && acl == IAM_ACL_PRIVATE, "private");
+    TAP_OK(acl_doc(ACP(GRANT_OWNER GRANT_GROUP("AllUsers", "READ")), &acl) == S3_OK &&
+               acl == IAM_ACL_PUBLIC_READ,
+           "public-read");
+    TAP_OK(acl_doc(ACP(GRANT_GROUP("AuthenticatedUsers", "READ") GRANT_OWNER), &acl) == S3_OK &&
+               acl == IAM_ACL_AUTHENTICATED_READ,
+           "authenticated-read, any order");
+    TAP_OK(acl_doc(ACP(GRANT_OWNER GRANT_GROUP("AllUsers", "WRITE")), &acl) ==
+               S3_ERR_NOT_IMPLEMENTED,
+           "public write is not representable");
+    TAP_OK(acl_doc(ACP(GRANT_OWNER GRANT_GROUP("AllUsers", "READ")
+                           GRANT_GROUP("AuthenticatedUsers", "READ")),
+                   &acl) == S3_ERR_NOT_IMPLEMENTED,
+           "two groups are not one canned ACL");
+    TAP_OK(acl_doc(ACP(GRANT_GROUP("AllUsers", "READ")), &acl) == S3_ERR_NOT_IMPLEMENTED,
+           "without the owner's FULL_CONTROL");
+    TAP_OK(acl_doc(ACP("<Grant><Grantee><ID>someone-else</ID></Grantee><Permission>READ"
+                       "</Permission></Grant>" GRANT_OWNER),
+                   &acl) == S3_ERR_NOT_IMPLEMENTED,
+           "a grant to another account");
+    TAP_OK(acl_doc(ACP("<Grant><Grantee><ID>user-id</ID></Grantee><Permission>FULL_CONTROL"
+                       "</Permission></Grant>"),
+                   &acl) == S3_OK && acl == IAM_ACL_PRIVATE,
+           "the caller's own canonical id stands for the owner");
+    TAP_OK(acl_doc(ACP(GRANT_OWNER GRANT_GROUP("AllUsers", "SOMETIMES")), &acl) ==
+               S3_ERR_MALFORMED_ACL,
+           "unknown permission");
+    TAP_OK(acl_doc(ACP("<Grant><Permission>READ</Permission></Grant>"), &acl) ==
+               S3_ERR_MALFORMED_ACL,
+           "grant without grantee");
+    TAP_OK(acl_doc(ACP("<Grant><Grantee><Nobody/></Grantee><Permission>READ</Permission>"
+                       "</Grant>"),
+                   &acl) == S3_ERR_MALFORMED_ACL,
+           "grantee without ID or URI");
+    TAP_OK(acl_doc("<AccessControlPolicy><AccessControlList>" GRANT_OWNER
+                   "</AccessControlList></AccessControlPolicy>",
+                   &acl) == S3_ERR_MALFORMED_ACL,
+           "no Owner");
+    TAP_OK(acl_doc("<Policy><Owner/><AccessControlList/></Policy>", &acl) == S3_ERR_MALFORMED_ACL,
+           "wrong root");
+}
+
+static void t_acl_headers(void)
+{
+    struct gz_buf enc;
+    gz_buf_init(&enc, 4096);
+    store_headers_add(&enc, GZ_SLICE_LIT("Content-Type"), GZ_SLICE_LIT("text/plain"));
+    TAP_OK(s3__acl_header_add(&enc, IAM_ACL_PRIVATE) == 0 &&
+               s3__acl_from_headers(gz_buf_slice(&enc)) == IAM_ACL_PRIVATE,
+           "private adds nothing and reads back as private");
+    size_t before = enc.len;
+    TAP_OK(enc.len == before && s3__acl_header_add(&enc, IAM_ACL_PUBLIC_READ) == 0 &&
+               s3__acl_from_headers(gz_buf_slice(&enc)) == IAM_ACL_PUBLIC_READ,
+           "public-read round trip");
+    gz_buf_reset(&enc);
+    store_headers_add(&enc, GZ_SLICE_LIT(S3_ACL_HEADER), GZ_SLICE_LIT("bogus"));
+    TAP_OK(s3__acl_from_headers(gz_buf_slice(&enc)) == IAM_ACL_PRIVATE,
+           "an unreadable ACL is private");
+    gz_buf_free(&enc);
+}
+
 int main(void)
 {
     TAP_RUN(t_range_forms);
@@ -429,5 +591,8 @@ int main(void)
     TAP_RUN(t_cond_eval);
     TAP_RUN(t_error_xml);
     TAP_RUN(t_xml_writers);
+    TAP_RUN(t_action_names);
+    TAP_RUN(t_acl_documents);
+    TAP_RUN(t_acl_headers);
     return tap_done();
 }
