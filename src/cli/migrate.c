@@ -1,0 +1,252 @@
+/*
+ * migrate.c - `gzy migrate copy`: the migration engine standalone, from any S3 endpoint to
+ * any S3 endpoint (src/migrate/migrate.h). Progress is a live one-line bar when stdout is a
+ * terminal, JSON lines otherwise; the pass ends with a JSON report on stdout.
+ * Exit status: 0 all copied or skipped, 1 some objects failed or the pass could not run,
+ * 2 usage.
+ */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../migrate/migrate.h"
+#include "../util/util.h"
+#include "cli.h"
+
+struct mig_cli {
+    struct gz_mig_options opt;
+    bool tty;
+    cJSON *failed;              /* array of {key, reason, retries} */
+};
+
+struct mig_flag {
+    const char *name;
+    const char **str;           /* string option */
+    bool *flag;                 /* boolean option */
+};
+
+static void migrate_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: gzy migrate copy --source-endpoint URL --source-bucket B\n"
+            "         --source-access-key K --source-secret-key S\n"
+            "         [--source-provider aws|aliyun-oss|huawei-obs|tencent-cos|generic]\n"
+            "         [--source-region R] [--source-prefix P]\n"
+            "         --dest-endpoint URL --dest-bucket D --dest-access-key K\n"
+            "         --dest-secret-key S [--dest-region R]\n"
+            "         [--concurrency N] [--dry-run] [--journal FILE] [--delete-extraneous]\n"
+            "\n"
+            "Copies new and changed objects (size or source ETag) with their metadata, verifies\n"
+            "each one (MD5 against a single-part ETag, else size + SHA-256 of what was written)\n"
+            "and records it in the journal; rerun with the same --journal to resume.\n"
+            "Keys also from GZY_SOURCE_ACCESS_KEY, GZY_SOURCE_SECRET_KEY, GZY_DEST_ACCESS_KEY,\n"
+            "GZY_DEST_SECRET_KEY. Exit status: 0 done, 1 failures, 2 usage.\n");
+}
+
+static int parse_args(struct mig_cli *m, int argc, char **argv)
+{
+    struct gz_mig_options *o = &m->opt;
+    const char *provider = NULL, *concurrency = NULL;
+    const struct mig_flag flags[] = {
+        {"source-endpoint", &o->src.endpoint, NULL}, {"source-bucket", &o->src.bucket, NULL},
+        {"source-access-key", &o->src.access_key, NULL},
+        {"source-secret-key", &o->src.secret_key, NULL},
+        {"source-provider", &provider, NULL}, {"source-region", &o->src.region, NULL},
+        {"source-prefix", &o->src.prefix, NULL}, {"dest-endpoint", &o->dst.endpoint, NULL},
+        {"dest-bucket", &o->dst.bucket, NULL}, {"dest-access-key", &o->dst.access_key, NULL},
+        {"dest-secret-key", &o->dst.secret_key, NULL}, {"dest-region", &o->dst.region, NULL},
+        {"concurrency", &concurrency, NULL}, {"journal", &o->journal_path, NULL},
+        {"dry-run", NULL, &o->dry_run}, {"delete-extraneous", NULL, &o->delete_extraneous},
+    };
+    o->src.access_key = getenv("GZY_SOURCE_ACCESS_KEY");
+    o->src.secret_key = getenv("GZY_SOURCE_SECRET_KEY");
+    o->dst.access_key = getenv("GZY_DEST_ACCESS_KEY");
+    o->dst.secret_key = getenv("GZY_DEST_SECRET_KEY");
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        size_t k = 0, n = sizeof(flags) / sizeof(flags[0]);
+        const char *eq = strchr(a, '=');
+        size_t alen = eq ? (size_t)(eq - a) : strlen(a);
+        for (; k < n; k++)
+            if (alen == strlen(flags[k].name) + 2 && strncmp(a, "--", 2) == 0 &&
+                strncmp(a + 2, flags[k].name, alen - 2) == 0)
+                break;
+        if (k == n) {
+            fprintf(stderr, "gzy migrate copy: unknown option '%s'\n", a);
+            return -EINVAL;
+        }
+        if (flags[k].flag) {
+            *flags[k].flag = true;
+        } else if (eq) {
+            *flags[k].str = eq + 1;
+        } else if (i + 1 < argc) {
+            *flags[k].str = argv[++i];
+        } else {
+            fprintf(stderr, "gzy migrate copy: --%s needs a value\n", flags[k].name);
+            return -EINVAL;
+        }
+    }
+    const struct gz_mig_preset *p = gz_migrate_preset_find(provider ? provider : "generic");
+    if (!p) {
+        fprintf(stderr, "gzy migrate copy: unknown --source-provider '%s'\n", provider);
+        return -EINVAL;
+    }
+    o->src.provider = p->provider;
+    o->dst.provider = GZ_MIG_GENERIC;
+    if (concurrency) {
+        char *end;
+        long c = strtol(concurrency, &end, 10);
+        if (*end || c < 1 || c > 256) {
+            fprintf(stderr, "gzy migrate copy: --concurrency must be 1..256\n");
+            return -EINVAL;
+        }
+        o->concurrency = (int)c;
+    }
+    return 0;
+}
+
+static void human_bytes(char *out, size_t outsz, double b)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int u = 0;
+    while (b >= 1024 && u < 4) {
+        b /= 1024;
+        u++;
+    }
+    snprintf(out, outsz, "%.1f %s", b, units[u]);
+}
+
+static void on_progress(void *arg, const struct gz_mig_stats *st, const char *phase)
+{
+    struct mig_cli *m = arg;
+    double secs = st->elapsed_ms > 0 ? (double)st->elapsed_ms / 1000.0 : 0.001;
+    double rate = (double)st->copied_bytes / secs;
+    int64_t left = st->to_copy_bytes - st->copied_bytes - st->failed_bytes;
+    if (!m->tty) {
+        printf("{\"event\":\"progress\",\"phase\":\"%s\",\"listed\":%lld,\"to_copy\":%lld,"
+               "\"copied\":%lld,\"failed\":%lld,\"bytes\":%lld,\"to_copy_bytes\":%lld,"
+               "\"rate_bps\":%.0f}\n",
+               phase, (long long)st->listed, (long long)st->to_copy, (long long)st->copied,
+               (long long)st->failed, (long long)st->copied_bytes,
+               (long long)st->to_copy_bytes, rate);
+        fflush(stdout);
+        return;
+    }
+    char done[32], total[32], r[32];
+    human_bytes(done, sizeof(done), (double)st->copied_bytes);
+    human_bytes(total, sizeof(total), (double)st->to_copy_bytes);
+    human_bytes(r, sizeof(r), rate);
+    double eta = rate > 0 && left > 0 ? (double)left / rate : 0;
+    int pct = st->to_copy > 0 ? (int)((st->copied + st->failed) * 100 / st->to_copy) : 0;
+    printf("\r\033[K%-8s %3d%% objects %lld/%lld  %s/%s  %s/s  ETA %02d:%02d:%02d", phase, pct,
+           (long long)(st->copied + st->failed), (long long)st->to_copy, done, total, r,
+           (int)(eta / 3600), (int)(eta / 60) % 60, (int)eta % 60);
+    fflush(stdout);
+}
+
+static void on_object(void *arg, const char *key, int64_t size, const char *state,
+                      const char *detail)
+{
+    struct mig_cli *m = arg;
+    if (m->tty)
+        return;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "event", "object");
+    cJSON_AddStringToObject(o, "key", key);
+    cJSON_AddNumberToObject(o, "size", (double)size);
+    cJSON_AddStringToObject(o, "state", state);
+    cJSON_AddStringToObject(o, strcmp(state, "failed") == 0 ? "reason" : "method", detail);
+    char *text = cJSON_PrintUnformatted(o);
+    if (text)
+        printf("%s\n", text);
+    cJSON_free(text);
+    cJSON_Delete(o);
+}
+
+static void on_failed(void *arg, const char *key, const char *reason, int64_t retries)
+{
+    struct mig_cli *m = arg;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "key", key);
+    cJSON_AddStringToObject(o, "reason", reason);
+    cJSON_AddNumberToObject(o, "retries", (double)retries);
+    cJSON_AddItemToArray(m->failed, o);
+}
+
+static void add_pair(cJSON *r, const char *name, int64_t n, int64_t bytes)
+{
+    cJSON *o = cJSON_AddObjectToObject(r, name);
+    cJSON_AddNumberToObject(o, "objects", (double)n);
+    cJSON_AddNumberToObject(o, "bytes", (double)bytes);
+}
+
+static void print_report(struct mig_cli *m, const struct gz_mig_stats *st, int rc,
+                         const char *err)
+{
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddStringToObject(r, "event", "report");
+    cJSON_AddStringToObject(r, "status", rc == 0 ? "ok" : rc == GZ_MIG_PARTIAL ? "partial"
+                                                                               : "error");
+    if (rc < 0)
+        cJSON_AddStringToObject(r, "error", err);
+    cJSON_AddBoolToObject(r, "dry_run", m->opt.dry_run);
+    add_pair(r, "listed", st->listed, st->listed_bytes);
+    add_pair(r, "to_copy", st->to_copy, st->to_copy_bytes);
+    add_pair(r, "copied", st->copied, st->copied_bytes);
+    add_pair(r, "skipped", st->skipped, st->skipped_bytes);
+    add_pair(r, "verified", st->verified, st->verified_bytes);
+    add_pair(r, "failed", st->failed, st->failed_bytes);
+    cJSON *methods = cJSON_AddObjectToObject(r, "verified_by");
+    cJSON_AddNumberToObject(methods, "md5", (double)st->verified_md5);
+    cJSON_AddNumberToObject(methods, "size+sha256", (double)st->verified_sha256);
+    cJSON_AddNumberToObject(r, "extraneous", (double)st->to_delete);
+    cJSON_AddNumberToObject(r, "deleted", (double)st->deleted);
+    cJSON_AddNumberToObject(r, "retries", (double)st->retries);
+    cJSON_AddNumberToObject(r, "elapsed_ms", (double)st->elapsed_ms);
+    cJSON_AddItemToObject(r, "failures", m->failed);
+    m->failed = NULL;
+    char *text = cJSON_PrintUnformatted(r);
+    if (m->tty)
+        printf("\r\033[K");
+    if (text)
+        printf("%s\n", text);
+    cJSON_free(text);
+    cJSON_Delete(r);
+}
+
+static int migrate_copy(int argc, char **argv)
+{
+    struct mig_cli m = {.tty = isatty(STDOUT_FILENO) == 1};
+    if (parse_args(&m, argc, argv) != 0) {
+        migrate_usage(stderr);
+        return 2;
+    }
+    m.opt.on_progress = on_progress;
+    m.opt.on_object = on_object;
+    m.opt.cb_arg = &m;
+    m.failed = cJSON_CreateArray();
+    struct gz_mig_stats st;
+    char err[1024];
+    int rc = gz_migrate_copy(&m.opt, &st, on_failed, &m, err, sizeof(err));
+    if (rc < 0)
+        fprintf(stderr, "gzy migrate copy: %s\n", err);
+    print_report(&m, &st, rc, err);
+    cJSON_Delete(m.failed);
+    return rc == 0 ? 0 : rc == -EINVAL ? 2 : 1;
+}
+
+int gz_cmd_migrate(int argc, char **argv)
+{
+    if (argc < 1 || strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0 ||
+        strcmp(argv[0], "help") == 0) {
+        migrate_usage(argc < 1 ? stderr : stdout);
+        return argc < 1 ? 2 : 0;
+    }
+    if (strcmp(argv[0], "copy") == 0)
+        return migrate_copy(argc - 1, argv + 1);
+    fprintf(stderr, "gzy migrate: unknown command '%s' (try gzy migrate --help)\n", argv[0]);
+    return 2;
+}

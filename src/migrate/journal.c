@@ -1,0 +1,291 @@
+/*
+ * journal.c - the on-disk journal (SQLite, WAL): the source listing streams into table src
+ * and the destination listing into dst, so memory stays flat whatever the bucket size. Each
+ * source row carries its state (listed, pending, verified, failed), the failure reason, the
+ * retry count, and for verified objects the source ETag copied, the SHA-256 written and the
+ * verification method. A pass keeps verified rows whose size and ETag did not change, which is
+ * what makes a rerun after kill -9 resume without recopying.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "migrate_int.h"
+
+static const char schema[] =
+    "PRAGMA journal_mode=WAL;"
+    "PRAGMA synchronous=NORMAL;"
+    "CREATE TABLE IF NOT EXISTS info(k TEXT PRIMARY KEY, v TEXT);"
+    "CREATE TABLE IF NOT EXISTS src(key TEXT PRIMARY KEY, size INTEGER, etag TEXT,"
+    " mtime INTEGER, pass INTEGER, state TEXT, reason TEXT, retries INTEGER DEFAULT 0,"
+    " done_etag TEXT, sha256 TEXT, method TEXT);"
+    "CREATE TABLE IF NOT EXISTS dst(key TEXT PRIMARY KEY, size INTEGER, etag TEXT,"
+    " mtime INTEGER);"
+    "CREATE INDEX IF NOT EXISTS src_state ON src(state, key);";
+
+int mig_journal_open(struct mig_journal *j, const char *path, char *err, size_t errsz)
+{
+    memset(j, 0, sizeof(*j));
+    pthread_mutex_init(&j->mu, NULL);
+    char *msg = NULL;
+    if (sqlite3_open_v2(path, &j->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                                          SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
+        sqlite3_exec(j->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(err, errsz, "journal %s: %s", path,
+                 msg ? msg : j->db ? sqlite3_errmsg(j->db) : "cannot open");
+        sqlite3_free(msg);
+        mig_journal_close(j);
+        return -EIO;
+    }
+    sqlite3_busy_timeout(j->db, 5000);
+    return 0;
+}
+
+void mig_journal_close(struct mig_journal *j)
+{
+    if (j->db)
+        sqlite3_close(j->db);
+    j->db = NULL;
+    pthread_mutex_destroy(&j->mu);
+}
+
+int mig_journal_tx(struct mig_journal *j, const char *sql)
+{
+    pthread_mutex_lock(&j->mu);
+    int rc = sqlite3_exec(j->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
+    pthread_mutex_unlock(&j->mu);
+    return rc;
+}
+
+static sqlite3_stmt *prep(struct mig_journal *j, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(j->db, sql, -1, &st, NULL) != SQLITE_OK)
+        log_warn("migrate journal: %s", sqlite3_errmsg(j->db));
+    return st;
+}
+
+/* Steps a statement to completion and finalises it. */
+static int run(sqlite3_stmt *st)
+{
+    if (!st)
+        return -EIO;
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -EIO;
+}
+
+int mig_journal_begin_pass(struct mig_journal *j)
+{
+    sqlite3_stmt *st = prep(j, "SELECT COALESCE(MAX(pass), 0) + 1 FROM src");
+    if (!st || sqlite3_step(st) != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return -EIO;
+    }
+    j->pass = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    j->last_claimed[0] = '\0';
+    return run(prep(j, "UPDATE src SET state='listed' WHERE state='pending'"));
+}
+
+int mig_journal_add_src(struct mig_journal *j, const struct mig_entry *e)
+{
+    sqlite3_stmt *st = prep(j,
+        "INSERT INTO src(key, size, etag, mtime, pass, state) VALUES(?1, ?2, ?3, ?4, ?5,"
+        " 'listed') ON CONFLICT(key) DO UPDATE SET size=excluded.size, etag=excluded.etag,"
+        " mtime=excluded.mtime, pass=excluded.pass, state=CASE WHEN src.state='verified' AND"
+        " src.done_etag=excluded.etag AND src.size=excluded.size THEN 'verified' ELSE 'listed'"
+        " END, retries=CASE WHEN src.state='failed' THEN src.retries ELSE 0 END");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, e->key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, e->size);
+    sqlite3_bind_text(st, 3, e->etag, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, e->mtime);
+    sqlite3_bind_int64(st, 5, j->pass);
+    return run(st);
+}
+
+int mig_journal_clear_dst(struct mig_journal *j)
+{
+    return run(prep(j, "DELETE FROM dst"));
+}
+
+int mig_journal_add_dst(struct mig_journal *j, const struct mig_entry *e)
+{
+    sqlite3_stmt *st = prep(j, "INSERT OR REPLACE INTO dst(key, size, etag, mtime)"
+                               " VALUES(?1, ?2, ?3, ?4)");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, e->key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, e->size);
+    sqlite3_bind_text(st, 3, e->etag, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, e->mtime);
+    return run(st);
+}
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return t ? (const char *)t : NULL;
+}
+
+/* Applies the decision for one row (current row of the join). */
+static int diff_row(struct mig_journal *j, sqlite3_stmt *st, struct gz_mig_stats *stats)
+{
+    struct gz_mig_diff_row r = {
+        .src_size = sqlite3_column_int64(st, 1), .src_etag = col_text(st, 2),
+        .src_mtime = sqlite3_column_int64(st, 3), .dst_present = sqlite3_column_int(st, 6),
+        .dst_size = sqlite3_column_int64(st, 7), .dst_etag = col_text(st, 8),
+        .dst_mtime = sqlite3_column_int64(st, 9)};
+    const char *state = col_text(st, 4);
+    bool verified = state && strcmp(state, "verified") == 0;
+    r.done_etag = col_text(st, 5); /* the source ETag last copied, whatever the state */
+    enum gz_mig_action a = gz_migrate_diff_decide(&r);
+    sqlite3_stmt *up;
+    if (a == GZ_MIG_SKIP) {
+        stats->skipped++;
+        stats->skipped_bytes += r.src_size;
+        if (verified)
+            return 0;
+        up = prep(j, "UPDATE src SET state='verified', done_etag=etag, method='existing'"
+                     " WHERE key=?1");
+    } else {
+        stats->to_copy++;
+        stats->to_copy_bytes += r.src_size;
+        up = prep(j, "UPDATE src SET state='pending' WHERE key=?1");
+    }
+    if (!up)
+        return -EIO;
+    sqlite3_bind_text(up, 1, col_text(st, 0), -1, SQLITE_TRANSIENT);
+    return run(up);
+}
+
+int mig_journal_diff(struct mig_journal *j, struct gz_mig_stats *stats)
+{
+    /* a SELECT may run while rows of the same table are updated outside its index order
+     * columns: only state/done_etag/method change, the scan is by key */
+    sqlite3_stmt *st = prep(j,
+        "SELECT s.key, s.size, s.etag, s.mtime, s.state, s.done_etag, d.key IS NOT NULL,"
+        " d.size, d.etag, d.mtime FROM src s LEFT JOIN dst d ON d.key = s.key"
+        " WHERE s.pass = ?1 ORDER BY s.key");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, j->pass);
+    int rc = sqlite3_exec(j->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
+    int s;
+    while (rc == 0 && (s = sqlite3_step(st)) == SQLITE_ROW)
+        rc = diff_row(j, st, stats);
+    sqlite3_finalize(st);
+    if (sqlite3_exec(j->db, rc == 0 ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK)
+        rc = -EIO;
+    return rc;
+}
+
+int mig_journal_claim(struct mig_journal *j, char **key, int64_t *size, char *etag,
+                      size_t etagsz)
+{
+    pthread_mutex_lock(&j->mu);
+    sqlite3_stmt *st = prep(j, "SELECT key, size, etag FROM src WHERE state='pending' AND"
+                               " key > ?1 ORDER BY key LIMIT 1");
+    int rc = -EIO;
+    if (st) {
+        sqlite3_bind_text(st, 1, j->last_claimed, -1, SQLITE_STATIC);
+        int s = sqlite3_step(st);
+        rc = s == SQLITE_ROW ? 1 : s == SQLITE_DONE ? 0 : -EIO;
+        if (rc == 1) {
+            const char *k = col_text(st, 0);
+            *key = gz_strdup(k);
+            *size = sqlite3_column_int64(st, 1);
+            snprintf(etag, etagsz, "%s", col_text(st, 2) ? col_text(st, 2) : "");
+            snprintf(j->last_claimed, sizeof(j->last_claimed), "%s", k);
+            if (strlen(k) >= sizeof(j->last_claimed))
+                rc = -ENAMETOOLONG; /* keys are at most 1024 bytes in S3 */
+        }
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&j->mu);
+    if (rc < 0 && rc != -EIO) {
+        gz_free(*key);
+        *key = NULL;
+    }
+    return rc;
+}
+
+int mig_journal_done(struct mig_journal *j, const char *key, const char *etag,
+                     const char *sha256_hex, const char *method, int64_t retries)
+{
+    pthread_mutex_lock(&j->mu);
+    sqlite3_stmt *st = prep(j, "UPDATE src SET state='verified', done_etag=?2, sha256=?3,"
+                               " method=?4, retries=retries+?5, reason=NULL WHERE key=?1");
+    if (st) {
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, etag, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, sha256_hex, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, method, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 5, retries);
+    }
+    int rc = run(st);
+    pthread_mutex_unlock(&j->mu);
+    return rc;
+}
+
+int mig_journal_fail(struct mig_journal *j, const char *key, const char *reason,
+                     int64_t retries)
+{
+    pthread_mutex_lock(&j->mu);
+    sqlite3_stmt *st = prep(j, "UPDATE src SET state='failed', reason=?2,"
+                               " retries=retries+?3 WHERE key=?1");
+    if (st) {
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, reason, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, retries);
+    }
+    int rc = run(st);
+    pthread_mutex_unlock(&j->mu);
+    return rc;
+}
+
+int mig_journal_extraneous(struct mig_journal *j, const char *after, char **keys, int max)
+{
+    sqlite3_stmt *st = prep(j, "SELECT d.key FROM dst d WHERE d.key > ?1 AND NOT EXISTS"
+                               " (SELECT 1 FROM src s WHERE s.key = d.key AND s.pass = ?2)"
+                               " ORDER BY d.key LIMIT ?3");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, after ? after : "", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, j->pass);
+    sqlite3_bind_int(st, 3, max);
+    int n = 0;
+    while (n < max && sqlite3_step(st) == SQLITE_ROW)
+        keys[n++] = gz_strdup(col_text(st, 0));
+    sqlite3_finalize(st);
+    return n;
+}
+
+void mig_journal_failed_each(struct mig_journal *j, gz_mig_failed_fn *fn, void *arg)
+{
+    sqlite3_stmt *st = prep(j, "SELECT key, reason, retries FROM src WHERE state='failed'"
+                               " AND pass=?1 ORDER BY key");
+    if (!st)
+        return;
+    sqlite3_bind_int64(st, 1, j->pass);
+    while (sqlite3_step(st) == SQLITE_ROW)
+        fn(arg, col_text(st, 0), col_text(st, 1) ? col_text(st, 1) : "",
+           sqlite3_column_int64(st, 2));
+    sqlite3_finalize(st);
+}
+
+int64_t mig_journal_count(struct mig_journal *j, const char *state)
+{
+    sqlite3_stmt *st = prep(j, "SELECT COUNT(*) FROM src WHERE state=?1 AND pass=?2");
+    int64_t n = -1;
+    if (!st)
+        return n;
+    sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, j->pass);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}

@@ -1,0 +1,102 @@
+/*
+ * meta.c - provider presets and the metadata carried from source to destination:
+ * Content-Type, Cache-Control, Content-Disposition, Content-Encoding, Content-Language,
+ * Expires and user metadata (x-amz-meta-*, and the provider's own prefix mapped to it).
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "migrate_int.h"
+
+static const struct gz_mig_preset presets[] = {
+    {GZ_MIG_GENERIC, "generic", false, NULL},
+    {GZ_MIG_AWS, "aws", true, NULL},
+    {GZ_MIG_ALIYUN_OSS, "aliyun-oss", true, "x-oss-meta-"},
+    {GZ_MIG_HUAWEI_OBS, "huawei-obs", true, "x-obs-meta-"},
+    {GZ_MIG_TENCENT_COS, "tencent-cos", true, "x-cos-meta-"},
+};
+
+const struct gz_mig_preset *gz_migrate_preset_find(const char *name)
+{
+    for (size_t i = 0; name && i < sizeof(presets) / sizeof(presets[0]); i++)
+        if (strcmp(presets[i].name, name) == 0)
+            return &presets[i];
+    return NULL;
+}
+
+const struct gz_mig_preset *gz_migrate_preset_get(enum gz_mig_provider p)
+{
+    for (size_t i = 0; i < sizeof(presets) / sizeof(presets[0]); i++)
+        if (presets[i].provider == p)
+            return &presets[i];
+    return &presets[0];
+}
+
+static const char *const standard[] = {
+    "content-type", "cache-control", "content-disposition", "content-encoding",
+    "content-language", "expires",
+};
+
+static bool put_lower(char *out, size_t outsz, const char *a, const char *b, size_t blen)
+{
+    size_t al = strlen(a);
+    if (al + blen + 1 > outsz)
+        return false;
+    memcpy(out, a, al);
+    for (size_t i = 0; i < blen; i++)
+        out[al + i] = (char)tolower((unsigned char)b[i]);
+    out[al + blen] = '\0';
+    return true;
+}
+
+bool gz_migrate_meta_map(const struct gz_mig_preset *preset, const char *name, size_t namelen,
+                         char *out, size_t outsz)
+{
+    for (size_t i = 0; i < sizeof(standard) / sizeof(standard[0]); i++)
+        if (strlen(standard[i]) == namelen && strncasecmp(name, standard[i], namelen) == 0)
+            return put_lower(out, outsz, "", name, namelen);
+    static const char amz[] = "x-amz-meta-";
+    size_t al = sizeof(amz) - 1;
+    if (namelen > al && strncasecmp(name, amz, al) == 0)
+        return put_lower(out, outsz, amz, name + al, namelen - al);
+    const char *pp = preset ? preset->meta_prefix : NULL;
+    size_t pl = pp ? strlen(pp) : 0;
+    if (pp && namelen > pl && strncasecmp(name, pp, pl) == 0)
+        return put_lower(out, outsz, amz, name + pl, namelen - pl);
+    return false;
+}
+
+struct curl_slist *mig_meta_headers(const struct gz_mig_preset *preset,
+                                    const struct mig_resp *src)
+{
+    struct curl_slist *h = NULL;
+    bool has_type = false;
+    const char *p = src->headers.ptr, *end = p ? p + src->headers.len : NULL;
+    char name[256];
+    while (p && p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        const char *le = eol ? eol : end;
+        const char *colon = memchr(p, ':', (size_t)(le - p));
+        if (colon && gz_migrate_meta_map(preset, p, (size_t)(colon - p), name, sizeof(name))) {
+            const char *v = colon + 1, *ve = le;
+            while (v < ve && (*v == ' ' || *v == '\t'))
+                v++;
+            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' '))
+                ve--;
+            struct gz_buf line;
+            gz_buf_init(&line, 16384);
+            if (gz_buf_appendf(&line, "%s: %.*s", name, (int)(ve - v), v) == 0 &&
+                gz_buf_terminate(&line) == 0) {
+                h = curl_slist_append(h, line.ptr);
+                has_type |= strcmp(name, "content-type") == 0;
+            }
+            gz_buf_free(&line);
+        }
+        p = le + 1;
+    }
+    if (!has_type)
+        h = curl_slist_append(h, "content-type: binary/octet-stream");
+    return h;
+}
