@@ -37,8 +37,10 @@ SRC_STORE := $(wildcard src/store/*.c src/store/local/*.c)
 SRC_IAM   := $(wildcard src/iam/*.c)
 SRC_S3    := $(wildcard src/s3/*.c)
 SRC_ADMIN := $(wildcard src/admin/*.c)
+SRC_MIGRATE := $(wildcard src/migrate/*.c)
 SRC_CLI   := $(wildcard src/cli/*.c)
-SRC_LIB   := $(SRC_UTIL) $(SRC_HTTP) $(SRC_STORE) $(SRC_IAM) $(SRC_S3) $(SRC_ADMIN) $(SRC_CLI)
+SRC_BENCH := $(wildcard src/bench/*.c)
+SRC_LIB   := $(SRC_UTIL) $(SRC_HTTP) $(SRC_STORE) $(SRC_IAM) $(SRC_S3) $(SRC_MIGRATE) $(SRC_ADMIN) $(SRC_BENCH) $(SRC_CLI)
 SRC_LLHTTP:= $(LLHTTP_DIR)/api.c $(LLHTTP_DIR)/http.c $(LLHTTP_DIR)/llhttp.c
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))

@@ -14,7 +14,8 @@ declare -A allowed=(
   [registry]="util store iam migrate"
   [admin]="util http store iam s3 migrate registry"
   [console]="util http admin"
-  [cli]="util http store iam s3 migrate registry admin console"
+  [bench]="util http s3"
+  [cli]="util http store iam s3 migrate registry admin console bench"
 )
 bad=0
 for f in $(find src -name '*.[ch]' | sort); do

@@ -16,7 +16,9 @@ static void usage(void)
            "  serve          run the S3 endpoint on a local data folder (gzy serve --help)\n"
            "  config dump    print the effective configuration of `serve` with these options\n"
            "  admin          tenants, users, keys, quotas, usage, audit (gzy admin --help)\n"
+           "  migrate copy   copy a bucket between S3 endpoints, verified and resumable\n"
            "  audit          verify, export or prune the audit log (gzy audit --help)\n"
+           "  bench          S3 load generator: ops/s, MB/s, latency percentiles (gzy bench --help)\n"
            "  version        print the version\n"
            "  help           this text\n",
            GZY_VERSION);
@@ -35,8 +37,12 @@ int main(int argc, char **argv)
         return gz_cmd_admin(argc - 2, argv + 2);
     if (strcmp(argv[1], "config") == 0)
         return gz_cmd_config(argc - 2, argv + 2);
+    if (strcmp(argv[1], "migrate") == 0)
+        return gz_cmd_migrate(argc - 2, argv + 2);
     if (strcmp(argv[1], "audit") == 0)
         return gz_cmd_audit(argc - 2, argv + 2);
+    if (strcmp(argv[1], "bench") == 0)
+        return gz_cmd_bench(argc - 2, argv + 2);
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
         printf("gzy %s\n", GZY_VERSION);
         return 0;

@@ -52,5 +52,8 @@ int gz_cmd_serve(int argc, char **argv);
 int gz_cmd_config(int argc, char **argv);
 int gz_cmd_admin(int argc, char **argv);
 int gz_cmd_audit(int argc, char **argv);
+/* `gzy migrate copy ...` (src/cli/migrate.c); exit status 0 done, 1 failures, 2 usage. */
+int gz_cmd_migrate(int argc, char **argv);
+int gz_cmd_bench(int argc, char **argv);
 
 #endif
