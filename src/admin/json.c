@@ -290,17 +290,6 @@ int admin__body_quota(struct admin_call *c, cJSON *obj, const char *path, struct
 
 /* ---- the request ---- */
 
-static int hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 char *admin__url_decode(struct http_req *req, struct gz_slice s, bool plus_is_space)
 {
     char *out = http_req_alloc(req, s.len + 1);
@@ -310,7 +299,7 @@ char *admin__url_decode(struct http_req *req, struct gz_slice s, bool plus_is_sp
         if (ch == '%') {
             if (s.len - i < 3)
                 return NULL;
-            int hi = hexval(s.ptr[i + 1]), lo = hexval(s.ptr[i + 2]);
+            int hi = gz_hex_digit(s.ptr[i + 1]), lo = gz_hex_digit(s.ptr[i + 2]);
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
                 return NULL;
             out[n++] = (char)(hi * 16 + lo);

@@ -35,17 +35,6 @@ size_t s3__header_count(const struct http_req_info *info, const char *name)
     return n;
 }
 
-static int hexdigit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int s3__pct_decode(char *out, size_t outsz, struct gz_slice in)
 {
     size_t o = 0, i = 0;
@@ -61,8 +50,8 @@ int s3__pct_decode(char *out, size_t outsz, struct gz_slice in)
         if (i == in.len)
             break;
         char c = '%';
-        int hi = i + 2 < in.len ? hexdigit(in.ptr[i + 1]) : -1;
-        int lo = i + 2 < in.len ? hexdigit(in.ptr[i + 2]) : -1;
+        int hi = i + 2 < in.len ? gz_hex_digit(in.ptr[i + 1]) : -1;
+        int lo = i + 2 < in.len ? gz_hex_digit(in.ptr[i + 2]) : -1;
         if (hi >= 0 && lo >= 0) {
             c = (char)(hi << 4 | lo);
             i += 3;

@@ -77,17 +77,6 @@ int s3__url_encode(struct gz_buf *out, struct gz_slice in)
     return 0;
 }
 
-static int hex_val(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* %XX only: in x-amz-copy-source a '+' is a plus. */
 static int pct_decode(char *out, size_t outsz, struct gz_slice in)
 {
@@ -101,8 +90,8 @@ static int pct_decode(char *out, size_t outsz, struct gz_slice in)
 
             if (i + 2 >= in.len)
                 return -EINVAL;
-            hi = hex_val(in.ptr[i + 1]);
-            lo = hex_val(in.ptr[i + 2]);
+            hi = gz_hex_digit(in.ptr[i + 1]);
+            lo = gz_hex_digit(in.ptr[i + 2]);
             if (hi < 0 || lo < 0)
                 return -EINVAL;
             c = (char)(hi << 4 | lo);

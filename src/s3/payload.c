@@ -262,17 +262,6 @@ static enum s3_err payload_chunk_verify(struct s3_payload *p)
     return S3_OK;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Finds ";chunk-signature=<64 hex>" among the extensions; stores it lower-cased. */
 static bool payload_chunk_sig_parse(struct s3_payload *p, struct gz_slice ext)
 {
@@ -287,7 +276,7 @@ static bool payload_chunk_sig_parse(struct s3_payload *p, struct gz_slice ext)
             continue;
         for (size_t i = 0; i < 64; i++) {
             char c = item.ptr[sizeof(key) - 1 + i];
-            if (hexval(c) < 0)
+            if (gz_hex_digit(c) < 0)
                 return false;
             p->chunk_sig[i] = (c >= 'A' && c <= 'F') ? (char)(c + 32) : c;
         }
@@ -302,10 +291,10 @@ static enum s3_err payload_chunk_header(struct s3_payload *p, struct gz_slice li
 {
     size_t i = 0;
     uint64_t size = 0;
-    while (i < line.len && hexval(line.ptr[i]) >= 0) {
+    while (i < line.len && gz_hex_digit(line.ptr[i]) >= 0) {
         if (i == 16)
             return payload_fail(p, S3_ERR_INVALID_CHUNK_SIZE, "Chunk size is too large.");
-        size = size << 4 | (uint64_t)hexval(line.ptr[i]);
+        size = size << 4 | (uint64_t)gz_hex_digit(line.ptr[i]);
         i++;
     }
     if (i == 0 || (i < line.len && line.ptr[i] != ';' && line.ptr[i] != ' '))

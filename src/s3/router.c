@@ -11,17 +11,6 @@
 
 /* ---- decoding ---- */
 
-static int hex_val(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Where the next byte that needs decoding is ('%', or '+' in a query), from i on. */
 static size_t uri_next_special(struct gz_slice in, size_t i, bool plus_is_space)
 {
@@ -47,7 +36,7 @@ int s3__uri_decode(struct gz_slice in, bool plus_is_space, char *out, size_t *ou
         if (c == '%') {
             if (i + 2 >= in.len)
                 return -EINVAL;
-            int hi = hex_val(in.ptr[i + 1]), lo = hex_val(in.ptr[i + 2]);
+            int hi = gz_hex_digit(in.ptr[i + 1]), lo = gz_hex_digit(in.ptr[i + 2]);
             if (hi < 0 || lo < 0)
                 return -EINVAL;
             out[o++] = (char)(hi << 4 | lo);

@@ -6,17 +6,7 @@
 
 #include "util.h"
 
-void gz_hex_encode(char *out, const uint8_t *in, size_t n)
-{
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hex[in[i] >> 4];
-        out[2 * i + 1] = hex[in[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-static int hexval(char c)
+int gz_hex_digit(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -27,12 +17,22 @@ static int hexval(char c)
     return -1;
 }
 
+void gz_hex_encode(char *out, const uint8_t *in, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hex[in[i] >> 4];
+        out[2 * i + 1] = hex[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
 int gz_hex_decode(uint8_t *out, size_t outsz, struct gz_slice in)
 {
     if (in.len % 2 || in.len / 2 > outsz)
         return -EINVAL;
     for (size_t i = 0; i < in.len / 2; i++) {
-        int hi = hexval(in.ptr[2 * i]), lo = hexval(in.ptr[2 * i + 1]);
+        int hi = gz_hex_digit(in.ptr[2 * i]), lo = gz_hex_digit(in.ptr[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return -EINVAL;
         out[i] = (uint8_t)(hi << 4 | lo);

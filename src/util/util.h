@@ -148,6 +148,7 @@ int gz_time_parse_amz(struct gz_slice s, int64_t *unix_s);
 
 /* ---- encodings ---- */
 
+int gz_hex_digit(char c); /* 0..15, or -1 if c is not a hex digit */
 void gz_hex_encode(char *out, const uint8_t *in, size_t n); /* lower case; out: 2n+1 */
 int gz_hex_decode(uint8_t *out, size_t outsz, struct gz_slice in); /* returns bytes or -EINVAL */
 size_t gz_base64_encode(char *out, const uint8_t *in, size_t n); /* out: 4*((n+2)/3)+1 */
