@@ -2,21 +2,27 @@
  * attr_cache.c - the bucket policy and canned ACL that authorisation needs on every request
  * into a bucket, kept in memory so the common path does not pay two more index reads.
  *
- * An entry lives S3_ATTR_CACHE_TTL_MS after it was read from the store, and is dropped at
- * once when this process changes the bucket (policy, ACL, create, delete), so here a change is
- * seen by the next request; only a change made by another process (another gateway over a
- * shared store, later) takes up to the TTL to be seen, as AWS's own policy changes do.
+ * An entry is tagged with the store's generation (store_generation), read before the store
+ * was: it changes after every committed change to the store's index, so an entry is used only
+ * while nothing at all has committed since it was read, and a change to a bucket's policy or
+ * ACL, or its deletion and re-creation, is seen by the very next request whoever made it (no
+ * time-based expiry). The price: any commit (an object PUT too) makes every entry stale, so
+ * the first request into each bucket after a commit reads the two attributes again; a cheaper
+ * bucket-only generation would need the committer to tell bucket changes apart.
  *
- * A miss reads the store outside the lock; a generation counter bumped by every drop keeps a
- * read that raced with a change from caching the stale value. The cache is bounded in entries
- * and in policy bytes; when full it is simply emptied (a bucket count this large is rare and
- * a refill costs one read per bucket).
+ * Handlers that change attributes also drop the entry (s3__attr_cache_drop), and a drop counter
+ * keeps a miss that raced with such a change from caching the stale value; that holds even if
+ * the store's generation did not tell. The cache is bounded in entries and in policy bytes;
+ * when full it is simply emptied (a bucket count this large is rare and a refill costs one
+ * read per bucket).
  */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 
 #include "s3_obj_int.h"
+
+/* Defined by the store (src/store/local/index.c); to be declared in store.h (requested). */
 
 #define ATTR_CACHE_SLOTS 4096 /* hash chains (power of two) */
 #define ATTR_CACHE_MAX_ENTRIES 16384
@@ -26,7 +32,7 @@ struct attr_entry {
     struct attr_entry *next;
     char name[STORE_MAX_BUCKET + 1];
     size_t name_len;
-    int64_t expires_ms;
+    uint64_t store_gen; /* store_generation() read before the values were */
     enum iam_acl acl;
     size_t policy_len;
     char *policy; /* owned; NULL if none */
@@ -112,7 +118,7 @@ void s3__attr_cache_drop(struct s3_service *svc, struct gz_slice bucket)
 }
 
 /* Copies a fresh entry out (policy into the request arena); false on a miss. */
-static bool cache_lookup(struct s3_request *r, struct gz_slice bucket, int64_t now,
+static bool cache_lookup(struct s3_request *r, struct gz_slice bucket, uint64_t store_gen,
                          struct gz_slice *policy, enum iam_acl *acl, uint64_t *gen)
 {
     struct s3__attr_cache *c = r->svc->attrs;
@@ -122,7 +128,7 @@ static bool cache_lookup(struct s3_request *r, struct gz_slice bucket, int64_t n
     for (struct attr_entry *e = c->slots[slot_of(bucket)]; e != NULL; e = e->next) {
         if (e->name_len != bucket.len || memcmp(e->name, bucket.ptr, bucket.len) != 0)
             continue;
-        if (e->expires_ms > now) {
+        if (e->store_gen == store_gen) {
             *acl = e->acl;
             *policy = e->policy_len ? gz_slice(http_req_strndup(r->req, e->policy, e->policy_len),
                                                e->policy_len)
@@ -135,7 +141,7 @@ static bool cache_lookup(struct s3_request *r, struct gz_slice bucket, int64_t n
     return hit;
 }
 
-static void cache_insert(struct s3__attr_cache *c, struct gz_slice bucket, int64_t expires,
+static void cache_insert(struct s3__attr_cache *c, struct gz_slice bucket, uint64_t store_gen,
                          struct gz_slice policy, enum iam_acl acl, uint64_t gen)
 {
     if (bucket.len > STORE_MAX_BUCKET || policy.len > ATTR_CACHE_MAX_BYTES)
@@ -143,7 +149,7 @@ static void cache_insert(struct s3__attr_cache *c, struct gz_slice bucket, int64
     struct attr_entry *e = gz_calloc(1, sizeof(*e)), *old;
     memcpy(e->name, bucket.ptr, bucket.len);
     e->name_len = bucket.len;
-    e->expires_ms = expires;
+    e->store_gen = store_gen;
     e->acl = acl;
     e->policy_len = policy.len;
     e->policy = policy.len ? gz_strndup(policy.ptr, policy.len) : NULL;
@@ -183,10 +189,12 @@ static int attr_read(struct s3_request *r, struct gz_slice bucket, const char *n
 int s3__attr_cache_get(struct s3_request *r, struct gz_slice bucket, struct gz_slice *policy,
                        enum iam_acl *acl)
 {
-    int64_t now = gz_now_ms();
+    /* Read before the store is, so a commit racing with the reads below makes the entry
+     * stale at once. */
+    uint64_t store_gen = store_generation(r->svc->store);
     uint64_t gen;
     struct gz_slice a;
-    if (cache_lookup(r, bucket, now, policy, acl, &gen))
+    if (cache_lookup(r, bucket, store_gen, policy, acl, &gen))
         return 0;
     int rc = attr_read(r, bucket, S3_ATTR_POLICY, policy);
     if (rc == 0)
@@ -196,6 +204,6 @@ int s3__attr_cache_get(struct s3_request *r, struct gz_slice bucket, struct gz_s
     *acl = IAM_ACL_PRIVATE;
     if (a.len > 0 && iam_acl_parse(a, acl) < 0)
         *acl = IAM_ACL_PRIVATE;
-    cache_insert(r->svc->attrs, bucket, now + S3_ATTR_CACHE_TTL_MS, *policy, *acl, gen);
+    cache_insert(r->svc->attrs, bucket, store_gen, *policy, *acl, gen);
     return 0;
 }

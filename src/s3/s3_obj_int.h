@@ -128,9 +128,9 @@ struct s3__authz {
 };
 
 /* The policy and canned ACL of buckets, as authorisation reads them for every request,
- * cached for S3_ATTR_CACHE_TTL_MS and dropped at once when this process changes them (each
- * handler that does calls s3__attr_cache_drop after the store did). */
-#define S3_ATTR_CACHE_TTL_MS 2000
+ * cached while the store's generation is unchanged (store_generation) and dropped at once
+ * when this process changes them (each handler that does calls s3__attr_cache_drop after the
+ * store did). */
 struct s3__attr_cache *s3__attr_cache_new(void);
 void s3__attr_cache_free(struct s3__attr_cache *c); /* NULL-safe */
 /* *policy (in r's arena; empty if none) and *acl of bucket: 0 or the store's error. */

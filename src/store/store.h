@@ -106,6 +106,9 @@ struct store_quota_hit {
 int store_quota_check(struct store *s, struct gz_slice bucket, const struct gz_slice *replaces,
                       int64_t add_bytes, int64_t add_objects, struct store_quota_hit *hit);
 
+/* Changes after every committed index change: a cache tagged with it is exact. */
+uint64_t store_generation(const struct store *s);
+
 /* Small named attributes of a bucket (policy JSON, canned ACL, ...), durable. value NULL
  * deletes. get fills *out (initialised by the callee) or returns -ENOENT. */
 #define STORE_MAX_ATTR_VALUE (64 * 1024)

@@ -2187,6 +2187,54 @@ static bool get_is(struct store *s, const char *key, const char *data, const cha
     return ok;
 }
 
+/* store_bucket_get answers from a per-thread cache while no index transaction has committed:
+ * each step below hits it once (so a stale entry would be returned if the generation check
+ * were missing) and must see every change at once. */
+static bool bucket_is(struct store *s, const char *name, int want_rc, const char *owner)
+{
+    struct store_bucket b;
+    memset(&b, 0, sizeof(b));
+    int rc = store_bucket_get(s, gz_slice_cstr(name), &b);
+    return rc == want_rc && (rc != 0 || (strcmp(b.name, name) == 0 && strcmp(b.owner, owner) == 0));
+}
+
+/* Reads name three times: the third must come from the cache and agree. (The first may open
+ * a pooled connection, which also moves the generation, so the second may miss too.) */
+static bool bucket_is_cached(struct store *s, const char *name, int want_rc, const char *owner)
+{
+    if (!bucket_is(s, name, want_rc, owner) || !bucket_is(s, name, want_rc, owner))
+        return false;
+    uint64_t hits = store__bucket_cache_hits();
+    return bucket_is(s, name, want_rc, owner) && store__bucket_cache_hits() == hits + 1;
+}
+
+static void t_bucket_cache(void)
+{
+    char *dir = tmpdir_new(), *dir2 = tmpdir_new();
+    struct store *s2 = open_store(dir2, 0, 0);
+    struct store *s = open_store(dir, 0, 0);
+    TAP_OK(bucket_make(s2, "b", "other") == 0 && bucket_is_cached(s2, "b", 0, "other"),
+           "another store's row cached");
+    TAP_OK(bucket_is_cached(s, "b", GZ_ENOBUCKET, NULL), "absence cached, per store");
+    TAP_OK(bucket_make(s, "b", "u1") == 0 && bucket_is_cached(s, "b", 0, "u1"),
+           "a create is seen at once");
+    TAP_OK(store_bucket_delete(s, S("b")) == 0 && bucket_is_cached(s, "b", GZ_ENOBUCKET, NULL),
+           "a delete is seen at once");
+    TAP_OK(bucket_make(s, "b", "u2") == 0 && bucket_is_cached(s, "b", 0, "u2"),
+           "a recreate (new owner) is seen at once");
+    TAP_OK(store_bucket_owner_set(s, S("b"), "u3") == 0 && bucket_is_cached(s, "b", 0, "u3"),
+           "an owner change is seen at once");
+    TAP_OK(bucket_make(s, "c", "u4") == 0 && bucket_is_cached(s, "c", 0, "u4") &&
+               bucket_is_cached(s, "b", 0, "u3") && bucket_is_cached(s2, "b", 0, "other"),
+           "names and stores do not mix");
+    store_close(s2);
+    store_close(s);
+    rm_rf(dir);
+    rm_rf(dir2);
+    gz_free(dir);
+    gz_free(dir2);
+}
+
 static void t_read_cache(void)
 {
     char *dir = tmpdir_new(), *dir2 = tmpdir_new();
@@ -2250,6 +2298,7 @@ int main(void)
     TAP_RUN(t_overwrite);
     TAP_RUN(t_overwrite_race);
     TAP_RUN(t_read_cache);
+    TAP_RUN(t_bucket_cache);
     TAP_RUN(t_copy);
     TAP_RUN(t_list);
     TAP_RUN(t_list_many);

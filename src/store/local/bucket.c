@@ -4,8 +4,18 @@
  * (and the delete sees a non-empty bucket) or it finds no bucket (GZ_ENOBUCKET) and its body
  * file is removed. Objects refer to their bucket by an integer id, so a bucket deleted and
  * created again under the same name never inherits anything.
+ *
+ * store_bucket_get runs on every S3 request into a bucket, so each thread keeps the rows (and
+ * the absences) it looked up last, tagged with the index generation read before the lookup
+ * (store__index_gen, as reader.c does for objects). An entry is used only while the
+ * generation is unchanged, i.e. while no index transaction has committed since it was read,
+ * so a create, delete, owner or quota change is seen by the very next lookup; a hit needs no
+ * SQLite read transaction (whose WAL read-mark lock is taken under a process-wide mutex).
+ * Per thread, so no lock; freed when the thread exits.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 
 #include "local_int.h"
@@ -119,11 +129,108 @@ static void bucket_from_row(sqlite3_stmt *st, struct store_bucket *b)
     b->created_ms = sqlite3_column_int64(st, 3);
 }
 
-int store_bucket_get(struct store *s, struct gz_slice name, struct store_bucket *out)
+/* ---- the per-thread bucket row cache ---- */
+
+#define BUCKET_CACHE_SLOTS 16
+
+struct bucket_cache_ent {
+    const struct store *s;      /* NULL = empty slot */
+    uint64_t gen;
+    bool found;                 /* false: the bucket did not exist (GZ_ENOBUCKET) */
+    size_t name_len;
+    struct store_bucket b;      /* b.name holds the name looked up, even when !found */
+};
+
+struct bucket_cache {
+    struct bucket_cache_ent slot[BUCKET_CACHE_SLOTS];
+};
+
+static pthread_key_t bucket_cache_key;
+static pthread_once_t bucket_cache_once = PTHREAD_ONCE_INIT;
+static bool bucket_cache_ok;
+static _Atomic uint64_t bucket_cache_hits; /* for tests: store__bucket_cache_hits */
+
+static void bucket_cache_free(void *p)
+{
+    gz_free(p);
+}
+
+static void bucket_cache_key_init(void)
+{
+    bucket_cache_ok = pthread_key_create(&bucket_cache_key, bucket_cache_free) == 0;
+}
+
+static struct bucket_cache *bucket_cache_get(bool create)
+{
+    pthread_once(&bucket_cache_once, bucket_cache_key_init);
+    if (!bucket_cache_ok)
+        return NULL;
+    struct bucket_cache *c = pthread_getspecific(bucket_cache_key);
+    if (c == NULL && create) {
+        c = gz_calloc(1, sizeof(*c));
+        if (pthread_setspecific(bucket_cache_key, c) != 0) {
+            gz_free(c);
+            c = NULL;
+        }
+    }
+    return c;
+}
+
+static struct bucket_cache_ent *bucket_cache_slot(struct bucket_cache *c, struct gz_slice name)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < name.len; i++)
+        h = (h ^ (uint8_t)name.ptr[i]) * 16777619u;
+    return &c->slot[h % BUCKET_CACHE_SLOTS];
+}
+
+/* The cached answer for name at generation gen: 0 (row in *out) or GZ_ENOBUCKET; 1 = miss. */
+static int bucket_cache_find(struct store *s, struct gz_slice name, uint64_t gen,
+                             struct store_bucket *out)
+{
+    struct bucket_cache *c = bucket_cache_get(false);
+    if (c == NULL)
+        return 1;
+    const struct bucket_cache_ent *e = bucket_cache_slot(c, name);
+    if (e->s != s || e->gen != gen || e->name_len != name.len ||
+        memcmp(e->b.name, name.ptr, name.len) != 0)
+        return 1;
+    atomic_fetch_add_explicit(&bucket_cache_hits, 1, memory_order_relaxed);
+    if (!e->found)
+        return GZ_ENOBUCKET;
+    *out = e->b;
+    return 0;
+}
+
+/* Remembers the answer rc (0 with *b, or GZ_ENOBUCKET) read at generation gen. */
+static void bucket_cache_put(struct store *s, struct gz_slice name, uint64_t gen, int rc,
+                             const struct store_bucket *b)
+{
+    if (rc != 0 && rc != GZ_ENOBUCKET)
+        return;
+    struct bucket_cache *c = bucket_cache_get(true);
+    if (c == NULL)
+        return;
+    struct bucket_cache_ent *e = bucket_cache_slot(c, name);
+    memset(e, 0, sizeof(*e));
+    if (rc == 0)
+        e->b = *b;
+    memcpy(e->b.name, name.ptr, name.len); /* the name asked for: the row's is the same */
+    e->b.name[name.len] = '\0';
+    e->name_len = name.len;
+    e->found = rc == 0;
+    e->gen = gen;
+    e->s = s;
+}
+
+uint64_t store__bucket_cache_hits(void)
+{
+    return atomic_load_explicit(&bucket_cache_hits, memory_order_relaxed);
+}
+
+static int bucket_get_index(struct store *s, struct gz_slice name, struct store_bucket *out)
 {
     struct store__conn *c = NULL;
-    if (name.len == 0 || name.len > STORE_MAX_BUCKET)
-        return GZ_ENOBUCKET;
     int rc = store__conn_get(s, &c);
     if (rc < 0)
         return rc;
@@ -139,6 +246,20 @@ int store_bucket_get(struct store *s, struct gz_slice name, struct store_bucket 
         store__stmt_done(st);
     }
     store__conn_put(s, c);
+    return rc;
+}
+
+int store_bucket_get(struct store *s, struct gz_slice name, struct store_bucket *out)
+{
+    if (name.len == 0 || name.len > STORE_MAX_BUCKET)
+        return GZ_ENOBUCKET;
+    /* Read before the index is, so a commit racing with this lookup makes the entry stale. */
+    uint64_t gen = store__index_gen();
+    int rc = bucket_cache_find(s, name, gen, out);
+    if (rc <= 0)
+        return rc;
+    rc = bucket_get_index(s, name, out);
+    bucket_cache_put(s, name, gen, rc, out);
     return rc;
 }
 

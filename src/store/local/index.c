@@ -192,6 +192,12 @@ uint64_t store__index_gen(void)
     return atomic_load_explicit(&conn_index_gen, memory_order_acquire);
 }
 
+uint64_t store_generation(const struct store *s)
+{
+    (void)s; /* one counter for every store in the process (see above) */
+    return store__index_gen();
+}
+
 static void conn_gen_bump(void)
 {
     atomic_fetch_add_explicit(&conn_index_gen, 1, memory_order_acq_rel);

@@ -242,6 +242,8 @@ void store__etag_copy(char out[48], const char *in);
 /* ---- bucket.c ---- */
 int store__apply_bucket_create(struct store *s, struct store__conn *c, struct store__op *op);
 int store__apply_bucket_delete(struct store *s, struct store__conn *c, struct store__op *op);
+/* How many store_bucket_get calls the per-thread row cache answered (all threads; tests). */
+uint64_t store__bucket_cache_hits(void);
 
 /* ---- usage.c: usage and quotas (schema 2) ----
  * buckets gains bytes, objects, max_bytes, max_objects; owners(owner, bytes, objects,
