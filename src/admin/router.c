@@ -449,6 +449,7 @@ void admin_protocol_error(int status, const char *message, const char *request_i
                        : status == 414 ? "URITooLong"
                        : status == 431 ? "RequestHeaderFieldsTooLarge"
                        : status == 503 ? "ServiceUnavailable"
+                       : status == 505 ? "HttpVersionNotSupported"
                                        : "BadRequest";
     admin__error_doc(body, code, message ? message : "", request_id ? request_id : "");
     *content_type = "application/json";

@@ -47,6 +47,7 @@ static int on_message_begin(llhttp_t *p)
     c->hdr_complete = false;
     c->body_parsed = 0;
     c->req_cl = -1;
+    c->chunk_crlf = 0;
     return 0;
 }
 
@@ -185,12 +186,57 @@ static int on_headers_complete(llhttp_t *p)
     return HPE_PAUSED; /* dispatch outside the parser */
 }
 
+/* Checks the bytes in [q, end) against what is left of the CRLF that must follow chunk
+ * data; false once one is wrong. */
+static bool conn_chunk_crlf_scan(struct http_conn *c, const char *q, const char *end)
+{
+    while (c->chunk_crlf > 0 && q < end) {
+        if (*q++ != (c->chunk_crlf == 2 ? '\r' : '\n'))
+            c->chunk_crlf = -1;
+        else
+            c->chunk_crlf--;
+    }
+    return c->chunk_crlf >= 0;
+}
+
+static int conn_chunk_crlf_fail(llhttp_t *p)
+{
+    llhttp_set_error_reason(p, "chunk data not followed by CRLF");
+    return HPE_USER;
+}
+
+static int on_chunk_complete(llhttp_t *p)
+{
+    struct http_conn *c = p->data;
+    if (c->chunk_crlf < 0)
+        return conn_chunk_crlf_fail(p);
+    c->chunk_crlf = 0;
+    return 0;
+}
+
+static int on_body_deliver(struct http_conn *c, const char *at, size_t len);
+
 static int on_body(llhttp_t *p, const char *at, size_t len)
 {
     struct http_conn *c = p->data;
-    struct http_req *r = &c->req;
     if (len == 0)
         return 0; /* llhttp flushes an open span at the end of every execute */
+    if (!(p->flags & F_CHUNKED) || p->content_length != 0)
+        return on_body_deliver(c, at, len);
+    /* The chunk's data ends here; llhttp skips the next two bytes, which must be CRLF.
+     * Check those already given to this execute before passing the data on. */
+    c->chunk_crlf = 2;
+    if (!conn_chunk_crlf_scan(c, at + len, c->exec_end))
+        return conn_chunk_crlf_fail(p);
+    int rc = on_body_deliver(c, at, len);
+    if (rc == HPE_PAUSED)
+        c->chunk_crlf = 2; /* the next execute starts right after the data: scan again */
+    return rc;
+}
+
+static int on_body_deliver(struct http_conn *c, const char *at, size_t len)
+{
+    struct http_req *r = &c->req;
     c->body_parsed += len;
     if (c->state == CS_REQUEST && r->body_state == BODY_READING && !r->finished) {
         /* Spans never exceed HTTP_BODY_CHUNK: each execute is given at most that much. */
@@ -223,6 +269,7 @@ static const llhttp_settings_t conn_parser_settings = {
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
     .on_message_complete = on_message_complete,
+    .on_chunk_complete = on_chunk_complete,
     .on_header_field_complete = on_header_field_complete,
     .on_header_value_complete = on_header_value_complete,
 };
@@ -231,6 +278,10 @@ static const llhttp_settings_t conn_parser_settings = {
 static int conn_execute(struct http_conn *c, size_t max)
 {
     size_t n = GZ_MIN(c->rlen - c->rpos, max);
+    c->exec_end = c->rbuf + c->rpos + n;
+    /* A CRLF after chunk data that the previous execute did not reach comes first here;
+     * a wrong byte fails in on_chunk_complete, once llhttp has skipped it. */
+    conn_chunk_crlf_scan(c, c->rbuf + c->rpos, c->exec_end);
     llhttp_errno_t e = llhttp_execute(&c->parser, c->rbuf + c->rpos, n);
     c->parse_pending = false;
     if (e == HPE_OK) {

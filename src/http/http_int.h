@@ -201,6 +201,10 @@ struct http_conn {
     int64_t req_cl;
     uint64_t body_parsed;
     size_t discard_left;
+    /* llhttp 8.1 (non-strict build) skips the two bytes after chunk data unchecked; conn.c
+     * checks them: 2 or 1 still to check, 0 none pending, -1 one was not CRLF. */
+    int chunk_crlf;
+    const char *exec_end; /* the end of the bytes the running llhttp_execute was given */
     int body_err; /* failure before the application asked for the body */
     /* read buffer: [0, keep) holds the current request's header block (slices point here),
      * [rpos, rlen) is received but not yet parsed. It never moves while slices exist. */

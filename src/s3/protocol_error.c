@@ -17,6 +17,7 @@ void s3_protocol_error(int status, const char *message, const char *request_id,
     case 431: code = "RequestHeaderSectionTooLarge"; break;
     case 501: code = "NotImplemented"; break;
     case 503: code = "SlowDown"; break;
+    case 505: code = "HttpVersionNotSupported"; break;
     default: code = status >= 500 ? "InternalError" : "BadRequest"; break;
     }
     gz_buf_append_cstr(body, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>");

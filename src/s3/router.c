@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdio.h>
 
+#include "auth_int.h"
 #include "s3_obj_int.h"
 
 /* ---- decoding ---- */
@@ -234,6 +235,19 @@ static void set_resource(struct s3_request *r)
 
 /* A SigV4 scope names a region ("20130524/us-east-1/s3/aws4_request"); like AWS, answer a
  * signature made for another region with the region to use, so the client can correct it. */
+static enum s3_err check_region(struct s3_request *r, struct gz_slice region, bool presigned,
+                                char *msg, size_t msgsz)
+{
+    if (gz_slice_eq_cstr(region, r->svc->region))
+        return S3_OK;
+    char esc[64];
+    gz_log_escape(esc, sizeof(esc), region);
+    snprintf(msg, msgsz, "The authorization %s malformed; the region '%s' is wrong; "
+             "expecting '%s'", presigned ? "query parameters are" : "header is", esc,
+             r->svc->region);
+    return presigned ? S3_ERR_AUTH_QUERY_MALFORMED : S3_ERR_AUTH_HEADER_MALFORMED;
+}
+
 static enum s3_err check_scope_region(struct s3_request *r, char *msg, size_t msgsz)
 {
     const char *slash = strchr(r->auth.scope, '/');
@@ -241,14 +255,66 @@ static enum s3_err check_scope_region(struct s3_request *r, char *msg, size_t ms
     if (end == NULL)
         return S3_OK;
     struct gz_slice region = gz_slice(slash + 1, (size_t)(end - slash - 1));
-    if (gz_slice_eq_cstr(region, r->svc->region))
+    return check_region(r, region, r->auth.presigned, msg, msgsz);
+}
+
+/* The Credential value of a SigV4 Authorization header, or a null slice. */
+static struct gz_slice header_credential(struct gz_slice authz)
+{
+    static const char key[] = "Credential=";
+    size_t klen = sizeof(key) - 1;
+    for (size_t i = 0; i + klen <= authz.len; i++) {
+        if (memcmp(authz.ptr + i, key, klen) != 0)
+            continue;
+        size_t n = i + klen;
+        while (n < authz.len && authz.ptr[n] != ',')
+            n++;
+        return gz_slice_trim(gz_slice(authz.ptr + i + klen, n - i - klen));
+    }
+    return GZ_SLICE_NULL;
+}
+
+/* The region of a well-formed "AKID/YYYYMMDD/REGION/s3/aws4_request"; false otherwise (the
+ * verifier then reports the malformed credential itself). */
+static bool credential_region(struct gz_slice cred, struct gz_slice *region)
+{
+    struct gz_slice part[5];
+    for (int i = 0; i < 5; i++) {
+        const char *slash = memchr(cred.ptr, '/', cred.len);
+        if ((slash == NULL) != (i == 4))
+            return false;
+        part[i] = gz_slice(cred.ptr, slash ? (size_t)(slash - cred.ptr) : cred.len);
+        cred.ptr += slash ? part[i].len + 1 : part[i].len;
+        cred.len -= slash ? part[i].len + 1 : part[i].len;
+    }
+    if (part[0].len == 0 || part[1].len != 8 || part[2].len == 0 ||
+        !gz_slice_eq_cstr(part[3], "s3") || !gz_slice_eq_cstr(part[4], "aws4_request"))
+        return false;
+    *region = part[2];
+    return true;
+}
+
+/* Before the signature is checked: a SigV4 credential scoped to another region can never
+ * verify here, so (like AWS) name the expected region instead of failing the signature.
+ * Requests mixing auth mechanisms are left to s3_auth_verify to reject. */
+static enum s3_err check_claimed_region(struct s3_request *r, char *msg, size_t msgsz)
+{
+    struct gz_slice q = r->info->query;
+    struct gz_slice authz = s3__header(r->info, "Authorization");
+    bool presigned = s3__query_has(q, "X-Amz-Credential");
+    char buf[S3__MAX_AUTH_VALUE];
+    struct gz_slice cred = GZ_SLICE_NULL, region;
+    if ((authz.ptr != NULL && presigned) || s3__query_has(q, "Signature"))
         return S3_OK;
-    char esc[64];
-    gz_log_escape(esc, sizeof(esc), region);
-    snprintf(msg, msgsz, "The authorization %s is malformed; the region '%s' is wrong; "
-             "expecting '%s'", r->auth.presigned ? "query parameters are" : "header is", esc,
-             r->svc->region);
-    return r->auth.presigned ? S3_ERR_AUTH_QUERY_MALFORMED : S3_ERR_AUTH_HEADER_MALFORMED;
+    if (presigned) {
+        if (s3__query_get(q, "X-Amz-Credential", buf, sizeof(buf), &cred) != 0)
+            return S3_OK;
+    } else if (gz_slice_starts_with(authz, "AWS4-HMAC-SHA256 ")) {
+        cred = header_credential(authz);
+    }
+    if (cred.ptr == NULL || !credential_region(cred, &region))
+        return S3_OK;
+    return check_region(r, region, presigned, msg, msgsz);
 }
 
 /* Fills r->bucket, r->key and *vhost from the Host header and the path. */
@@ -519,7 +585,11 @@ void s3_on_request(struct http_req *req, void *app)
     if (e == S3_OK) {
         /* Anonymous requests go on to authorisation: public-read ACLs and policies serve
          * them, everything else denies them there. */
-        e = s3_auth_verify(svc->iam, r->info, vhost, r->now_s, &r->auth, msg, sizeof(msg));
+        e = check_claimed_region(r, msg, sizeof(msg));
+        if (e == S3_OK)
+            e = s3_auth_verify(svc->iam, r->info, vhost, r->now_s, &r->auth, msg, sizeof(msg));
+        else
+            r->auth.anonymous = false; /* as a failed s3_auth_verify leaves it */
         if (e == S3_OK && r->auth.version == 4)
             e = check_scope_region(r, msg, sizeof(msg));
         r->authz->auth_failed = e != S3_OK;

@@ -773,6 +773,45 @@ static void t_chunked_body(void)
     cli_close(c);
 }
 
+/* The two bytes after chunk data must be CRLF (llhttp 8.1 non-strict skips them unchecked);
+ * checked whether they arrive with the data or in a later read. */
+static void t_chunk_crlf(void)
+{
+    static const char head[] =
+        "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+    struct cli *c = cli_open();
+    struct resp r;
+    cli_sends(c, head);
+    cli_sends(c, "5\r\nhelloXX0\r\n\r\n");
+    TAP_OK(cli_read_resp(c, &r, false) && r.status == 400, "chunk data + XX: 400 (%d)",
+           r.status);
+    TAP_OK(cli_expect_eof(c), "closed after chunk data not followed by CRLF");
+    resp_free(&r);
+    cli_close(c);
+
+    c = cli_open();
+    cli_sends(c, head);
+    cli_sends(c, "5\r\nhello\r");
+    usleep(50000);
+    cli_sends(c, "X0\r\n\r\n");
+    TAP_OK(cli_read_resp(c, &r, false) && r.status == 400, "CR then X in a later read: 400 (%d)",
+           r.status);
+    resp_free(&r);
+    cli_close(c);
+
+    c = cli_open();
+    cli_sends(c, head);
+    cli_sends(c, "5\r\nhello");
+    usleep(50000);
+    cli_sends(c, "\r");
+    usleep(50000);
+    cli_sends(c, "\n3\r\nabc\r\n0\r\n\r\n");
+    TAP_OK(cli_read_resp(c, &r, false) && r.status == 200 && body_is(&r, "helloabc"),
+           "CRLF split over reads accepted (%d)", r.status);
+    resp_free(&r);
+    cli_close(c);
+}
+
 static void t_large_body(void)
 {
     struct cli *c = cli_open();
@@ -1246,6 +1285,7 @@ int main(void)
     RUN(t_continue);
     RUN(t_discard_small_body);
     RUN(t_chunked_body);
+    RUN(t_chunk_crlf);
     RUN(t_large_body);
     RUN(t_head_and_nocontent);
     RUN(t_framing_errors);
