@@ -228,20 +228,6 @@ static int64_t day_of(int64_t ms)
     return (ms >= 0 ? ms : ms - (AUDIT_DAY_MS - 1)) / AUDIT_DAY_MS;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -errno;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Moves to the file of day (fsyncing nothing: the previous segment was fsynced). */
 static int writer_switch_file(struct audit *a, int64_t day)
 {
@@ -335,7 +321,7 @@ static int writer_segment(struct audit *a, const struct audit_item *items, size_
         j++;
     }
     if (rc == 0)
-        rc = write_all(a->fd, a->out.ptr, a->out.len);
+        rc = gz_write_all(a->fd, a->out.ptr, a->out.len);
     if (rc == 0 && fdatasync(a->fd) < 0)
         rc = -errno;
     if (rc < 0) {

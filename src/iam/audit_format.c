@@ -396,20 +396,6 @@ int audit__mark_read(const char *dir, enum audit_mark_kind kind, struct audit_ma
     return mark_parse(text, (size_t)n, out);
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -errno;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 int audit__mark_write(const char *dir, enum audit_mark_kind kind, struct audit_mark *m,
                       const uint8_t *key)
 {
@@ -434,7 +420,7 @@ int audit__mark_write(const char *dir, enum audit_mark_kind kind, struct audit_m
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         return -errno;
-    rc = write_all(fd, text, (size_t)n);
+    rc = gz_write_all(fd, text, (size_t)n);
     /* Both are fsynced before the rename so a crash can leave the old file or the new one,
      * never an empty one (an unreadable head is treated as tampering). A head that lags is
      * harmless; a checkpoint must be durable (with its directory entry) before deletion. */

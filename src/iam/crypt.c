@@ -57,21 +57,6 @@ out:
     return rc;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 static void dir_sync(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -97,7 +82,7 @@ static int key_create(const char *data_dir, const char *path)
     if (fd < 0)
         return -errno;
     gz_random_bytes(key, sizeof(key));
-    rc = write_all(fd, key, sizeof(key));
+    rc = gz_write_all(fd, key, sizeof(key));
     explicit_bzero(key, sizeof(key));
     if (rc == 0 && fsync(fd) < 0)
         rc = -errno;

@@ -153,6 +153,11 @@ void gz_hex_encode(char *out, const uint8_t *in, size_t n); /* lower case; out: 
 int gz_hex_decode(uint8_t *out, size_t outsz, struct gz_slice in); /* returns bytes or -EINVAL */
 size_t gz_base64_encode(char *out, const uint8_t *in, size_t n); /* out: 4*((n+2)/3)+1 */
 int gz_base64_decode(uint8_t *out, size_t outsz, struct gz_slice in); /* bytes or -EINVAL */
+/* ---- files ---- */
+
+/* write(2) until all n bytes are written (EINTR retried); 0 or -errno. */
+int gz_write_all(int fd, const void *p, size_t n);
+
 /* Fills out with n bytes from the kernel CSPRNG; aborts if it cannot. */
 void gz_random_bytes(void *out, size_t n);
 /* Is s valid UTF-8 with no NUL? */

@@ -29,22 +29,6 @@ int store_writer_open(struct store *s, struct store_writer **out)
     return 0;
 }
 
-static int write_all(int fd, const void *p, size_t n)
-{
-    const char *c = p;
-    while (n > 0) {
-        ssize_t r = write(fd, c, n);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        c += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
-
 /* Creates the body file under a fresh random id and moves the buffered bytes into it. */
 static int writer_spill(struct store_writer *w)
 {
@@ -63,7 +47,7 @@ static int writer_spill(struct store_writer *w)
     w->fd = fd;
     w->has_file = true;
     __atomic_add_fetch(&s->live_files, 1, __ATOMIC_RELAXED);
-    int rc = write_all(fd, w->buf, w->len);
+    int rc = gz_write_all(fd, w->buf, w->len);
     gz_free(w->buf);
     w->buf = NULL;
     w->len = w->cap = 0;
@@ -110,7 +94,7 @@ int store_writer_write(struct store_writer *w, const void *p, size_t n)
     } else {
         rc = w->has_file ? 0 : writer_spill(w);
         if (rc == 0)
-            rc = write_all(w->fd, p, n);
+            rc = gz_write_all(w->fd, p, n);
         if (rc == 0)
             writer_write_behind(w, w->size, w->size + (int64_t)n);
     }
