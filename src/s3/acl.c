@@ -276,19 +276,29 @@ void s3_bucket_acl_get(struct s3_request *r)
     acl_reply(r, b.owner, acl);
 }
 
-static void bucket_acl_body(struct s3_request *r, enum s3_err err, struct gz_slice body)
+/* The ACL a Put*Acl request asks for (x-amz-acl or its body), checked against the bucket's
+ * owner; false after replying with the error. */
+static bool acl_body_decode(struct s3_request *r, enum s3_err err, struct gz_slice body,
+                            enum iam_acl *acl)
 {
     struct store_bucket b;
     char msg[256] = "";
-    enum iam_acl acl;
     if (err == S3_OK)
         err = s3__bucket_access(r, r->bucket, &b);
     if (err == S3_OK)
-        err = acl_requested(r, b.owner, body, &acl, msg, sizeof(msg));
+        err = acl_requested(r, b.owner, body, acl, msg, sizeof(msg));
     if (err != S3_OK) {
         s3_reply_error(r, err, msg[0] ? msg : NULL);
-        return;
+        return false;
     }
+    return true;
+}
+
+static void bucket_acl_body(struct s3_request *r, enum s3_err err, struct gz_slice body)
+{
+    enum iam_acl acl;
+    if (!acl_body_decode(r, err, body, &acl))
+        return;
     struct gz_slice v = gz_slice_cstr(iam_acl_name(acl));
     int rc = store_bucket_attr_set(r->svc->store, r->bucket, S3_ATTR_ACL,
                                    acl == IAM_ACL_PRIVATE ? NULL : &v);
@@ -390,17 +400,9 @@ static void object_acl_apply(struct s3_request *r, enum iam_acl acl)
 
 static void object_acl_body(struct s3_request *r, enum s3_err err, struct gz_slice body)
 {
-    struct store_bucket b;
-    char msg[256] = "";
     enum iam_acl acl;
-    if (err == S3_OK)
-        err = s3__bucket_access(r, r->bucket, &b);
-    if (err == S3_OK)
-        err = acl_requested(r, b.owner, body, &acl, msg, sizeof(msg));
-    if (err != S3_OK) {
-        s3_reply_error(r, err, msg[0] ? msg : NULL);
+    if (!acl_body_decode(r, err, body, &acl))
         return;
-    }
     object_acl_apply(r, acl);
 }
 
