@@ -38,13 +38,23 @@ SRC_IAM   := $(wildcard src/iam/*.c)
 SRC_S3    := $(wildcard src/s3/*.c)
 SRC_ADMIN := $(wildcard src/admin/*.c)
 SRC_MIGRATE := $(wildcard src/migrate/*.c)
+SRC_REGISTRY := $(wildcard src/registry/*.c)
+SRC_CONSOLE := $(wildcard src/console/*.c)
 SRC_CLI   := $(wildcard src/cli/*.c)
 SRC_BENCH := $(wildcard src/bench/*.c)
-SRC_LIB   := $(SRC_UTIL) $(SRC_HTTP) $(SRC_STORE) $(SRC_IAM) $(SRC_S3) $(SRC_MIGRATE) $(SRC_ADMIN) $(SRC_BENCH) $(SRC_CLI)
+SRC_LIB   := $(SRC_UTIL) $(SRC_HTTP) $(SRC_STORE) $(SRC_IAM) $(SRC_S3) $(SRC_MIGRATE) $(SRC_REGISTRY) \
+             $(SRC_ADMIN) $(SRC_CONSOLE) $(SRC_BENCH) $(SRC_CLI)
 SRC_LLHTTP:= $(LLHTTP_DIR)/api.c $(LLHTTP_DIR)/http.c $(LLHTTP_DIR)/llhttp.c
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 OBJ_LIB    := $(call obj,$(SRC_LIB))
+
+# The web console (console/, npm) is built and embedded as one generated C file of byte
+# arrays (scripts/console-assets.sh); without npm the table is empty and /console says so.
+CONSOLE_GEN := build/gen/console_assets.c
+CONSOLE_INPUTS := $(shell find console -path console/node_modules -prune -o -path console/dist \
+                    -prune -o -type f -print 2>/dev/null) scripts/console-assets.sh
+OBJ_GEN    := $(BUILD)/obj/gen/console_assets.o
 OBJ_LLHTTP := $(patsubst $(LLHTTP_DIR)/%.c,$(BUILD)/obj/llhttp/%.o,$(SRC_LLHTTP))
 
 # Unit tests: each links only the layers it tests (so a layer can be tested alone).
@@ -63,7 +73,7 @@ UNIT_DEFAULT_DEPS    := $(SRC_LIB)
 
 all: $(BUILD)/gzy
 
-$(BUILD)/gzy: $(BUILD)/obj/src/main.o $(OBJ_LIB) $(OBJ_LLHTTP)
+$(BUILD)/gzy: $(BUILD)/obj/src/main.o $(OBJ_LIB) $(OBJ_GEN) $(OBJ_LLHTTP)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
 
@@ -79,13 +89,23 @@ $(BUILD)/obj/%.o: %.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
+$(CONSOLE_GEN): $(CONSOLE_INPUTS)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  GEN     $@")
+	$(Q)bash scripts/console-assets.sh $@
+
+$(OBJ_GEN): $(CONSOLE_GEN)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS_BASE) $(OPT) $(SANFLAGS) -I src -c $< -o $@
+
 $(BUILD)/obj/llhttp/%.o: $(LLHTTP_DIR)/%.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS_BASE) $(OPT) $(SANFLAGS) -w -c $< -o $@
 
 define unit_rule
-$(BUILD)/tests/$(1): $(BUILD)/obj/tests/unit/$(1).o $(call obj,$(if $(UNIT_DEPS_$(1)),$(UNIT_DEPS_$(1)),$(UNIT_DEFAULT_DEPS))) $(OBJ_LLHTTP)
+$(BUILD)/tests/$(1): $(BUILD)/obj/tests/unit/$(1).o $(call obj,$(if $(UNIT_DEPS_$(1)),$(UNIT_DEPS_$(1)),$(UNIT_DEFAULT_DEPS))) $(if $(UNIT_DEPS_$(1)),,$(OBJ_GEN)) $(OBJ_LLHTTP)
 	@mkdir -p $$(dir $$@)
 	@$$(if $$(Q),echo "  LD      $$@")
 	$$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(DEP_LIBS)

@@ -7,7 +7,7 @@ set -euo pipefail
 
 BUILD_PKGS=(build-essential pkg-config libuv1-dev node-llhttp libssl-dev libisal-dev
             libsqlite3-dev libcurl4-openssl-dev libexpat1-dev libcjson-dev)
-TEST_PKGS=(rclone s3cmd nginx-light clang libclang-rt-14-dev)
+TEST_PKGS=(rclone s3cmd nginx-light clang libclang-rt-14-dev chromium)
 
 missing=()
 for p in "${BUILD_PKGS[@]}" "${TEST_PKGS[@]}"; do

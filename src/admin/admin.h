@@ -29,6 +29,8 @@
 #define ADMIN_AUDIT_MAX_LIMIT 10000
 
 struct admin_service;
+struct mig_jobs;
+struct registry;
 
 struct admin_service_config {
     struct iam *iam;            /* required */
@@ -36,6 +38,9 @@ struct admin_service_config {
     struct audit *audit;        /* NULL = no audit log (calls are not recorded) */
     const char *audit_dir;      /* DATA/audit, read by GET /admin/v1/audit; NULL = none */
     const char *region;         /* expected in SigV4 scopes; NULL = "us-east-1" */
+    const char *data_dir;       /* DATA, for files the API serves (manifests); may be NULL */
+    struct mig_jobs *jobs;      /* migration jobs (src/migrate/jobs.h); NULL = routes answer 503 */
+    struct registry *registry;  /* contracts, policy, status (src/registry); NULL = 503 */
 };
 
 /* The service keeps the pointers in cfg (not owned) and copies the strings. */

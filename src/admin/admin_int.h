@@ -29,6 +29,9 @@ struct admin_service {
     struct store *store;
     struct audit *audit;
     char *audit_dir;
+    char *data_dir;             /* may be NULL */
+    struct mig_jobs *jobs;      /* may be NULL: migration routes answer 503 */
+    struct registry *registry;  /* may be NULL: registry routes answer 503 */
     char region[64];
     /* the worker: calls are queued by the loop thread and run in order */
     pthread_t worker;

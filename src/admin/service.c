@@ -52,6 +52,9 @@ int admin_service_create(const struct admin_service_config *cfg, struct admin_se
     svc->store = cfg->store;
     svc->audit = cfg->audit;
     svc->audit_dir = cfg->audit_dir ? gz_strdup(cfg->audit_dir) : NULL;
+    svc->data_dir = cfg->data_dir ? gz_strdup(cfg->data_dir) : NULL;
+    svc->jobs = cfg->jobs;
+    svc->registry = cfg->registry;
     snprintf(svc->region, sizeof(svc->region), "%s",
              cfg->region && *cfg->region ? cfg->region : "us-east-1");
     pthread_mutex_init(&svc->mu, NULL);
@@ -80,5 +83,6 @@ void admin_service_destroy(struct admin_service *svc)
     pthread_cond_destroy(&svc->cv);
     pthread_mutex_destroy(&svc->mu);
     gz_free(svc->audit_dir);
+    gz_free(svc->data_dir);
     gz_free(svc);
 }

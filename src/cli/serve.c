@@ -315,7 +315,8 @@ static int serve(const struct gz_config *cfg)
     }
     snprintf(audit_dir, sizeof(audit_dir), "%s/audit", cfg->data_dir);
     struct admin_service_config acfg = {.iam = iam, .store = store, .audit = audit,
-                                        .audit_dir = audit_dir, .region = cfg->region};
+                                        .audit_dir = audit_dir, .region = cfg->region,
+                                        .data_dir = cfg->data_dir};
     if (admin_enabled(cfg) && (rc = admin_start(cfg, &acfg, &admin, &asrv)) < 0)
         goto out;
     print_banner(cfg, http_server_port(srv), asrv ? http_server_port(asrv) : 0, &cred, generated);

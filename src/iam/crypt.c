@@ -189,3 +189,33 @@ int iam__secret_open(const uint8_t key[32], const char *access, const uint8_t *s
     out[len] = '\0';
     return 0;
 }
+
+int iam_secret_seal(struct iam *iam, const char *context, const char *plain, char *out,
+                    size_t outsz)
+{
+    uint8_t sealed[IAM__SEALED_MAX];
+    if (strlen(plain) > IAM_MAX_SECRET || outsz < 4 * ((IAM__SEALED_MAX + 2) / 3) + 1)
+        return -EINVAL;
+    size_t n = iam__secret_seal(iam->seal_key, context, plain, sealed);
+    gz_base64_encode(out, sealed, n);
+    return 0;
+}
+
+int iam_secret_open(struct iam *iam, const char *context, const char *sealed, char *out,
+                    size_t outsz)
+{
+    uint8_t raw[IAM__SEALED_MAX + 3];
+    char plain[IAM_MAX_SECRET + 1];
+    int n = gz_base64_decode(raw, sizeof(raw), gz_slice_cstr(sealed));
+    if (n <= 0)
+        return -EINVAL;
+    int rc = iam__secret_open(iam->seal_key, context, raw, (size_t)n, plain);
+    if (rc < 0)
+        return rc;
+    if (strlen(plain) >= outsz)
+        rc = -ENOSPC;
+    else
+        memcpy(out, plain, strlen(plain) + 1);
+    explicit_bzero(plain, sizeof(plain));
+    return rc;
+}

@@ -194,4 +194,18 @@ int iam_policy_validate(struct gz_slice policy, struct gz_slice bucket, char *ms
  * HMAC-SHA256; works without an open iam (for offline tools). -ENOENT if no master key. */
 int iam_master_key_derive(const char *data_dir, const char *purpose, uint8_t out[32]);
 
+/* Seals a small secret that another module stores (a migration source's secret key, ...)
+ * the way access-key secrets are sealed: AES-256-GCM under the master key, bound to context
+ * (authenticated, e.g. "migrate-source:<job id>"), so a sealed value moved to another row
+ * does not open. plain is at most IAM_MAX_SECRET bytes (-EINVAL otherwise); out receives
+ * base64 text (IAM_SEALED_TEXT_MAX bytes suffice). */
+#define IAM_SEALED_TEXT_MAX 256
+int iam_secret_seal(struct iam *iam, const char *context, const char *plain, char *out,
+                    size_t outsz);
+/* Opens a value sealed by iam_secret_seal with the same context into out (NUL-terminated,
+ * IAM_MAX_SECRET + 1 bytes suffice). GZ_ECORRUPT if it does not authenticate, -EINVAL if it
+ * is not sealed text. */
+int iam_secret_open(struct iam *iam, const char *context, const char *sealed, char *out,
+                    size_t outsz);
+
 #endif

@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct store;
+
 enum gz_mig_provider {
     GZ_MIG_GENERIC = 0,
     GZ_MIG_AWS,
@@ -61,6 +63,10 @@ struct gz_mig_stats {
     int64_t copied, copied_bytes;       /* written to the destination this pass */
     int64_t verified, verified_bytes;   /* copied and verified this pass */
     int64_t verified_md5, verified_sha256;  /* by method */
+    int64_t verified_crc64, verified_mpu;   /* provider CRC64-ECMA; multipart ETag recomputed */
+    int64_t waiting, waiting_bytes;     /* archive-class objects waiting for a restore */
+    int64_t excluded;                   /* listed but filtered out by include/exclude */
+    int64_t not_carried;                /* copied, but something could not be carried over */
     int64_t skipped, skipped_bytes;     /* already present and unchanged */
     int64_t failed, failed_bytes;
     int64_t deleted, to_delete;         /* extraneous destination keys */
@@ -68,8 +74,9 @@ struct gz_mig_stats {
     int64_t started_ms, elapsed_ms;
 };
 
-/* Per-object outcome, for JSON lines: state is "verified" or "failed"; detail is the
- * verification method ("md5", "size+sha256") or the failure reason. */
+/* Per-object outcome, for JSON lines: state is "verified", "failed" or "waiting" (archive
+ * class, restore requested); detail is the verification method ("md5", "crc64", "mpu-md5",
+ * "size+sha256") or the failure reason. */
 typedef void gz_mig_object_fn(void *arg, const char *key, int64_t size, const char *state,
                               const char *detail);
 typedef void gz_mig_progress_fn(void *arg, const struct gz_mig_stats *st, const char *phase);
@@ -84,6 +91,21 @@ struct gz_mig_options {
     gz_mig_object_fn *on_object;    /* may be NULL; called serialised */
     gz_mig_progress_fn *on_progress; /* may be NULL; called about once a second */
     void *cb_arg;
+    /* Destination inside this process: when non-NULL, objects are written through the store
+     * interface (no HTTP round trip); dst.bucket names the bucket, the rest of dst is unused. */
+    struct store *dst_store;
+    /* Filters on source keys, rclone-style globs matched against the whole key: '*' any run
+     * without '/', '**' any run, '?' one character other than '/'. An excluded key is never
+     * copied; with includes, only keys matching one are. Excluded keys are not extraneous. */
+    const char *const *include;
+    int n_include;
+    const char *const *exclude;
+    int n_exclude;
+    int64_t bandwidth_limit;    /* bytes/s read from the source, all workers together; 0: none */
+    bool no_restore;            /* do not request restores of archive-class objects */
+    /* Polled between objects and between parts; returning true ends the pass early (pause,
+     * cancel, shutdown) with the journal resumable: gz_migrate_copy returns GZ_MIG_STOPPED. */
+    bool (*should_stop)(void *arg);
 };
 
 /* Failed objects of the last pass, from the journal. */
@@ -95,8 +117,24 @@ typedef void gz_mig_failed_fn(void *arg, const char *key, const char *reason, in
  * (bad endpoint, bad credentials, journal error): then err holds a one-line message.
  */
 #define GZ_MIG_PARTIAL 1
+#define GZ_MIG_STOPPED 2
 int gz_migrate_copy(const struct gz_mig_options *opt, struct gz_mig_stats *st,
                     gz_mig_failed_fn *on_failed, void *failed_arg, char *err, size_t errsz);
+
+/* ---- evidence (manifest.c) ---- */
+
+/*
+ * Writes the signed evidence manifest of the last pass recorded in a journal: one entry per
+ * object present and verified at the destination (key, size, sha256, source etag, method),
+ * the pass's counts, the label (job id or "copy") and the time, signed with Ed25519 (the
+ * platform key: seed = iam_master_key_derive(DATA, "migrate-manifest-ed25519")); the public
+ * key is embedded. Written to a temporary file, fsynced and renamed. Returns the number of
+ * objects listed, or a negative errno with err set.
+ */
+#define GZ_MIG_MANIFEST_KEY_PURPOSE "migrate-manifest-ed25519"
+int64_t gz_migrate_manifest_write(const char *journal_path, const char *out_path,
+                                  const uint8_t seed[32], const char *label, char *err,
+                                  size_t errsz);
 
 /* ---- diff decision (pure; exposed for tests) ---- */
 

@@ -84,6 +84,7 @@ struct mig_entry {
     int64_t size;
     char etag[80];
     int64_t mtime;
+    char storage_class[32];     /* as listed; "" when the listing gives none (STANDARD) */
 };
 typedef int mig_entry_fn(void *arg, const struct mig_entry *e);
 int mig_list(const struct mig_client *c, CURL *h, const char *prefix, mig_entry_fn *fn,

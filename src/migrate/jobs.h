@@ -1,0 +1,101 @@
+/*
+ * jobs.h - migration jobs inside `gzy serve` (issue 4): a persistent job table
+ * (DATA/migrate/jobs.db, SQLite WAL), background runners that drive gz_migrate_copy() passes
+ * writing through the store, and the state machine the admin API exposes.
+ *
+ * States: "created" -> "running" -> ("paused" | "completed" | "failed" | "cancelled").
+ * A running job whose process died is "running" in the table and is resumed by the next
+ * mig_jobs_open() (its journal, DATA/migrate/job-<id>.journal, makes the resume cheap).
+ * "completed" means the last pass finished with nothing failed; a job with interval_s > 0
+ * starts its next (incremental) pass interval_s seconds after the previous one ended and stays
+ * "running" between passes. Source secrets are sealed with iam_secret_seal (context
+ * "migrate-source:<id>") and never returned or logged.
+ *
+ * Threading: every function may be called from any thread (the admin worker); runners are
+ * threads owned by the mig_jobs. At most max_running jobs run at once; others wait, queued.
+ */
+#ifndef GZ_MIGRATE_JOBS_H
+#define GZ_MIGRATE_JOBS_H
+
+#include <cjson/cJSON.h>
+
+#include "../iam/iam.h"
+#include "../store/store.h"
+#include "migrate.h"
+
+#define MIG_JOB_ID_LEN 16
+
+struct mig_jobs;
+
+struct mig_jobs_config {
+    const char *data_dir;       /* jobs.db, journals and manifests go under DATA/migrate/ */
+    struct store *store;        /* destination of every job */
+    struct iam *iam;            /* tenants and sealing of source secrets */
+    int max_running;            /* <= 0: 2 */
+};
+
+int mig_jobs_open(const struct mig_jobs_config *cfg, struct mig_jobs **out);
+/* Stops the runners (a pass in progress stops at the next object; its job stays "running" and
+ * resumes on the next open) and frees. NULL-safe. */
+void mig_jobs_close(struct mig_jobs *jobs);
+
+/* A new job. Strings are copied. */
+struct mig_job_spec {
+    const char *tenant;         /* tenant id or name; the destination bucket must be its own */
+    const char *name;           /* free text, may be NULL */
+    struct gz_mig_endpoint src; /* endpoint, bucket, keys, region, prefix, provider */
+    const char *const *include;
+    int n_include;
+    const char *const *exclude;
+    int n_exclude;
+    const char *dest_bucket;    /* created for the tenant if it does not exist */
+    int concurrency;            /* <= 0: 8 */
+    int64_t bandwidth_limit;    /* bytes/s, 0: none */
+    bool delete_extraneous;
+    int64_t interval_s;         /* > 0: incremental passes this long apart until cancelled */
+    bool start;                 /* start at once (else "created") */
+};
+
+/* Creates a job; id_out gets its id. -EINVAL (msg says which field), -ENOENT (tenant). */
+int mig_jobs_create(struct mig_jobs *jobs, const struct mig_job_spec *spec,
+                    char id_out[MIG_JOB_ID_LEN + 1], char *msg, size_t msgsz);
+
+/* action: "start", "pause", "resume", "cancel". -ENOENT (no job), -EBUSY (not allowed from
+ * the job's state; msg says why), -EINVAL (unknown action). */
+int mig_jobs_action(struct mig_jobs *jobs, const char *id, const char *action, char *msg,
+                    size_t msgsz);
+/* Deletes a job that is not running, with its journal (manifests stay). */
+int mig_jobs_delete(struct mig_jobs *jobs, const char *id, char *msg, size_t msgsz);
+
+/* A job as JSON (never the secret): id, tenant, tenant_name, name, state, phase, source
+ * {provider, endpoint, region, bucket, prefix, access_key, include, exclude}, dest_bucket,
+ * options, pass, created/started/updated/finished (RFC 3339), error, stats (the current or
+ * last pass's gz_mig_stats fields), rate_bps, eta_s, manifest (path of the last one or null).
+ * The caller owns the cJSON. The tenant filter (id or name) may be NULL for all. */
+int mig_jobs_get_json(struct mig_jobs *jobs, const char *id, cJSON **out);
+int mig_jobs_list_json(struct mig_jobs *jobs, const char *tenant, cJSON **out);
+/* The last finished pass's report: counts, bytes, per-method verification, failed objects
+ * (key, reason, retries), waiting objects, what could not be carried over. format "json" (a
+ * cJSON string of the object) or "csv" (one row per failed/waiting/not-carried object);
+ * out is gz_malloc'ed text. -ENOENT if no pass finished yet. */
+int mig_jobs_report(struct mig_jobs *jobs, const char *id, const char *format, char **out,
+                    size_t *len);
+/* Path of the last pass's signed manifest (DATA/migrate/manifest-<id>-<pass>.json). */
+int mig_jobs_manifest_path(struct mig_jobs *jobs, const char *id, char *out, size_t outsz);
+
+/* Per-tenant progress for supervision (src/registry), summed over the tenant's jobs that are
+ * not cancelled. */
+struct mig_tenant_progress {
+    int jobs, running, failed_jobs;
+    int64_t objects_total, bytes_total;     /* the last listing of each job's source */
+    int64_t objects_moved, bytes_moved;     /* present and verified at the destination */
+    int64_t objects_failed, objects_waiting;
+    double rate_bps;                        /* measured over the current/last pass, bytes/s */
+    bool all_verified;          /* >= 1 job, and every job's last pass found no difference */
+    int manifests;              /* signed manifests filed */
+    int64_t last_pass_end_ms;   /* 0: none yet */
+};
+int mig_jobs_tenant_progress(struct mig_jobs *jobs, const char *tenant_id,
+                             struct mig_tenant_progress *out);
+
+#endif
