@@ -9,8 +9,15 @@ BUILD_PKGS=(build-essential pkg-config libuv1-dev node-llhttp libssl-dev libisal
             libsqlite3-dev libcurl4-openssl-dev libexpat1-dev libcjson-dev)
 TEST_PKGS=(rclone s3cmd nginx-light clang libclang-rt-14-dev chromium)
 
+# The web console is built with npm at build time (console/); Debian's nodejs/npm do, but a
+# newer Node already on the machine is kept.
+EXTRA_PKGS=()
+if ! command -v npm >/dev/null 2>&1; then
+    EXTRA_PKGS+=(nodejs npm)
+fi
+
 missing=()
-for p in "${BUILD_PKGS[@]}" "${TEST_PKGS[@]}"; do
+for p in "${BUILD_PKGS[@]}" "${TEST_PKGS[@]}" "${EXTRA_PKGS[@]}"; do
     status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
     if [ "$status" != "installed" ]; then
         missing+=("$p")
