@@ -1,6 +1,7 @@
 /*
  * dest.c - writes at the destination: PutObject, the multipart upload calls and DeleteObject.
  * Bodies are at most one part, sent with Content-MD5 so the destination checks them too.
+ * A destination client with a store (mig_client_init_store) goes to dest_store.c instead.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -29,13 +30,32 @@ static int finish(const struct mig_client *c, int rc, struct mig_resp *resp, con
     return rc ? rc : resp->status == 403 ? -EACCES : -EIO;
 }
 
-int mig_put_object(const struct mig_client *c, CURL *h, const char *key,
-                   struct curl_slist *meta, const void *body, size_t len, int64_t *retries,
-                   char *err, size_t errsz)
+/* The metadata lines plus the source's identity (x-amz-meta-gzy-source-etag / -mtime). */
+static struct curl_slist *object_headers(const struct mig_objhdr *oh)
 {
     struct curl_slist *hd = NULL;
-    for (struct curl_slist *e = meta; e; e = e->next)
+    char line[160], iso[32];
+    for (struct curl_slist *e = oh->meta; e; e = e->next)
         hd = curl_slist_append(hd, e->data);
+    if (oh->src_etag && *oh->src_etag) {
+        snprintf(line, sizeof(line), "x-amz-meta-gzy-source-etag: %s", oh->src_etag);
+        hd = curl_slist_append(hd, line);
+    }
+    if (oh->src_mtime > 0) {
+        gz_time_iso8601(oh->src_mtime * 1000, iso);
+        snprintf(line, sizeof(line), "x-amz-meta-gzy-source-mtime: %s", iso);
+        hd = curl_slist_append(hd, line);
+    }
+    return hd;
+}
+
+int mig_put_object(const struct mig_client *c, CURL *h, const char *key,
+                   const struct mig_objhdr *oh, const void *body, size_t len, int64_t *retries,
+                   char *err, size_t errsz)
+{
+    if (c->store)
+        return mig_store_put(c, key, oh, body, len, err, errsz, NULL);
+    struct curl_slist *hd = object_headers(oh);
     hd = md5_header(hd, body, len);
     struct mig_resp resp;
     mig_resp_init(&resp, 64 * 1024);
@@ -70,9 +90,12 @@ static int xml_field(const struct gz_buf *b, const char *tag, char *out, size_t 
 }
 
 int mig_mpu_create(const struct mig_client *c, CURL *h, const char *key,
-                   struct curl_slist *meta, char *upload_id, size_t idsz, int64_t *retries,
+                   const struct mig_objhdr *oh, char *upload_id, size_t idsz, int64_t *retries,
                    char *err, size_t errsz)
 {
+    if (c->store)
+        return mig_store_mpu_create(c, key, oh, upload_id, idsz, err, errsz);
+    struct curl_slist *meta = object_headers(oh);
     struct mig_resp resp;
     mig_resp_init(&resp, 64 * 1024);
     struct mig_req rq = {.method = "POST", .key = key, .query = "uploads=", .headers = meta};
@@ -83,6 +106,7 @@ int mig_mpu_create(const struct mig_client *c, CURL *h, const char *key,
         rc = -EBADMSG;
     }
     mig_resp_free(&resp);
+    curl_slist_free_all(meta);
     return rc;
 }
 
@@ -90,6 +114,8 @@ int mig_mpu_part(const struct mig_client *c, CURL *h, const char *key, const cha
                  int part, const void *body, size_t len, char *etag, size_t etagsz,
                  int64_t *retries, char *err, size_t errsz)
 {
+    if (c->store)
+        return mig_store_mpu_part(c, upload_id, part, body, len, etag, etagsz, err, errsz);
     struct gz_buf q;
     char num[16];
     gz_buf_init(&q, 4096);
@@ -119,17 +145,22 @@ int mig_mpu_part(const struct mig_client *c, CURL *h, const char *key, const cha
 }
 
 int mig_mpu_complete(const struct mig_client *c, CURL *h, const char *key,
-                     const char *upload_id, const struct gz_buf *parts_xml, int64_t *retries,
-                     char *err, size_t errsz)
+                     const char *upload_id, const mig_etag_t *etags, int nparts,
+                     const struct mig_objhdr *oh, int64_t *retries, char *err, size_t errsz)
 {
+    if (c->store)
+        return mig_store_mpu_complete(c, key, upload_id, etags, nparts, oh, err, errsz, NULL);
     struct gz_buf q, body;
     gz_buf_init(&q, 4096);
     gz_buf_init(&body, 2 * 1024 * 1024);
     mig_query_add(&q, "uploadId", upload_id);
     gz_buf_terminate(&q);
-    gz_buf_append_cstr(&body, "<CompleteMultipartUpload>");
-    gz_buf_append(&body, parts_xml->ptr, parts_xml->len);
-    int rc = gz_buf_append_cstr(&body, "</CompleteMultipartUpload>");
+    int rc = gz_buf_append_cstr(&body, "<CompleteMultipartUpload>");
+    for (int i = 0; rc == 0 && i < nparts; i++)
+        rc = gz_buf_appendf(&body, "<Part><PartNumber>%d</PartNumber><ETag>\"%s\"</ETag>"
+                                   "</Part>", i + 1, etags[i]);
+    if (rc == 0)
+        rc = gz_buf_append_cstr(&body, "</CompleteMultipartUpload>");
     struct curl_slist *hd = curl_slist_append(NULL, "Content-Type: application/xml");
     struct mig_resp resp;
     mig_resp_init(&resp, 64 * 1024);
@@ -153,6 +184,10 @@ int mig_mpu_complete(const struct mig_client *c, CURL *h, const char *key,
 void mig_mpu_abort(const struct mig_client *c, CURL *h, const char *key,
                    const char *upload_id)
 {
+    if (c->store) {
+        mig_store_mpu_abort(c, upload_id);
+        return;
+    }
     struct gz_buf q;
     gz_buf_init(&q, 4096);
     mig_query_add(&q, "uploadId", upload_id);
@@ -168,11 +203,46 @@ void mig_mpu_abort(const struct mig_client *c, CURL *h, const char *key,
 int mig_delete_object(const struct mig_client *c, CURL *h, const char *key, int64_t *retries,
                       char *err, size_t errsz)
 {
+    if (c->store)
+        return mig_store_delete(c, key, err, errsz);
     struct mig_resp resp;
     mig_resp_init(&resp, 64 * 1024);
     struct mig_req rq = {.method = "DELETE", .key = key};
     int rc = mig_s3_call(c, h, &rq, &resp, MIG_MAX_ATTEMPTS, retries);
     rc = finish(c, rc, &resp, "DELETE", err, errsz);
     mig_resp_free(&resp);
+    return rc;
+}
+
+int mig_dst_list(const struct mig_client *c, CURL *h, const char *prefix, mig_entry_fn *fn,
+                 void *arg, int64_t *retries, char *err, size_t errsz)
+{
+    if (c->store)
+        return mig_store_list(c, prefix, fn, arg, err, errsz);
+    return mig_list(c, h, prefix, fn, arg, retries, err, errsz);
+}
+
+int mig_dst_read(const struct mig_client *c, CURL *h, const char *key, int64_t off,
+                 int64_t len, struct gz_buf *body, char *err, size_t errsz)
+{
+    if (c->store)
+        return mig_store_read(c, key, off, len, body, err, errsz);
+    char range[96];
+    snprintf(range, sizeof(range), "Range: bytes=%lld-%lld", (long long)off,
+             (long long)(off + len - 1));
+    struct curl_slist *hd = curl_slist_append(NULL, range);
+    struct mig_resp resp;
+    mig_resp_init(&resp, (size_t)len + 1);
+    struct mig_req rq = {.method = "GET", .key = key, .headers = hd};
+    int rc = mig_s3_call(c, h, &rq, &resp, MIG_MAX_ATTEMPTS, NULL);
+    rc = finish(c, rc, &resp, "GET", err, errsz);
+    if (rc == 0 && (int64_t)resp.body.len != len) {
+        snprintf(err, errsz, "destination GET: short read");
+        rc = -EIO;
+    }
+    if (rc == 0)
+        rc = gz_buf_append(body, resp.body.ptr, resp.body.len);
+    mig_resp_free(&resp);
+    curl_slist_free_all(hd);
     return rc;
 }

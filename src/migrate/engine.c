@@ -1,7 +1,8 @@
 /*
- * engine.c - one pass of gz_migrate_copy: list the source into the journal, list the
- * destination, diff, copy with a pool of worker threads (one libcurl handle per side each),
- * then delete extraneous destination keys when asked.
+ * engine.c - one pass of gz_migrate_copy: list the source into the journal (keys filtered by
+ * include/exclude), list the destination (HTTP, or the store's index with dst_store), diff,
+ * copy with a pool of worker threads (one libcurl handle per side each; should_stop polled
+ * between objects and parts), then delete extraneous destination keys when asked.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -19,7 +20,10 @@
 struct engine {
     const struct gz_mig_options *opt;
     struct mig_client src, dst;
+    struct mig_copy_env env;
+    struct mig_throttle throttle;
     struct mig_journal j;
+    bool stopped;               /* under mu */
     struct gz_mig_stats *st;
     pthread_mutex_t mu;         /* stats and callbacks */
     int64_t part_size;
@@ -41,14 +45,22 @@ static void progress(struct engine *e, const char *phase, bool force)
     e->opt->on_progress(e->opt->cb_arg, &snap, phase);
 }
 
+static bool stop_now(struct engine *e);
+
 static int on_src_entry(void *arg, const struct mig_entry *ent)
 {
     struct engine *e = arg;
+    if (!mig_filter_pass(e->opt, ent->key)) {
+        e->st->excluded++;
+        return 0;
+    }
     int rc = mig_journal_add_src(&e->j, ent);
     e->st->listed++;
     e->st->listed_bytes += ent->size;
     if (rc == 0 && ++e->listed_in_tx % 1000 == 0) /* commit in batches: fast and bounded */
         rc = mig_journal_tx(&e->j, "COMMIT; BEGIN");
+    if (rc == 0 && e->listed_in_tx % 1000 == 0 && stop_now(e))
+        rc = -EINTR; /* stopped while listing: the next pass lists again */
     progress(e, "listing", false);
     return rc;
 }
@@ -56,71 +68,113 @@ static int on_src_entry(void *arg, const struct mig_entry *ent)
 static int on_dst_entry(void *arg, const struct mig_entry *ent)
 {
     struct engine *e = arg;
+    if (!mig_filter_pass(e->opt, ent->key))
+        return 0; /* excluded keys are never extraneous */
     int rc = mig_journal_add_dst(&e->j, ent);
     if (rc == 0 && ++e->listed_in_tx % 1000 == 0)
         rc = mig_journal_tx(&e->j, "COMMIT; BEGIN");
     return rc;
 }
 
-static void object_done(struct engine *e, const char *key, int64_t size, int rc,
-                        const char *detail, int64_t retries)
+static void count_method(struct gz_mig_stats *st, const char *m)
 {
+    if (strcmp(m, "md5") == 0)
+        st->verified_md5++;
+    else if (strcmp(m, "crc64") == 0)
+        st->verified_crc64++;
+    else if (strcmp(m, "mpu-md5") == 0)
+        st->verified_mpu++;
+    else
+        st->verified_sha256++;
+}
+
+static void object_done(struct engine *e, const char *key, int rc,
+                        const struct mig_copy_result *res, const char *detail)
+{
+    const char *state = rc ? "failed" : res->waiting ? "waiting" : "verified";
     pthread_mutex_lock(&e->mu);
-    e->st->retries += retries;
-    if (rc == 0) {
-        e->st->copied++;
-        e->st->copied_bytes += size;
-        e->st->verified++;
-        e->st->verified_bytes += size;
-        if (strcmp(detail, "md5") == 0)
-            e->st->verified_md5++;
-        else
-            e->st->verified_sha256++;
-    } else {
+    e->st->retries += res->retries;
+    if (rc) {
         e->st->failed++;
-        e->st->failed_bytes += size;
+        e->st->failed_bytes += res->size;
+    } else if (res->waiting) {
+        e->st->waiting++;
+        e->st->waiting_bytes += res->size;
+    } else {
+        e->st->copied++;
+        e->st->copied_bytes += res->size;
+        e->st->verified++;
+        e->st->verified_bytes += res->size;
+        count_method(e->st, detail);
+        e->st->not_carried += res->not_carried[0] != '\0';
     }
     if (e->opt->on_object)
-        e->opt->on_object(e->opt->cb_arg, key, size, rc == 0 ? "verified" : "failed", detail);
+        e->opt->on_object(e->opt->cb_arg, key, res->size, state, detail);
     pthread_mutex_unlock(&e->mu);
 }
 
-static void copy_one(struct engine *e, CURL *hs, CURL *hd, const char *key, int64_t size,
-                     const char *etag)
+static bool stop_now(struct engine *e)
 {
-    char sha[65] = "", err[MIG_ERR_MAX] = "";
-    enum mig_method method = MIG_VERIFY_SHA256;
-    int64_t retries = 0;
-    bool permanent = false;
+    bool stop = e->opt->should_stop && e->opt->should_stop(e->opt->cb_arg);
+    pthread_mutex_lock(&e->mu);
+    e->stopped |= stop;
+    stop = e->stopped;
+    pthread_mutex_unlock(&e->mu);
+    return stop;
+}
+
+static void copy_one(struct engine *e, CURL *hs, CURL *hd, const char *key, int64_t size,
+                     char *etag, size_t etagsz, const char *sclass)
+{
+    char err[MIG_ERR_MAX] = "";
+    struct mig_copy_result res;
+    memset(&res, 0, sizeof(res));
     int rc = -EIO;
     for (int attempt = 0; attempt < MIG_OBJECT_ATTEMPTS; attempt++) {
         if (attempt > 0) {
-            retries++;
+            res.retries++;
             usleep((useconds_t)(200000u << attempt));
         }
-        rc = mig_copy_object(&e->src, &e->dst, hs, hd, key, size, etag, e->part_size, sha,
-                             &method, &retries, &permanent, err, sizeof(err));
-        if (rc == 0 || permanent)
+        rc = mig_copy_object(&e->env, hs, hd, key, size, etag, sclass, &res, err, sizeof(err));
+        if (rc == 0 || res.permanent || res.stopped)
             break;
+        if (rc == -EAGAIN) /* changed between listing and reading: copy the new version */
+            mig_copy_restat(&e->env, hs, key, &size, etag, etagsz);
     }
-    if (rc == 0)
-        mig_journal_done(&e->j, key, etag, sha, mig_verify_method_name(method), retries);
-    else
-        mig_journal_fail(&e->j, key, err, retries);
-    object_done(e, key, size, rc, rc == 0 ? mig_verify_method_name(method) : err, retries);
+    if (res.stopped) {
+        mig_journal_unclaim(&e->j, key);
+        pthread_mutex_lock(&e->mu);
+        e->stopped = true;
+        pthread_mutex_unlock(&e->mu);
+        return;
+    }
+    if (rc == 0 && res.waiting) {
+        mig_journal_wait(&e->j, key, err);
+    } else if (rc == 0) {
+        mig_journal_done(&e->j, key, res.etag, res.sha256, mig_verify_method_name(res.method),
+                         res.retries);
+        mig_journal_done_extra(&e->j, key, res.size, res.not_carried);
+    } else {
+        res.size = size;
+        mig_journal_fail(&e->j, key, err, res.retries);
+    }
+    object_done(e, key, rc, &res,
+                rc ? err : res.waiting ? err : mig_verify_method_name(res.method));
 }
 
 static void *worker(void *arg)
 {
     struct engine *e = arg;
     CURL *hs = curl_easy_init(), *hd = curl_easy_init();
-    char etag[80];
+    char etag[80], sclass[32];
     for (;;) {
         char *key = NULL;
         int64_t size = 0;
-        if (!hs || !hd || mig_journal_claim(&e->j, &key, &size, etag, sizeof(etag)) != 1)
+        if (!hs || !hd || stop_now(e) ||
+            mig_journal_claim2(&e->j, &key, &size, etag, sizeof(etag), sclass,
+                               sizeof(sclass)) != 1)
             break;
-        copy_one(e, hs, hd, key, size, etag);
+        copy_one(e, hs, hd, key, size, etag, sizeof(etag), sclass);
         gz_free(key);
     }
     curl_easy_cleanup(hs);
@@ -198,7 +252,8 @@ static int list_both(struct engine *e, CURL *h, char *err, size_t errsz)
     if (rc == 0)
         rc = mig_journal_clear_dst(&e->j);
     if (rc == 0)
-        rc = mig_list(&e->dst, h, e->opt->src.prefix, on_dst_entry, e, &retries, err, errsz);
+        rc = mig_dst_list(&e->dst, h, e->opt->src.prefix, on_dst_entry, e, &retries, err,
+                          errsz);
     if (rc == 0)
         rc = mig_journal_tx(&e->j, "COMMIT");
     else
@@ -256,7 +311,7 @@ static int pass_run(struct engine *e, char *err, size_t errsz)
         if (rc)
             snprintf(err, errsz, "cannot start worker threads");
     }
-    if (rc == 0 && e->opt->delete_extraneous)
+    if (rc == 0 && e->opt->delete_extraneous && !e->stopped)
         rc = delete_extraneous(e, h);
     if (h)
         curl_easy_cleanup(h);
@@ -275,10 +330,19 @@ int gz_migrate_copy(const struct gz_mig_options *opt, struct gz_mig_stats *st,
     if (e.part_size < MIG_MIN_PART)
         e.part_size = MIG_MIN_PART;
     int rc = mig_client_init(&e.src, &opt->src, "source", err, errsz);
-    if (rc == 0)
+    if (rc == 0 && opt->dst_store)
+        rc = mig_client_init_store(&e.dst, opt->dst_store, opt->dst.bucket, err, errsz);
+    else if (rc == 0)
         rc = mig_client_init(&e.dst, &opt->dst, "destination", err, errsz);
     if (rc)
         return rc;
+    if (opt->bandwidth_limit > 0) {
+        mig_throttle_init(&e.throttle, opt->bandwidth_limit);
+        e.src.throttle = &e.throttle;
+    }
+    e.env = (struct mig_copy_env){.src = &e.src, .dst = &e.dst, .j = &e.j,
+                                  .part_size = e.part_size, .no_restore = opt->no_restore,
+                                  .should_stop = opt->should_stop, .stop_arg = opt->cb_arg};
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         snprintf(err, errsz, "libcurl initialisation failed");
         return -EIO;
@@ -293,9 +357,13 @@ int gz_migrate_copy(const struct gz_mig_options *opt, struct gz_mig_stats *st,
     }
     remove_tmp(tmp);
     pthread_mutex_destroy(&e.mu);
+    if (e.src.throttle)
+        mig_throttle_destroy(&e.throttle);
     curl_global_cleanup();
     st->elapsed_ms = gz_now_ms() - st->started_ms;
-    if (rc == 0 && st->failed > 0)
+    if ((rc == 0 || rc == -EINTR) && e.stopped)
+        rc = GZ_MIG_STOPPED;
+    else if (rc == 0 && st->failed > 0)
         rc = GZ_MIG_PARTIAL;
     return rc;
 }

@@ -1,10 +1,12 @@
 /*
  * journal.c - the on-disk journal (SQLite, WAL): the source listing streams into table src
  * and the destination listing into dst, so memory stays flat whatever the bucket size. Each
- * source row carries its state (listed, pending, verified, failed), the failure reason, the
- * retry count, and for verified objects the source ETag copied, the SHA-256 written and the
- * verification method. A pass keeps verified rows whose size and ETag did not change, which is
- * what makes a rerun after kill -9 resume without recopying.
+ * source row carries its state (listed, pending, verified, failed, waiting), the failure
+ * reason, the retry count, and for verified objects the source ETag copied, the SHA-256
+ * written, the verification method and what could not be carried over. A pass keeps verified
+ * rows whose size and ETag did not change, which is what makes a rerun after kill -9 resume
+ * without recopying; tables uploads and parts let a large object resume from its completed
+ * parts. Schema summary in migrate_int.h.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -21,7 +23,17 @@ static const char schema[] =
     " done_etag TEXT, sha256 TEXT, method TEXT);"
     "CREATE TABLE IF NOT EXISTS dst(key TEXT PRIMARY KEY, size INTEGER, etag TEXT,"
     " mtime INTEGER);"
-    "CREATE INDEX IF NOT EXISTS src_state ON src(state, key);";
+    "CREATE INDEX IF NOT EXISTS src_state ON src(state, key);"
+    "CREATE TABLE IF NOT EXISTS uploads(key TEXT PRIMARY KEY, upload_id TEXT, src_etag TEXT,"
+    " part_size INTEGER);"
+    "CREATE TABLE IF NOT EXISTS parts(key TEXT, part INTEGER, etag TEXT,"
+    " PRIMARY KEY(key, part));";
+
+/* Columns added after the first release: ignored if already there. */
+static const char *const added_columns[] = {
+    "ALTER TABLE src ADD COLUMN storage_class TEXT",
+    "ALTER TABLE src ADD COLUMN not_carried TEXT",
+};
 
 int mig_journal_open(struct mig_journal *j, const char *path, char *err, size_t errsz)
 {
@@ -38,6 +50,8 @@ int mig_journal_open(struct mig_journal *j, const char *path, char *err, size_t 
         return -EIO;
     }
     sqlite3_busy_timeout(j->db, 5000);
+    for (size_t i = 0; i < sizeof(added_columns) / sizeof(added_columns[0]); i++)
+        sqlite3_exec(j->db, added_columns[i], NULL, NULL, NULL);
     return 0;
 }
 
@@ -85,14 +99,25 @@ int mig_journal_begin_pass(struct mig_journal *j)
     j->pass = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     j->last_claimed[0] = '\0';
+    /* the pass in progress, for readers of the journal (the manifest): an empty pass has no
+     * src rows to say so */
+    st = prep(j, "INSERT INTO info(k, v) VALUES('pass', ?1) ON CONFLICT(k) DO UPDATE SET"
+                 " v=excluded.v");
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, j->pass);
+    int rc = run(st);
+    if (rc < 0)
+        return rc;
     return run(prep(j, "UPDATE src SET state='listed' WHERE state='pending'"));
 }
 
 int mig_journal_add_src(struct mig_journal *j, const struct mig_entry *e)
 {
     sqlite3_stmt *st = prep(j,
-        "INSERT INTO src(key, size, etag, mtime, pass, state) VALUES(?1, ?2, ?3, ?4, ?5,"
-        " 'listed') ON CONFLICT(key) DO UPDATE SET size=excluded.size, etag=excluded.etag,"
+        "INSERT INTO src(key, size, etag, mtime, pass, state, storage_class) VALUES(?1, ?2, ?3,"
+        " ?4, ?5, 'listed', ?6) ON CONFLICT(key) DO UPDATE SET size=excluded.size,"
+        " etag=excluded.etag, storage_class=excluded.storage_class,"
         " mtime=excluded.mtime, pass=excluded.pass, state=CASE WHEN src.state='verified' AND"
         " src.done_etag=excluded.etag AND src.size=excluded.size THEN 'verified' ELSE 'listed'"
         " END, retries=CASE WHEN src.state='failed' THEN src.retries ELSE 0 END");
@@ -103,6 +128,7 @@ int mig_journal_add_src(struct mig_journal *j, const struct mig_entry *e)
     sqlite3_bind_text(st, 3, e->etag, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, e->mtime);
     sqlite3_bind_int64(st, 5, j->pass);
+    sqlite3_bind_text(st, 6, e->storage_class, -1, SQLITE_STATIC);
     return run(st);
 }
 
@@ -148,8 +174,9 @@ static int diff_row(struct mig_journal *j, sqlite3_stmt *st, struct gz_mig_stats
         stats->skipped_bytes += r.src_size;
         if (verified)
             return 0;
-        up = prep(j, "UPDATE src SET state='verified', done_etag=etag, method='existing'"
-                     " WHERE key=?1");
+        /* found unchanged at the destination, never read: no hash of ours vouches for it */
+        up = prep(j, "UPDATE src SET state='verified', done_etag=etag, method='existing',"
+                     " sha256=NULL WHERE key=?1");
     } else {
         stats->to_copy++;
         stats->to_copy_bytes += r.src_size;
@@ -185,9 +212,15 @@ int mig_journal_diff(struct mig_journal *j, struct gz_mig_stats *stats)
 int mig_journal_claim(struct mig_journal *j, char **key, int64_t *size, char *etag,
                       size_t etagsz)
 {
+    return mig_journal_claim2(j, key, size, etag, etagsz, NULL, 0);
+}
+
+int mig_journal_claim2(struct mig_journal *j, char **key, int64_t *size, char *etag,
+                       size_t etagsz, char *sclass, size_t sclasssz)
+{
     pthread_mutex_lock(&j->mu);
-    sqlite3_stmt *st = prep(j, "SELECT key, size, etag FROM src WHERE state='pending' AND"
-                               " key > ?1 ORDER BY key LIMIT 1");
+    sqlite3_stmt *st = prep(j, "SELECT key, size, etag, storage_class FROM src WHERE"
+                               " state='pending' AND key > ?1 ORDER BY key LIMIT 1");
     int rc = -EIO;
     if (st) {
         sqlite3_bind_text(st, 1, j->last_claimed, -1, SQLITE_STATIC);
@@ -198,6 +231,8 @@ int mig_journal_claim(struct mig_journal *j, char **key, int64_t *size, char *et
             *key = gz_strdup(k);
             *size = sqlite3_column_int64(st, 1);
             snprintf(etag, etagsz, "%s", col_text(st, 2) ? col_text(st, 2) : "");
+            if (sclass)
+                snprintf(sclass, sclasssz, "%s", col_text(st, 3) ? col_text(st, 3) : "");
             snprintf(j->last_claimed, sizeof(j->last_claimed), "%s", k);
             if (strlen(k) >= sizeof(j->last_claimed))
                 rc = -ENAMETOOLONG; /* keys are at most 1024 bytes in S3 */
@@ -288,4 +323,108 @@ int64_t mig_journal_count(struct mig_journal *j, const char *state)
         n = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     return n;
+}
+
+/* Runs one statement under the journal lock, bound as ?1 key, ?2 and ?3 text, ?4 integer
+ * (a statement uses those it names). */
+static int locked_exec(struct mig_journal *j, const char *sql, const char *k,
+                       const char *t2, const char *t3, int64_t i4)
+{
+    pthread_mutex_lock(&j->mu);
+    sqlite3_stmt *st = prep(j, sql);
+    if (st) {
+        int n = sqlite3_bind_parameter_count(st);
+        sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
+        if (n >= 2)
+            sqlite3_bind_text(st, 2, t2, -1, SQLITE_STATIC);
+        if (n >= 3)
+            sqlite3_bind_text(st, 3, t3, -1, SQLITE_STATIC);
+        if (n >= 4)
+            sqlite3_bind_int64(st, 4, i4);
+    }
+    int rc = run(st);
+    pthread_mutex_unlock(&j->mu);
+    return rc;
+}
+
+int mig_journal_done_extra(struct mig_journal *j, const char *key, int64_t size,
+                           const char *not_carried)
+{
+    return locked_exec(j, "UPDATE src SET not_carried=NULLIF(?2, ''), size=?4 WHERE key=?1",
+                       key, not_carried, NULL, size);
+}
+
+int mig_journal_wait(struct mig_journal *j, const char *key, const char *reason)
+{
+    return locked_exec(j, "UPDATE src SET state='waiting', reason=?2 WHERE key=?1", key,
+                       reason, NULL, 0);
+}
+
+int mig_journal_unclaim(struct mig_journal *j, const char *key)
+{
+    return locked_exec(j, "UPDATE src SET state='listed' WHERE key=?1 AND state='pending'",
+                       key, NULL, NULL, 0);
+}
+
+int mig_journal_upload_get(struct mig_journal *j, const char *key, struct mig_upload_rec *u)
+{
+    pthread_mutex_lock(&j->mu);
+    sqlite3_stmt *st = prep(j, "SELECT upload_id, src_etag, part_size FROM uploads"
+                               " WHERE key=?1");
+    int rc = -EIO;
+    if (st) {
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+        int s = sqlite3_step(st);
+        rc = s == SQLITE_ROW ? 1 : s == SQLITE_DONE ? 0 : -EIO;
+        if (rc == 1) {
+            snprintf(u->upload_id, sizeof(u->upload_id), "%s",
+                     col_text(st, 0) ? col_text(st, 0) : "");
+            snprintf(u->src_etag, sizeof(u->src_etag), "%s",
+                     col_text(st, 1) ? col_text(st, 1) : "");
+            u->part_size = sqlite3_column_int64(st, 2);
+        }
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&j->mu);
+    return rc;
+}
+
+int mig_journal_upload_put(struct mig_journal *j, const char *key,
+                           const struct mig_upload_rec *u)
+{
+    int rc = locked_exec(j, "DELETE FROM parts WHERE key=?1", key, NULL, NULL, 0);
+    if (rc == 0)
+        rc = locked_exec(j, "INSERT OR REPLACE INTO uploads(key, upload_id, src_etag,"
+                            " part_size) VALUES(?1, ?2, ?3, ?4)", key, u->upload_id,
+                         u->src_etag, u->part_size);
+    return rc;
+}
+
+int mig_journal_upload_drop(struct mig_journal *j, const char *key)
+{
+    int rc = locked_exec(j, "DELETE FROM parts WHERE key=?1", key, NULL, NULL, 0);
+    int rc2 = locked_exec(j, "DELETE FROM uploads WHERE key=?1", key, NULL, NULL, 0);
+    return rc ? rc : rc2;
+}
+
+int mig_journal_part_put(struct mig_journal *j, const char *key, int part, const char *etag)
+{
+    return locked_exec(j, "INSERT OR REPLACE INTO parts(key, part, etag)"
+                          " VALUES(?1, ?4, ?2)", key, etag, NULL, part);
+}
+
+int mig_journal_parts_each(struct mig_journal *j, const char *key,
+                           void (*fn)(void *arg, int part, const char *etag), void *arg)
+{
+    pthread_mutex_lock(&j->mu);
+    sqlite3_stmt *st = prep(j, "SELECT part, etag FROM parts WHERE key=?1 ORDER BY part");
+    int rc = st ? 0 : -EIO;
+    if (st) {
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+        while (sqlite3_step(st) == SQLITE_ROW)
+            fn(arg, sqlite3_column_int(st, 0), col_text(st, 1) ? col_text(st, 1) : "");
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&j->mu);
+    return rc;
 }

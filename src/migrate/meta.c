@@ -5,6 +5,7 @@
  */
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -99,4 +100,48 @@ struct curl_slist *mig_meta_headers(const struct gz_mig_preset *preset,
     if (!has_type)
         h = curl_slist_append(h, "content-type: binary/octet-stream");
     return h;
+}
+
+static void word_add(char *out, size_t outsz, const char *w)
+{
+    size_t n = strlen(out);
+    snprintf(out + n, outsz - n, "%s%s", n ? "," : "", w);
+}
+
+void mig_meta_not_carried(const struct mig_resp *src, char *out, size_t outsz)
+{
+    char v[256];
+    out[0] = '\0';
+    if (mig_resp_header(src, "x-amz-tagging-count", v, sizeof(v)) && atoi(v) > 0)
+        word_add(out, outsz, "tags");
+    if ((mig_resp_header(src, "x-amz-storage-class", v, sizeof(v)) ||
+         mig_resp_header(src, "x-oss-storage-class", v, sizeof(v)) ||
+         mig_resp_header(src, "x-obs-storage-class", v, sizeof(v)) ||
+         mig_resp_header(src, "x-cos-storage-class", v, sizeof(v))) &&
+        strcasecmp(v, "STANDARD") != 0)
+        word_add(out, outsz, "storage-class");
+    if ((mig_resp_header(src, "x-amz-server-side-encryption", v, sizeof(v)) &&
+         strncasecmp(v, "aws:kms", 7) == 0) ||
+        mig_resp_header(src, "x-amz-server-side-encryption-aws-kms-key-id", v, sizeof(v)))
+        word_add(out, outsz, "sse-kms");
+    if (mig_resp_header(src, "x-amz-server-side-encryption-customer-algorithm", v, sizeof(v)))
+        word_add(out, outsz, "sse-c");
+    if (mig_resp_header(src, "x-amz-website-redirect-location", v, sizeof(v)))
+        word_add(out, outsz, "website-redirect");
+    if (mig_resp_header(src, "x-amz-object-lock-mode", v, sizeof(v)) ||
+        (mig_resp_header(src, "x-amz-object-lock-legal-hold", v, sizeof(v)) &&
+         strcasecmp(v, "ON") == 0))
+        word_add(out, outsz, "object-lock");
+}
+
+bool mig_storage_class_archive(const char *sc)
+{
+    static const char *const archive[] = {
+        "GLACIER", "DEEP_ARCHIVE", "Archive", "ColdArchive", "DeepColdArchive", "COLD",
+        "ARCHIVE", "DEEP_ARCHIVE",
+    };
+    for (size_t i = 0; sc && i < sizeof(archive) / sizeof(archive[0]); i++)
+        if (strcasecmp(sc, archive[i]) == 0)
+            return true;
+    return false;
 }

@@ -125,6 +125,8 @@ static size_t on_header(char *p, size_t sz, size_t n, void *arg)
 static size_t on_body(char *p, size_t sz, size_t n, void *arg)
 {
     struct mig_resp *r = arg;
+    if (r->throttle)
+        mig_throttle_take(r->throttle, sz * n);
     return gz_buf_append(&r->body, p, sz * n) == 0 ? sz * n : 0;
 }
 
@@ -193,6 +195,7 @@ int mig_s3_once(const struct mig_client *c, CURL *h, const struct mig_req *rq,
     build_url(c, rq, &url);
     struct curl_slist *hdrs = req_headers(rq);
     mig_resp_reset(resp);
+    resp->throttle = c->throttle;
     curl_easy_reset(h);
     curl_easy_setopt(h, CURLOPT_URL, url.ptr);
     curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
@@ -338,6 +341,8 @@ static void xml_end_contents(struct xml_state *s, const char *name, const char *
         mig_etag_strip(v, s->e.etag, sizeof(s->e.etag));
     } else if (strcmp(name, "LastModified") == 0) {
         s->e.mtime = parse_iso(v);
+    } else if (strcmp(name, "StorageClass") == 0) {
+        snprintf(s->e.storage_class, sizeof(s->e.storage_class), "%s", v);
     } else if (strcmp(name, "Contents") == 0) {
         s->in_contents = false;
         if (s->e.key && s->rc == 0) {

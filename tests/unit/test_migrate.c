@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../../src/migrate/migrate_int.h"
+#include "../../src/store/store.h"
 #include "tap.h"
 
 static void t_presets(void)
@@ -277,6 +278,249 @@ static void t_client(void)
     TAP_OK(strcmp(e, "abc") == 0, "etag strip");
 }
 
+static void t_glob(void)
+{
+    TAP_OK(mig_glob_match("*.jpg", "a.jpg") && !mig_glob_match("*.jpg", "d/a.jpg"),
+           "* stays in a segment");
+    TAP_OK(mig_glob_match("**.jpg", "d/e/a.jpg") && mig_glob_match("logs/**", "logs/x/y"),
+           "** crosses segments");
+    TAP_OK(mig_glob_match("a?c", "abc") && !mig_glob_match("a?c", "a/c"), "?");
+    TAP_OK(mig_glob_match("exact", "exact") && !mig_glob_match("exact", "exact2") &&
+           !mig_glob_match("exact2", "exact"), "literal, whole key");
+    TAP_OK(mig_glob_match("d/*/x", "d/e/x") && !mig_glob_match("d/*/x", "d/e/f/x"),
+           "* in the middle");
+    TAP_OK(mig_glob_match("**", "") && mig_glob_match("*", ""), "empty key");
+    const char *inc[] = {"keep/**", "top*"}, *exc[] = {"**.tmp"};
+    struct gz_mig_options o = {.include = inc, .n_include = 2, .exclude = exc, .n_exclude = 1};
+    TAP_OK(mig_filter_pass(&o, "keep/a/b") && mig_filter_pass(&o, "top1"), "included");
+    TAP_OK(!mig_filter_pass(&o, "keep/a.tmp") && !mig_filter_pass(&o, "other"), "excluded");
+    o.n_include = 0;
+    TAP_OK(mig_filter_pass(&o, "other") && !mig_filter_pass(&o, "x/y.tmp"), "exclude only");
+}
+
+static void t_throttle(void)
+{
+    struct mig_throttle t;
+    mig_throttle_init(&t, 1000000); /* 1 MB/s */
+    int64_t start = gz_monotonic_ns();
+    for (int i = 0; i < 30; i++)
+        mig_throttle_take(&t, 10000); /* 300 kB */
+    double secs = (double)(gz_monotonic_ns() - start) / 1e9;
+    TAP_OK(secs >= 0.28 && secs < 2.0, "300 kB at 1 MB/s took %.3f s", secs);
+    mig_throttle_destroy(&t);
+}
+
+static void t_verify_more(void)
+{
+    struct mig_verify v;
+    char sha[65], why[200];
+    /* CRC-64/XZ (ECMA-182 reflected) check value of "123456789" */
+    mig_verify_init(&v, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-1");
+    mig_verify_set_crc64(&v, "11051210869376104954"); /* 0x995DC9BBDF1939FA */
+    TAP_OK(v.method == MIG_VERIFY_CRC64, "crc64 method for a multipart etag");
+    mig_verify_update(&v, "1234", 4);
+    mig_verify_update(&v, "56789", 5);
+    TAP_OK(mig_verify_final(&v, 9, sha, why, sizeof(why)) == 0, "crc64 verified: %s", why);
+    mig_verify_dispose(&v);
+    mig_verify_init(&v, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-1");
+    mig_verify_set_crc64(&v, "11051210869376104955");
+    mig_verify_update(&v, "123456789", 9);
+    TAP_OK(mig_verify_final(&v, 9, sha, why, sizeof(why)) == -EILSEQ && strstr(why, "CRC64"),
+           "crc64 mismatch: %s", why);
+    mig_verify_dispose(&v);
+    /* multipart ETag: md5(md5("abcd") || md5("ef")) + "-2", parts of 4 bytes */
+    uint8_t d[16], cat[32];
+    char etag[48];
+    gz_md5("abcd", 4, cat);
+    gz_md5("ef", 2, cat + 16);
+    gz_md5(cat, 32, d);
+    gz_hex_encode(etag, d, 16);
+    strcat(etag, "-2");
+    mig_verify_init(&v, etag);
+    mig_verify_set_layout(&v, 4, 2);
+    TAP_OK(v.method == MIG_VERIFY_MPU, "mpu method");
+    mig_verify_update(&v, "abc", 3);
+    mig_verify_update(&v, "def", 3);
+    TAP_OK(mig_verify_final(&v, 6, sha, why, sizeof(why)) == 0, "mpu verified: %s", why);
+    TAP_OK(strcmp(mig_verify_method_name(v.method), "mpu-md5") == 0, "mpu name");
+    mig_verify_dispose(&v);
+    mig_verify_init(&v, etag);
+    mig_verify_set_layout(&v, 3, 2); /* the wrong layout: mismatch */
+    mig_verify_update(&v, "abcdef", 6);
+    TAP_OK(mig_verify_final(&v, 6, sha, why, sizeof(why)) == -EILSEQ, "mpu mismatch: %s",
+           why);
+    mig_verify_dispose(&v);
+    mig_verify_init(&v, etag);
+    mig_verify_set_layout(&v, 4, 3); /* count differs from the ETag's: not used */
+    TAP_OK(v.method == MIG_VERIFY_SHA256, "layout ignored when the count differs");
+    mig_verify_dispose(&v);
+}
+
+static void t_not_carried(void)
+{
+    struct mig_resp r;
+    char out[128];
+    mig_resp_init(&r, 1024);
+    const char *block = "HTTP/1.1 200 OK\r\nx-amz-tagging-count: 2\r\n"
+                        "x-amz-storage-class: GLACIER\r\nx-amz-server-side-encryption: "
+                        "aws:kms\r\nx-amz-website-redirect-location: /x\r\n"
+                        "x-amz-object-lock-mode: GOVERNANCE\r\n\r\n";
+    gz_buf_append(&r.headers, block, strlen(block));
+    mig_meta_not_carried(&r, out, sizeof(out));
+    TAP_OK(strcmp(out, "tags,storage-class,sse-kms,website-redirect,object-lock") == 0,
+           "not carried: %s", out);
+    gz_buf_reset(&r.headers);
+    block = "HTTP/1.1 200 OK\r\nx-amz-storage-class: STANDARD\r\n\r\n";
+    gz_buf_append(&r.headers, block, strlen(block));
+    mig_meta_not_carried(&r, out, sizeof(out));
+    TAP_OK(out[0] == '\0', "standard carries everything");
+    mig_resp_free(&r);
+    TAP_OK(mig_storage_class_archive("GLACIER") && mig_storage_class_archive("DeepColdArchive") &&
+           mig_storage_class_archive("COLD") && !mig_storage_class_archive("GLACIER_IR") &&
+           !mig_storage_class_archive("") && !mig_storage_class_archive(NULL), "archive classes");
+}
+
+static int collect(void *arg, const struct mig_entry *e)
+{
+    struct gz_buf *b = arg;
+    return gz_buf_appendf(b, "%s:%lld:%s ", e->key, (long long)e->size, e->etag);
+}
+
+static void t_dest_store(void)
+{
+    char dir[] = "/tmp/gzy-test-migstore-XXXXXX", err[256] = "";
+    TAP_OK(mkdtemp(dir) != NULL, "temp dir");
+    struct store_config cfg = {.data_dir = dir, .sync = 0};
+    struct store *s = NULL;
+    TAP_OK(store_open(&cfg, &s) == 0, "store open");
+    struct mig_client c;
+    TAP_OK(mig_client_init_store(&c, s, "bk", err, sizeof(err)) == -ENOENT &&
+           strstr(err, "does not exist"), "missing bucket: %s", err);
+    struct store_bucket b = {.name = "bk", .region = "us-east-1", .owner = "o"};
+    TAP_OK(store_bucket_create(s, &b) == 0, "bucket");
+    TAP_OK(mig_client_init_store(&c, s, "bk", err, sizeof(err)) == 0, "client");
+    struct curl_slist *meta = curl_slist_append(NULL, "x-amz-meta-color: red");
+    meta = curl_slist_append(meta, "content-type: text/plain");
+    struct mig_objhdr oh = {.meta = meta, .src_etag = "0123456789abcdef0123456789abcdef-3",
+                            .src_mtime = 1500000000};
+    bool perm = false;
+    TAP_OK(mig_store_put(&c, "k1", &oh, "hello", 5, err, sizeof(err), &perm) == 0, "put: %s",
+           err);
+    struct store_meta m;
+    struct gz_buf hold;
+    gz_buf_init(&hold, 1 << 16);
+    TAP_OK(store_object_stat(s, gz_slice_cstr("bk"), gz_slice_cstr("k1"), &m, &hold) == 0 &&
+           strcmp(m.etag, oh.src_etag) == 0 && m.mtime_ms == 1500000000000LL && m.size == 5,
+           "source etag and mtime kept: %s %lld", m.etag, (long long)m.mtime_ms);
+    size_t pos = 0;
+    struct gz_slice n, v;
+    TAP_OK(store_headers_next(m.headers, &pos, &n, &v) && gz_slice_eq_cstr(n, "Content-Type") &&
+           gz_slice_eq_cstr(v, "text/plain"), "canonical Content-Type first");
+    TAP_OK(store_headers_next(m.headers, &pos, &n, &v) &&
+           gz_slice_eq_cstr(n, "x-amz-meta-color") && gz_slice_eq_cstr(v, "red"), "user meta");
+    gz_buf_free(&hold);
+    /* multipart through the store */
+    char id[64], e1[80], e2[80];
+    mig_etag_t etags[2];
+    TAP_OK(mig_store_mpu_create(&c, "k2", &oh, id, sizeof(id), err, sizeof(err)) == 0, "mpu");
+    TAP_OK(mig_store_mpu_part(&c, id, 1, "abcd", 4, e1, sizeof(e1), err, sizeof(err)) == 0 &&
+           mig_store_mpu_part(&c, id, 2, "ef", 2, e2, sizeof(e2), err, sizeof(err)) == 0,
+           "parts");
+    snprintf(etags[0], sizeof(etags[0]), "%s", e1);
+    snprintf(etags[1], sizeof(etags[1]), "%s", e2);
+    oh.src_etag = NULL;
+    TAP_OK(mig_store_mpu_complete(&c, "k2", id, etags, 2, &oh, err, sizeof(err), &perm) == 0,
+           "complete: %s", err);
+    struct gz_buf body, list;
+    gz_buf_init(&body, 64);
+    TAP_OK(mig_store_read(&c, "k2", 2, 3, &body, err, sizeof(err)) == 0 && body.len == 3 &&
+           memcmp(body.ptr, "cde", 3) == 0, "read back a range");
+    gz_buf_free(&body);
+    gz_buf_init(&list, 4096);
+    TAP_OK(mig_store_list(&c, NULL, collect, &list, err, sizeof(err)) == 0, "list");
+    gz_buf_terminate(&list);
+    TAP_OK(strstr(list.ptr, "k1:5:0123456789abcdef0123456789abcdef-3 ") &&
+           strstr(list.ptr, "k2:6:") && strstr(list.ptr, "-2 "), "listing: %s", list.ptr);
+    gz_buf_free(&list);
+    /* quota: a permanent, named failure */
+    struct store_quota q = {.max_bytes = -1, .max_objects = 2};
+    TAP_OK(store_bucket_quota_set(s, gz_slice_cstr("bk"), &q) == 0, "quota set");
+    perm = false;
+    TAP_OK(mig_store_put(&c, "k3", &oh, "x", 1, err, sizeof(err), &perm) == GZ_EQUOTA && perm &&
+           strcmp(err, "quota exceeded") == 0, "quota exceeded: %s", err);
+    TAP_OK(mig_store_delete(&c, "k1", err, sizeof(err)) == 0, "delete");
+    TAP_OK(mig_store_put(&c, "k3", &oh, "x", 1, err, sizeof(err), &perm) == 0, "fits again");
+    curl_slist_free_all(meta);
+    store_close(s);
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    TAP_OK(system(cmd) == 0, "cleanup");
+}
+
+static void part_cb(void *arg, int part, const char *etag)
+{
+    struct gz_buf *b = arg;
+    gz_buf_appendf(b, "%d=%s ", part, etag);
+}
+
+static void t_journal_uploads(void)
+{
+    char path[] = "/tmp/gzy-test-migrate-XXXXXX", err[256];
+    int fd = mkstemp(path);
+    close(fd);
+    struct mig_journal j;
+    TAP_OK(mig_journal_open(&j, path, err, sizeof(err)) == 0, "open: %s", err);
+    struct mig_upload_rec u = {.part_size = 5 << 20}, got;
+    snprintf(u.upload_id, sizeof(u.upload_id), "up1");
+    snprintf(u.src_etag, sizeof(u.src_etag), "abc-2");
+    TAP_OK(mig_journal_upload_get(&j, "big", &got) == 0, "no upload yet");
+    TAP_OK(mig_journal_upload_put(&j, "big", &u) == 0, "upload put");
+    TAP_OK(mig_journal_part_put(&j, "big", 2, "e2") == 0 &&
+           mig_journal_part_put(&j, "big", 1, "e1") == 0, "parts put");
+    TAP_OK(mig_journal_upload_get(&j, "big", &got) == 1 && strcmp(got.upload_id, "up1") == 0 &&
+           strcmp(got.src_etag, "abc-2") == 0 && got.part_size == 5 << 20, "upload get");
+    struct gz_buf b;
+    gz_buf_init(&b, 1024);
+    mig_journal_parts_each(&j, "big", part_cb, &b);
+    gz_buf_terminate(&b);
+    TAP_OK(strcmp(b.ptr, "1=e1 2=e2 ") == 0, "parts in order: %s", b.ptr);
+    TAP_OK(mig_journal_upload_drop(&j, "big") == 0 &&
+           mig_journal_upload_get(&j, "big", &got) == 0, "dropped");
+    gz_buf_reset(&b);
+    mig_journal_parts_each(&j, "big", part_cb, &b);
+    TAP_OK(b.len == 0, "parts dropped too");
+    gz_buf_free(&b);
+    /* storage class, waiting, done extras */
+    TAP_OK(mig_journal_begin_pass(&j) == 0, "pass");
+    struct mig_entry e = {.key = "cold", .size = 3, .mtime = 1};
+    snprintf(e.etag, sizeof(e.etag), "x");
+    snprintf(e.storage_class, sizeof(e.storage_class), "GLACIER");
+    TAP_OK(mig_journal_add_src(&j, &e) == 0, "add");
+    struct gz_mig_stats st = {0};
+    TAP_OK(mig_journal_diff(&j, &st) == 0 && st.to_copy == 1, "diff");
+    char *key = NULL, etag[80], sc[32];
+    int64_t size;
+    TAP_OK(mig_journal_claim2(&j, &key, &size, etag, sizeof(etag), sc, sizeof(sc)) == 1 &&
+           strcmp(sc, "GLACIER") == 0, "claim gives the class");
+    TAP_OK(mig_journal_wait(&j, key, "archived") == 0 && mig_journal_count(&j, "waiting") == 1,
+           "waiting");
+    TAP_OK(mig_journal_done(&j, key, "y", "sha", "md5", 0) == 0 &&
+           mig_journal_done_extra(&j, key, 4, "tags") == 0, "done extra");
+    gz_free(key);
+    mig_journal_close(&j);
+    sqlite3 *db;
+    sqlite3_stmt *q;
+    sqlite3_open(path, &db);
+    sqlite3_prepare_v2(db, "SELECT size, done_etag, not_carried FROM src WHERE key='cold'", -1,
+                       &q, NULL);
+    TAP_OK(sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int64(q, 0) == 4 &&
+           strcmp((const char *)sqlite3_column_text(q, 1), "y") == 0 &&
+           strcmp((const char *)sqlite3_column_text(q, 2), "tags") == 0, "row recorded");
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    unlink(path);
+}
+
 int main(void)
 {
     TAP_RUN(t_presets);
@@ -285,5 +529,11 @@ int main(void)
     TAP_RUN(t_verify);
     TAP_RUN(t_journal);
     TAP_RUN(t_client);
+    TAP_RUN(t_glob);
+    TAP_RUN(t_throttle);
+    TAP_RUN(t_verify_more);
+    TAP_RUN(t_not_carried);
+    TAP_RUN(t_dest_store);
+    TAP_RUN(t_journal_uploads);
     return tap_done();
 }

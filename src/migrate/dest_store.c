@@ -1,0 +1,342 @@
+/*
+ * dest_store.c - the destination written through the store interface (no HTTP): what
+ * `gzy serve` jobs and `gzy migrate copy --dest-data` use. Objects are stored exactly as a
+ * PUT through S3 would store them (canonical standard header names, lower-case x-amz-meta-*),
+ * but with the source's ETag and Last-Modified as their own. The store's done callbacks run
+ * on its committer thread: the worker waits on a mutex + condition variable.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "../store/store.h"
+#include "migrate_int.h"
+
+#define MIG_STORE_HEADERS_MAX (64 * 1024)
+
+struct waiter {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool done;
+    int status;
+};
+
+static void waiter_init(struct waiter *w)
+{
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    w->done = false;
+    w->status = 0;
+}
+
+static void waiter_done(void *ud, int status)
+{
+    struct waiter *w = ud;
+    pthread_mutex_lock(&w->mu);
+    w->status = status;
+    w->done = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Waits for the callback, then destroys the waiter; returns the status. */
+static int waiter_wait(struct waiter *w)
+{
+    pthread_mutex_lock(&w->mu);
+    while (!w->done)
+        pthread_cond_wait(&w->cv, &w->mu);
+    int st = w->status;
+    pthread_mutex_unlock(&w->mu);
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
+    return st;
+}
+
+static int store_fail(int rc, const char *what, char *err, size_t errsz, bool *permanent)
+{
+    if (rc == GZ_EQUOTA)
+        snprintf(err, errsz, "quota exceeded");
+    else if (rc == GZ_ENOBUCKET)
+        snprintf(err, errsz, "destination bucket does not exist");
+    else
+        snprintf(err, errsz, "destination %s: %s", what, gz_strerror(rc));
+    if (permanent)
+        *permanent = rc == GZ_EQUOTA || rc == GZ_ENOBUCKET;
+    return rc;
+}
+
+int mig_client_init_store(struct mig_client *c, struct store *s, const char *bucket,
+                          char *err, size_t errsz)
+{
+    memset(c, 0, sizeof(*c));
+    c->who = "destination";
+    c->store = s;
+    c->preset = gz_migrate_preset_get(GZ_MIG_GENERIC);
+    if (!bucket || !*bucket || strlen(bucket) >= sizeof(c->bucket)) {
+        snprintf(err, errsz, "destination: a bucket is required");
+        return -EINVAL;
+    }
+    snprintf(c->bucket, sizeof(c->bucket), "%s", bucket);
+    snprintf(c->base, sizeof(c->base), "store");
+    struct store_bucket b;
+    int rc = store_bucket_get(s, gz_slice_cstr(c->bucket), &b);
+    if (rc < 0)
+        snprintf(err, errsz, "destination bucket %s: %s", bucket,
+                 rc == GZ_ENOBUCKET ? "does not exist" : gz_strerror(rc));
+    return rc < 0 ? (rc == GZ_ENOBUCKET ? -ENOENT : rc) : 0;
+}
+
+static const char *const canonical[] = {
+    "Content-Type", "Cache-Control", "Content-Disposition", "Content-Encoding",
+    "Content-Language", "Expires",
+};
+
+/* Splits "name: value" into slices; false if malformed. */
+static bool split_line(const char *line, struct gz_slice *n, struct gz_slice *v)
+{
+    const char *colon = strchr(line, ':');
+    if (!colon || colon == line)
+        return false;
+    const char *p = colon + 1;
+    while (*p == ' ')
+        p++;
+    *n = gz_slice(line, (size_t)(colon - line));
+    *v = gz_slice_cstr(p);
+    return true;
+}
+
+int mig_store_headers(const struct curl_slist *meta, struct gz_buf *enc)
+{
+    struct gz_slice n, v;
+    int rc = 0;
+    /* the standard headers first, in the order s3/meta.c stores them, then user metadata */
+    for (size_t i = 0; rc == 0 && i < sizeof(canonical) / sizeof(canonical[0]); i++)
+        for (const struct curl_slist *e = meta; rc == 0 && e; e = e->next)
+            if (split_line(e->data, &n, &v) && gz_slice_case_eq_cstr(n, canonical[i])) {
+                rc = store_headers_add(enc, gz_slice_cstr(canonical[i]), v);
+                break;
+            }
+    for (const struct curl_slist *e = meta; rc == 0 && e; e = e->next)
+        if (split_line(e->data, &n, &v) && n.len > 11 && strncmp(n.ptr, "x-amz-meta-", 11) == 0)
+            rc = store_headers_add(enc, n, v);
+    return rc;
+}
+
+static void fill_meta(struct store_meta *m, const struct mig_objhdr *oh, const char *fallback,
+                      const struct gz_buf *enc)
+{
+    memset(m, 0, sizeof(*m));
+    const char *e = oh->src_etag && *oh->src_etag && strlen(oh->src_etag) < sizeof(m->etag)
+                        ? oh->src_etag
+                        : fallback;
+    snprintf(m->etag, sizeof(m->etag), "%s", e ? e : "");
+    m->mtime_ms = oh->src_mtime > 0 ? oh->src_mtime * 1000 : 0;
+    m->headers = gz_buf_slice(enc);
+}
+
+int mig_store_put(const struct mig_client *c, const char *key, const struct mig_objhdr *oh,
+                  const void *body, size_t len, char *err, size_t errsz, bool *permanent)
+{
+    struct gz_buf enc;
+    struct store_writer *w = NULL;
+    struct store_meta m;
+    uint8_t d[16];
+    char md5hex[33];
+    gz_buf_init(&enc, MIG_STORE_HEADERS_MAX);
+    int rc = mig_store_headers(oh->meta, &enc);
+    if (rc == 0)
+        rc = store_writer_open(c->store, &w);
+    if (rc == 0 && len)
+        rc = store_writer_write(w, body, len);
+    if (rc < 0) {
+        store_writer_abort(w);
+        store_fail(rc, "write", err, errsz, permanent);
+        goto out;
+    }
+    gz_md5(body, len, d);
+    gz_hex_encode(md5hex, d, 16);
+    fill_meta(&m, oh, md5hex, &enc);
+    struct waiter wt;
+    waiter_init(&wt);
+    store_object_commit(c->store, w, gz_slice_cstr(c->bucket), gz_slice_cstr(key), &m,
+                        waiter_done, &wt);
+    rc = waiter_wait(&wt);
+    if (rc < 0)
+        store_fail(rc, "commit", err, errsz, permanent);
+out:
+    gz_buf_free(&enc);
+    return rc;
+}
+
+int mig_store_mpu_create(const struct mig_client *c, const char *key,
+                         const struct mig_objhdr *oh, char *upload_id, size_t idsz, char *err,
+                         size_t errsz)
+{
+    struct gz_buf enc;
+    char id[STORE_UPLOAD_ID_LEN + 1];
+    gz_buf_init(&enc, MIG_STORE_HEADERS_MAX);
+    int rc = mig_store_headers(oh->meta, &enc);
+    if (rc == 0)
+        rc = store_upload_create(c->store, gz_slice_cstr(c->bucket), gz_slice_cstr(key),
+                                 gz_buf_slice(&enc), id);
+    if (rc < 0)
+        store_fail(rc, "create upload", err, errsz, NULL);
+    else
+        snprintf(upload_id, idsz, "%s", id);
+    gz_buf_free(&enc);
+    return rc;
+}
+
+int mig_store_mpu_part(const struct mig_client *c, const char *upload_id, int part,
+                       const void *body, size_t len, char *etag, size_t etagsz, char *err,
+                       size_t errsz)
+{
+    struct store_writer *w = NULL;
+    uint8_t d[16];
+    char md5hex[33];
+    int rc = store_writer_open(c->store, &w);
+    if (rc == 0 && len)
+        rc = store_writer_write(w, body, len);
+    if (rc < 0) {
+        store_writer_abort(w);
+        return store_fail(rc, "write part", err, errsz, NULL);
+    }
+    gz_md5(body, len, d);
+    gz_hex_encode(md5hex, d, 16);
+    struct waiter wt;
+    waiter_init(&wt);
+    store_upload_part_commit(c->store, upload_id, part, w, md5hex, waiter_done, &wt);
+    rc = waiter_wait(&wt);
+    if (rc < 0)
+        return store_fail(rc, "commit part", err, errsz, NULL);
+    snprintf(etag, etagsz, "%s", md5hex);
+    return 0;
+}
+
+int mig_store_mpu_complete(const struct mig_client *c, const char *key, const char *upload_id,
+                           const mig_etag_t *etags, int nparts, const struct mig_objhdr *oh,
+                           char *err, size_t errsz, bool *permanent)
+{
+    struct store_part *parts = gz_calloc((size_t)nparts, sizeof(*parts));
+    struct gz_buf none;
+    struct store_meta m;
+    gz_buf_init(&none, 16);
+    for (int i = 0; i < nparts; i++) {
+        parts[i].number = i + 1;
+        snprintf(parts[i].etag, sizeof(parts[i].etag), "%s", etags[i]);
+    }
+    fill_meta(&m, oh, NULL, &none);
+    m.headers = gz_slice(NULL, 0); /* the upload's headers */
+    m.parts = nparts;
+    if (!m.etag[0]) { /* no source ETag: the S3 multipart ETag */
+        struct gz_hash h;
+        uint8_t d[GZ_HASH_MAX_LEN];
+        gz_hash_init(&h, GZ_HASH_MD5);
+        for (int i = 0; i < nparts; i++)
+            if (gz_hex_decode(d, sizeof(d), gz_slice_cstr(etags[i])) == 16)
+                gz_hash_update(&h, d, 16);
+        gz_hash_final(&h, d);
+        gz_hex_encode(m.etag, d, 16);
+        snprintf(m.etag + 32, sizeof(m.etag) - 32, "-%d", nparts);
+    }
+    struct waiter wt;
+    waiter_init(&wt);
+    store_upload_complete(c->store, gz_slice_cstr(c->bucket), gz_slice_cstr(key), upload_id,
+                          parts, nparts, &m, waiter_done, &wt);
+    int rc = waiter_wait(&wt);
+    if (rc < 0)
+        store_fail(rc, "complete upload", err, errsz, permanent);
+    gz_free(parts);
+    gz_buf_free(&none);
+    return rc;
+}
+
+void mig_store_mpu_abort(const struct mig_client *c, const char *upload_id)
+{
+    struct waiter wt;
+    waiter_init(&wt);
+    store_upload_abort(c->store, upload_id, waiter_done, &wt);
+    waiter_wait(&wt);
+}
+
+int mig_store_delete(const struct mig_client *c, const char *key, char *err, size_t errsz)
+{
+    struct waiter wt;
+    waiter_init(&wt);
+    store_object_delete(c->store, gz_slice_cstr(c->bucket), gz_slice_cstr(key), waiter_done,
+                        &wt);
+    int rc = waiter_wait(&wt);
+    return rc < 0 ? store_fail(rc, "delete", err, errsz, NULL) : 0;
+}
+
+struct list_ctx {
+    mig_entry_fn *fn;
+    void *arg;
+    int rc;
+    char *last;                 /* last key seen (owned) */
+};
+
+static void list_one(const struct store_list_entry *le, void *ud)
+{
+    struct list_ctx *lc = ud;
+    if (lc->rc || le->is_prefix)
+        return;
+    struct mig_entry e = {.size = le->size, .mtime = le->mtime_ms / 1000};
+    e.key = gz_malloc(le->key.len + 1);
+    memcpy(e.key, le->key.ptr, le->key.len);
+    e.key[le->key.len] = '\0';
+    snprintf(e.etag, sizeof(e.etag), "%s", le->etag ? le->etag : "");
+    lc->rc = lc->fn(lc->arg, &e);
+    gz_free(lc->last);
+    lc->last = e.key;
+}
+
+int mig_store_list(const struct mig_client *c, const char *prefix, mig_entry_fn *fn, void *arg,
+                   char *err, size_t errsz)
+{
+    struct list_ctx lc = {.fn = fn, .arg = arg};
+    bool truncated = true;
+    int rc = 0;
+    while (rc == 0 && lc.rc == 0 && truncated) {
+        struct gz_slice after = lc.last ? gz_slice_cstr(lc.last) : gz_slice(NULL, 0);
+        char *prev = lc.last;
+        lc.last = NULL;
+        rc = store_object_list(c->store, gz_slice_cstr(c->bucket),
+                               gz_slice_cstr(prefix ? prefix : ""), after, gz_slice(NULL, 0),
+                               1000, list_one, &lc, &truncated);
+        if (!lc.last) { /* nothing new on this page */
+            lc.last = prev;
+            break;
+        }
+        gz_free(prev);
+    }
+    gz_free(lc.last);
+    if (rc < 0)
+        snprintf(err, errsz, "destination listing: %s", gz_strerror(rc));
+    return rc < 0 ? rc : lc.rc;
+}
+
+int mig_store_read(const struct mig_client *c, const char *key, int64_t off, int64_t len,
+                   struct gz_buf *body, char *err, size_t errsz)
+{
+    struct store_reader *r = NULL;
+    struct store_meta m;
+    int rc = store_object_open(c->store, gz_slice_cstr(c->bucket), gz_slice_cstr(key), &r, &m);
+    if (rc == 0)
+        rc = store_reader_seek(r, off);
+    if (rc == 0)
+        rc = gz_buf_reserve(body, (size_t)len);
+    while (rc == 0 && (int64_t)body->len < len) {
+        int64_t n = store_reader_read(r, body->ptr + body->len, (size_t)(len - (int64_t)body->len));
+        if (n <= 0) {
+            rc = n < 0 ? (int)n : -EIO;
+            break;
+        }
+        body->len += (size_t)n;
+    }
+    store_reader_close(r);
+    if (rc < 0)
+        snprintf(err, errsz, "destination read: %s", gz_strerror(rc));
+    return rc;
+}
