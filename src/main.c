@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/report_cli.h"
 
 #define GZY_VERSION "0.1.0"
 
@@ -16,6 +17,7 @@ static void usage(void)
            "  serve          run the S3 endpoint on a local data folder (gzy serve --help)\n"
            "  config dump    print the effective configuration of `serve` with these options\n"
            "  admin          tenants, users, keys, quotas, usage, audit (gzy admin --help)\n"
+           "  report         supervision report: deadlines, progress, at-risk, violations\n"
            "  migrate copy   copy a bucket between S3 endpoints, verified and resumable\n"
            "  audit          verify, export or prune the audit log (gzy audit --help)\n"
            "  bench          S3 load generator: ops/s, MB/s, latency percentiles (gzy bench --help)\n"
@@ -41,6 +43,8 @@ int main(int argc, char **argv)
         return gz_cmd_migrate(argc - 2, argv + 2);
     if (strcmp(argv[1], "audit") == 0)
         return gz_cmd_audit(argc - 2, argv + 2);
+    if (strcmp(argv[1], "report") == 0)
+        return gz_cmd_report(argc - 2, argv + 2);
     if (strcmp(argv[1], "bench") == 0)
         return gz_cmd_bench(argc - 2, argv + 2);
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {

@@ -320,6 +320,10 @@ static void conn_compact(struct http_conn *c)
 static void conn_on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
     struct http_conn *c = h->data;
+    if (c->tls != NULL) {
+        http__tls_read_buf(c, buf); /* ciphertext; the run step decrypts into rbuf */
+        return;
+    }
     if (c->rbuf == NULL)
         c->rbuf = gz_malloc(c->rcap);
     if (c->state == CS_LINGER)
@@ -340,7 +344,7 @@ static void conn_on_eof(struct http_conn *c)
         break;
     case CS_REQUEST:
         /* Mid-body EOF is a client that went away (unless the rest is already buffered). */
-        if (!c->msg_complete && !c->req.info.chunked &&
+        if (!c->msg_complete && !c->req.info.chunked && !http__tls_pending(c) &&
             (int64_t)(c->body_parsed + (c->rlen - c->rpos)) < c->req_cl)
             http__conn_close(c, -ECONNRESET);
         break;
@@ -349,24 +353,63 @@ static void conn_on_eof(struct http_conn *c)
     }
 }
 
+/* nread bytes were appended to rbuf (read, or decrypted). */
+static void conn_got_bytes(struct http_conn *c, size_t nread)
+{
+    c->rlen += nread;
+    c->t_activity = uv_now(&c->lp->loop);
+    if (c->state == CS_IDLE) {
+        c->state = CS_HEADERS;
+        if (c->requests_served > 0)
+            c->t_start = c->t_activity; /* a new connection counts from accept */
+    } else if (c->state == CS_LINGER) {
+        c->linger_bytes += nread;
+        c->rpos = c->rlen = 0;
+        if (c->linger_bytes > HTTP__LINGER_MAX)
+            http__conn_close(c, -ECONNRESET);
+    }
+}
+
+/* TLS: decrypts buffered ciphertext into rbuf while it has room (the same bound as a plain
+ * read); true if anything happened. */
+static bool conn_step_tls_read(struct http_conn *c)
+{
+    if (c->tls == NULL || c->closing || !http__tls_pending(c))
+        return false;
+    if (c->state == CS_REQUEST && c->req.body_paused && !c->msg_complete)
+        return false; /* back-pressure from the application */
+    if (c->rbuf == NULL)
+        c->rbuf = gz_malloc(c->rcap);
+    if (c->state == CS_LINGER)
+        c->rpos = c->rlen = 0;
+    conn_compact(c);
+    if (c->rlen == c->rcap)
+        return false;
+    ssize_t n = http__tls_decrypt(c, c->rbuf + c->rlen, c->rcap - c->rlen);
+    if (n > 0) {
+        conn_got_bytes(c, (size_t)n);
+    } else if (n == UV_EOF) {
+        conn_on_eof(c);
+    } else if (n < 0) {
+        c->broken = true;
+        http__conn_close(c, (int)n);
+    }
+    return n != 0;
+}
+
 static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     struct http_conn *c = s->data;
     http__conn_enter(c);
-    if (nread > 0) {
-        c->rlen += (size_t)nread;
+    if (nread > 0 && c->tls != NULL) {
         c->t_activity = uv_now(&c->lp->loop);
-        if (c->state == CS_IDLE) {
-            c->state = CS_HEADERS;
-            if (c->requests_served > 0)
-                c->t_start = c->t_activity; /* a new connection counts from accept */
-        } else if (c->state == CS_LINGER) {
-            c->linger_bytes += (size_t)nread;
-            c->rpos = c->rlen = 0;
-            if (c->linger_bytes > HTTP__LINGER_MAX)
-                http__conn_close(c, -ECONNRESET);
-        }
+        http__tls_on_cipher(c, buf->base, (size_t)nread); /* decrypted by the run step */
+    } else if (nread > 0) {
+        conn_got_bytes(c, (size_t)nread);
     } else if (nread == UV_EOF) {
+        if (c->tls != NULL) /* decrypt what is buffered first: it may complete the body */
+            while (conn_step_tls_read(c) && !c->closing)
+                ;
         conn_on_eof(c);
     } else if (nread < 0 && nread != UV_ENOBUFS) {
         c->broken = true;
@@ -543,6 +586,7 @@ void http__conn_linger(struct http_conn *c)
     c->rpos = c->rlen = c->keep = 0;
     if (!c->shutdown_sent) {
         c->shutdown_sent = true;
+        http__tls_shutdown(c); /* close_notify ahead of the FIN */
         c->shut.data = c;
         if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, conn_on_shutdown) < 0)
             http__conn_close(c, -ECONNRESET);
@@ -570,6 +614,7 @@ static void conn_free(struct http_conn *c)
     http__list_del(&c->link);
     if (c->in_deferred)
         http__list_del(&c->dlink);
+    http__tls_conn_free(c);
     gz_free(c->rbuf);
     gz_free(c->hdrs);
     gz_free(c->poll);
@@ -784,6 +829,7 @@ static void conn_run(struct http_conn *c)
         bool progress = http__req_deliver(c);
         progress |= http__resp_pump(c);
         progress |= conn_step_release(c);
+        progress |= conn_step_tls_read(c);
         progress |= conn_step_parse(c);
         if (!progress)
             break;
@@ -878,6 +924,8 @@ void http__conn_on_connection(uv_stream_t *listener, int status)
         conn_peer_name(c);
         if (atomic_load(&lp->srv->nconns) > lp->srv->cfg.max_connections)
             http__resp_reject(c);
+        else if (lp->srv->cfg.tls != NULL && http__tls_conn_new(c, lp->srv->cfg.tls) < 0)
+            http__conn_close(c, -ENOMEM);
         else
             uv_tcp_nodelay(&c->tcp, 1);
     }

@@ -29,6 +29,7 @@
 
 struct http_server;
 struct http_req;
+struct http_tls;
 
 struct http_header {
     struct gz_slice name;  /* as received; compare case-insensitively */
@@ -76,7 +77,18 @@ struct http_server_config {
     void (*on_protocol_error)(int status, const char *message, const char *request_id,
                               struct gz_buf *body, const char **content_type, void *app);
     void *app;
+    struct http_tls *tls;          /* NULL: plain HTTP; else TLS 1.2/1.3 with this cert (borrowed) */
 };
+
+/* ---- TLS ----
+ * A certificate chain and private key (PEM files) for TLS 1.2/1.3 listeners, shared by any
+ * number of servers. Reloading swaps in a new certificate for new connections (existing ones
+ * keep theirs); on any error the old one stays and err says why. All three are thread-safe;
+ * destroy only after every server using it is destroyed. */
+int http_tls_create(const char *cert_file, const char *key_file, struct http_tls **out,
+                    char *err, size_t errsz);
+int http_tls_reload(struct http_tls *tls, char *err, size_t errsz);
+void http_tls_destroy(struct http_tls *tls);
 
 /* Binds and listens (so the port is known before returning). */
 int http_server_create(const struct http_server_config *cfg, struct http_server **out);
@@ -146,6 +158,8 @@ void http_resp_sendfile(struct http_req *req, int fd, int64_t offset, int64_t le
 /* Finishes a streamed response. If fewer bytes were written than announced, the connection
  * is closed (the client sees a truncated body, never a wrong one). */
 void http_resp_end(struct http_req *req);
+/* Did the request arrive over TLS? */
+bool http_req_is_tls(const struct http_req *req);
 /* Has the client gone away (writes will fail)? */
 bool http_req_is_closed(const struct http_req *req);
 

@@ -38,6 +38,7 @@
 #define HTTP__ERR_BODY_MAX (64 * 1024)          /* on_protocol_error body */
 
 struct http_conn;
+struct http__tls_conn;
 
 /* Intrusive doubly linked list (circular, with a head node). */
 struct http__list {
@@ -220,6 +221,7 @@ struct http_conn {
     struct http__arena_blk *arena0;
     struct sockaddr_storage peer;
     char peer_str[64];
+    struct http__tls_conn *tls; /* NULL on plain connections */
     struct http_req req;
 };
 
@@ -276,6 +278,28 @@ void http__conn_linger(struct http_conn *c);
 void http__conn_stop(struct http_conn *c);
 /* Whether an unread remaining body may be drained to keep the connection alive. */
 bool http__conn_body_discardable(const struct http_conn *c);
+
+/* ---- tls.c ---- */
+/* Every write to a connection goes through these (plain: libuv directly; TLS: encrypted).
+ * http__conn_write reports to cb(w, status) once the bytes are with the kernel; the caller
+ * counts it in writes_pending. http__conn_try_write returns bytes taken (TLS takes all and
+ * queues what the kernel does not take now, counted internally) or a libuv error. */
+int http__conn_write(struct http_conn *c, uv_write_t *w, uv_buf_t *bufs, unsigned n,
+                     uv_write_cb cb);
+int http__conn_try_write(struct http_conn *c, uv_buf_t *bufs, unsigned n);
+int http__tls_conn_new(struct http_conn *c, struct http_tls *tls);
+void http__tls_conn_free(struct http_conn *c);
+/* Reading: libuv reads ciphertext into the buffer http__tls_read_buf gives; it is fed to the
+ * SSL, and the run step decrypts into rbuf while there is room (-EPROTO on a TLS error,
+ * UV_EOF after close_notify). */
+void http__tls_read_buf(struct http_conn *c, uv_buf_t *buf);
+void http__tls_on_cipher(struct http_conn *c, const char *p, size_t n);
+bool http__tls_pending(const struct http_conn *c);
+ssize_t http__tls_decrypt(struct http_conn *c, char *dst, size_t cap);
+/* Sends close_notify (best effort) before the FIN. */
+void http__tls_shutdown(struct http_conn *c);
+/* One step of a file body: pread + encrypt + queue; bytes sent or a negative errno. */
+int64_t http__tls_file_step(struct http_conn *c, int fd, int64_t off, int64_t left);
 
 /* ---- request.c ---- */
 void http__req_init(struct http_conn *c);

@@ -250,7 +250,7 @@ static void req_send_continue(struct http_conn *c)
     static char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
     uv_buf_t b = uv_buf_init(cont, sizeof(cont) - 1);
     c->req.continue_sent = true;
-    if (uv_write(&c->wr_cont, (uv_stream_t *)&c->tcp, &b, 1, http__resp_on_write) < 0) {
+    if (http__conn_write(c, &c->wr_cont, &b, 1, http__resp_on_write) < 0) {
         c->broken = true;
         http__conn_close(c, -EPIPE);
         return;

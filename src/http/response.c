@@ -227,7 +227,7 @@ static int resp_submit(struct http_conn *c, uv_buf_t *bufs, unsigned n, enum htt
 {
     int rc;
     c->wr_kind = kind;
-    rc = uv_write(&c->wr_main, (uv_stream_t *)&c->tcp, bufs, n, http__resp_on_write);
+    rc = http__conn_write(c, &c->wr_main, bufs, n, http__resp_on_write);
     if (rc < 0) {
         c->wr_kind = WR_NONE;
         c->broken = true;
@@ -247,7 +247,7 @@ static void resp_submit_final(struct http_conn *c, uv_buf_t *bufs, unsigned n)
     int w;
     if (c->closing || c->broken)
         return;
-    w = uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
+    w = http__conn_try_write(c, bufs, n);
     if (w == UV_EAGAIN)
         w = 0;
     if (w < 0) {
@@ -277,7 +277,7 @@ static int resp_try_now(struct http_conn *c, uv_buf_t *bufs, unsigned n)
     int w;
     if (c->writes_pending > 0)
         return 0;
-    w = uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
+    w = http__conn_try_write(c, bufs, n);
     if (w == UV_EAGAIN)
         return 0;
     if (w < 0) {
@@ -425,12 +425,34 @@ static void resp_sf_done(struct http_conn *c)
     resp_op_later(r, 0);
 }
 
+/* Over TLS: one encrypted step per call; the run step calls again once it is written
+ * (http__resp_pump waits for writes_pending == 0). */
+static bool resp_sf_tls_step(struct http_conn *c)
+{
+    struct http_req *r = &c->req;
+    if (r->sf_left == 0) {
+        resp_sf_done(c);
+        return true;
+    }
+    int64_t n = http__tls_file_step(c, r->sf_fd, r->sf_off, r->sf_left);
+    if (n < 0) {
+        resp_sf_fail(c, (int)n);
+        return true;
+    }
+    r->sf_off += n;
+    r->sf_left -= n;
+    c->t_write = uv_now(&c->lp->loop);
+    return true;
+}
+
 /* Sends until EAGAIN, the end, or the per-wakeup budget (then yields via the poll). */
 static bool resp_sf_pump(struct http_conn *c)
 {
     struct http_req *r = &c->req;
     size_t budget = HTTP__SENDFILE_BUDGET;
     uv_os_fd_t fd;
+    if (c->tls != NULL)
+        return resp_sf_tls_step(c);
     uv_fileno((uv_handle_t *)&c->tcp, &fd);
     while (r->sf_left > 0 && budget > 0) {
         off_t off = (off_t)r->sf_off;
@@ -559,7 +581,7 @@ void http__resp_error(struct http_conn *c, int status, const char *message)
 
 void http__resp_reject(struct http_conn *c)
 {
-    if (resp_build_error(c, 503, "too many connections") == 0) {
+    if (c->tls == NULL && resp_build_error(c, 503, "too many connections") == 0) {
         uv_buf_t b = uv_buf_init(c->wbuf.ptr, (unsigned)c->wbuf.len);
         uv_try_write((uv_stream_t *)&c->tcp, &b, 1); /* best effort, never queued */
     }
