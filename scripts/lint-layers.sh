@@ -13,7 +13,7 @@ declare -A allowed=(
   [migrate]="util store iam"
   [registry]="util store iam migrate"
   [admin]="util http store iam s3 migrate registry"
-  [console]="util http admin"
+  [console]="util http admin iam store"
   [bench]="util http s3"
   [cli]="util http store iam s3 migrate registry admin console bench"
 )

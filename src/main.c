@@ -4,6 +4,7 @@
 
 #include "cli/cli.h"
 #include "cli/report_cli.h"
+#include "cli/fsck_cli.h"
 
 #define GZY_VERSION "0.1.0"
 
@@ -21,6 +22,8 @@ static void usage(void)
            "  migrate copy   copy a bucket between S3 endpoints, verified and resumable\n"
            "  audit          verify, export or prune the audit log (gzy audit --help)\n"
            "  bench          S3 load generator: ops/s, MB/s, latency percentiles (gzy bench --help)\n"
+           "  fsck           check (and --repair) a stopped server's data folder (gzy fsck --help)\n"
+           "  scrub          verify every stored body against its checksum at a bounded rate\n"
            "  version        print the version\n"
            "  help           this text\n",
            GZY_VERSION);
@@ -47,6 +50,10 @@ int main(int argc, char **argv)
         return gz_cmd_report(argc - 2, argv + 2);
     if (strcmp(argv[1], "bench") == 0)
         return gz_cmd_bench(argc - 2, argv + 2);
+    if (strcmp(argv[1], "fsck") == 0)
+        return gz_cmd_fsck(argc - 2, argv + 2);
+    if (strcmp(argv[1], "scrub") == 0)
+        return gz_cmd_scrub(argc - 2, argv + 2);
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
         printf("gzy %s\n", GZY_VERSION);
         return 0;

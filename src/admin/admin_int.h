@@ -81,6 +81,7 @@ struct admin_call {
     bool on_worker;
     int status;
     const char *error_code;      /* static string, NULL on success */
+    const char *content_type;    /* static string of a non-JSON answer; NULL = JSON */
     struct gz_buf out;
     /* the audit entry */
     char resource[320];
@@ -185,6 +186,30 @@ void admin__buckets_list(struct admin_call *c);
 void admin__buckets_owner(struct admin_call *c);
 void admin__buckets_quota(struct admin_call *c);
 void admin__audit_list(struct admin_call *c);
+/* registry.c: contracts, policy, status, reports */
+void admin__contracts_list(struct admin_call *c);
+void admin__contracts_create(struct admin_call *c);
+void admin__contracts_show(struct admin_call *c);
+void admin__contracts_update(struct admin_call *c);
+void admin__contracts_delete(struct admin_call *c);
+void admin__contracts_close(struct admin_call *c);
+void admin__policy_get(struct admin_call *c);
+void admin__policy_put(struct admin_call *c);
+void admin__status_get(struct admin_call *c);
+void admin__report_get(struct admin_call *c);
+void admin__migrations_list(struct admin_call *c);
+void admin__migrations_create(struct admin_call *c);
+void admin__migrations_show(struct admin_call *c);
+void admin__migrations_action(struct admin_call *c);   /* seg[2]: start pause resume cancel */
+void admin__migrations_delete(struct admin_call *c);
+void admin__migrations_report(struct admin_call *c);
+void admin__migrations_manifest(struct admin_call *c);
+/* objects.c: tenant object browsing (console). These run on the loop thread (router.c
+ * route_opts) and finish the call themselves, possibly later from their own callbacks. */
+void admin__objects_list(struct admin_call *c);
+void admin__object_get(struct admin_call *c);
+void admin__object_put(struct admin_call *c);
+void admin__object_delete(struct admin_call *c);
 
 /* The tenant's buckets as a JSON array of admin__bucket_json(); NULL if replied (error). */
 cJSON *admin__buckets_of(struct admin_call *c, const struct iam_tenant *t);

@@ -35,7 +35,43 @@ static const struct admin_route routes[] = {
      admin__buckets_owner},
     {"PUT", "buckets/*/quota", "SetBucketQuota", ADMIN_ACCESS_TENANT_WRITE, true,
      admin__buckets_quota},
+    {"GET", "buckets/*/objects", "ListObjects", ADMIN_ACCESS_ANY, false, admin__objects_list},
+    {"GET", "buckets/*/object", "GetObject", ADMIN_ACCESS_ANY, false, admin__object_get},
+    {"PUT", "buckets/*/object", "PutObject", ADMIN_ACCESS_ANY, true, admin__object_put},
+    {"DELETE", "buckets/*/object", "DeleteObject", ADMIN_ACCESS_ANY, true, admin__object_delete},
     {"GET", "audit", "ListAudit", ADMIN_ACCESS_PLATFORM_READ, false, admin__audit_list},
+    {"GET", "contracts", "ListContracts", ADMIN_ACCESS_READ, false, admin__contracts_list},
+    {"POST", "contracts", "CreateContract", ADMIN_ACCESS_PLATFORM_WRITE, true,
+     admin__contracts_create},
+    {"GET", "contracts/*", "GetContract", ADMIN_ACCESS_READ, false, admin__contracts_show},
+    {"PUT", "contracts/*", "UpdateContract", ADMIN_ACCESS_PLATFORM_WRITE, true,
+     admin__contracts_update},
+    {"DELETE", "contracts/*", "DeleteContract", ADMIN_ACCESS_PLATFORM_WRITE, true,
+     admin__contracts_delete},
+    {"POST", "contracts/*/close", "CloseContract", ADMIN_ACCESS_PLATFORM_WRITE, true,
+     admin__contracts_close},
+    {"GET", "policy", "GetPolicy", ADMIN_ACCESS_READ, false, admin__policy_get},
+    {"PUT", "policy", "SetPolicy", ADMIN_ACCESS_PLATFORM_WRITE, true, admin__policy_put},
+    {"GET", "status", "GetStatus", ADMIN_ACCESS_READ, false, admin__status_get},
+    {"GET", "report", "GetReport", ADMIN_ACCESS_READ, false, admin__report_get},
+    {"GET", "migrations", "ListMigrations", ADMIN_ACCESS_READ, false, admin__migrations_list},
+    {"POST", "migrations", "CreateMigration", ADMIN_ACCESS_TENANT_WRITE, true,
+     admin__migrations_create},
+    {"GET", "migrations/*", "GetMigration", ADMIN_ACCESS_READ, false, admin__migrations_show},
+    {"DELETE", "migrations/*", "DeleteMigration", ADMIN_ACCESS_TENANT_WRITE, true,
+     admin__migrations_delete},
+    {"POST", "migrations/*/start", "StartMigration", ADMIN_ACCESS_TENANT_WRITE, true,
+     admin__migrations_action},
+    {"POST", "migrations/*/pause", "PauseMigration", ADMIN_ACCESS_TENANT_WRITE, true,
+     admin__migrations_action},
+    {"POST", "migrations/*/resume", "ResumeMigration", ADMIN_ACCESS_TENANT_WRITE, true,
+     admin__migrations_action},
+    {"POST", "migrations/*/cancel", "CancelMigration", ADMIN_ACCESS_TENANT_WRITE, true,
+     admin__migrations_action},
+    {"GET", "migrations/*/report", "GetMigrationReport", ADMIN_ACCESS_READ, false,
+     admin__migrations_report},
+    {"GET", "migrations/*/manifest", "GetMigrationManifest", ADMIN_ACCESS_READ, false,
+     admin__migrations_manifest},
 };
 
 /* ---- routing ---- */
@@ -293,7 +329,8 @@ static void call_send(struct http_req *req, void *arg)
     http_resp_status(req, c->status);
     http_resp_header(req, "x-amz-request-id", gz_slice_cstr(c->info->request_id));
     if (c->out.len > 0)
-        http_resp_header(req, "Content-Type", GZ_SLICE_LIT("application/json"));
+        http_resp_header(req, "Content-Type",
+                         gz_slice_cstr(c->content_type ? c->content_type : "application/json"));
     http_resp_header(req, "Cache-Control", GZ_SLICE_LIT("no-store"));
     http_resp_send(req, gz_buf_slice(&c->out)); /* c may be freed from here on */
 }
@@ -336,7 +373,12 @@ static void on_body_data(struct http_req *req, struct gz_slice data, void *ud)
     struct admin_call *c = ud;
     if (c->done)
         return;
-    enum s3_err e = s3_payload_feed(c->payload, data, body_emit, c);
+    /* A console session's call has no signed payload to verify. */
+    enum s3_err e = S3_OK;
+    if (c->payload != NULL)
+        e = s3_payload_feed(c->payload, data, body_emit, c);
+    else if (body_emit(c, data) < 0)
+        e = S3_ERR_ENTITY_TOO_LARGE;
     if (e == S3_OK)
         return;
     if (c->body_too_large) {
@@ -361,7 +403,7 @@ static void on_body_end(struct http_req *req, int status, void *ud)
         admin__finish(c);
         return;
     }
-    enum s3_err e = s3_payload_finish(c->payload, msg, sizeof(msg));
+    enum s3_err e = c->payload ? s3_payload_finish(c->payload, msg, sizeof(msg)) : S3_OK;
     if (e != S3_OK) {
         const struct s3_err_info *ei = s3_err_info(e);
         admin__reply_error(c, ei->status, ei->code, "%s", msg[0] ? msg : ei->message);
@@ -404,7 +446,33 @@ static void call_cleanup(void *arg)
     explicit_bzero(&c->who, sizeof(c->who));
 }
 
-void admin_on_request(struct http_req *req, void *app)
+/* Routes that differ from the default (a JSON body of at most ADMIN_MAX_BODY, handled on the
+ * worker thread). The object routes run on the loop thread, as S3 handlers do: their store
+ * calls are index look-ups or asynchronous, and they stream bodies both ways themselves. */
+struct route_opts {
+    const char *operation;
+    int64_t max_body;    /* a larger Content-Length is refused (413) before anything is read */
+    const char *hint;    /* appended to the 413 message */
+    bool on_loop;        /* the handler runs on the loop thread and reads any body itself */
+};
+
+static const struct route_opts route_opts[] = {
+    {"ListObjects", ADMIN_MAX_BODY, NULL, true},
+    {"GetObject", ADMIN_MAX_BODY, NULL, true},
+    {"PutObject", ADMIN_OBJECT_MAX_BODY, "use an S3 client for larger files", true},
+    {"DeleteObject", ADMIN_MAX_BODY, NULL, true},
+};
+
+static const struct route_opts *call_opts(const struct admin_call *c)
+{
+    static const struct route_opts dflt = {NULL, ADMIN_MAX_BODY, NULL, false};
+    for (size_t i = 0; c->route && i < GZ_ARRAY_LEN(route_opts); i++)
+        if (strcmp(route_opts[i].operation, c->route->operation) == 0)
+            return &route_opts[i];
+    return &dflt;
+}
+
+static struct admin_call *call_new(struct http_req *req, void *app)
 {
     struct admin_call *c = http_req_alloc(req, sizeof(*c));
     memset(c, 0, sizeof(*c));
@@ -415,13 +483,42 @@ void admin_on_request(struct http_req *req, void *app)
     gz_buf_init(&c->out, ADMIN_MAX_RESPONSE);
     http_req_on_free(req, call_cleanup, c);
     gz_log_escape(c->resource, sizeof(c->resource), c->info->path);
+    return c;
+}
 
+static void call_dispatch(struct admin_call *c, bool method_mismatch);
+
+void admin_on_request(struct http_req *req, void *app)
+{
+    struct admin_call *c = call_new(req, app);
     bool method_mismatch;
     c->route = call_route(c, &method_mismatch);
     if (!call_authenticate(c)) {
         admin__finish(c);
         return;
     }
+    call_dispatch(c, method_mismatch);
+}
+
+void admin_on_request_as(struct http_req *req, void *app, const struct iam_principal *who)
+{
+    struct admin_call *c = call_new(req, app);
+    bool method_mismatch;
+    c->route = call_route(c, &method_mismatch);
+    c->who = *who;
+    explicit_bzero(c->who.secret_key, sizeof(c->who.secret_key));
+    c->role = c->who.is_root ? IAM_ROLE_PLATFORM_ADMIN : c->who.role;
+    c->authenticated = true;
+    snprintf(c->tenant, sizeof(c->tenant), "%s",
+             c->who.tenant_name[0] ? c->who.tenant_name : IAM_PLATFORM_TENANT);
+    call_dispatch(c, method_mismatch);
+}
+
+/* After authentication: the route, the role, the body limit, then the handler. */
+static void call_dispatch(struct admin_call *c, bool method_mismatch)
+{
+    struct http_req *req = c->req;
+    const struct route_opts *opts = call_opts(c);
     const char *why = NULL;
     if (c->route == NULL && method_mismatch)
         admin__reply_error(c, 405, "MethodNotAllowed", "%.*s is not allowed on %s",
@@ -431,10 +528,16 @@ void admin_on_request(struct http_req *req, void *app)
         admin__reply_error(c, 404, "NotFound", "no such admin API endpoint: %s", c->resource);
     else if ((why = call_access_denied(c)) != NULL)
         admin__deny(c, "%s (role %s)", why, iam_role_name(c->role));
-    else if (c->info->content_length > ADMIN_MAX_BODY)
-        reply_too_large(c);
+    else if (c->info->content_length > opts->max_body)
+        admin__reply_error(c, 413, "EntityTooLarge", "the request body exceeds %lld bytes%s%s",
+                           (long long)opts->max_body, opts->hint ? ": " : "",
+                           opts->hint ? opts->hint : "");
     if (c->done) {
         admin__finish(c);
+        return;
+    }
+    if (opts->on_loop) {
+        c->route->handler(c); /* it finishes the call, now or from its callbacks */
         return;
     }
     http_req_read_body(req, on_body_data, on_body_end, c);

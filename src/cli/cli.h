@@ -24,6 +24,9 @@ struct gz_config {
     int64_t drain_ms;
     int64_t inline_max;
     int64_t audit_retention_days;
+    int64_t console_session_ttl_s; /* web console session lifetime */
+    char *tls_cert;             /* PEM chain; with tls_key: both listeners speak TLS */
+    char *tls_key;
 };
 
 enum gz_config_type { GZ_CONF_STRING, GZ_CONF_INT };

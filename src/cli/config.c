@@ -35,6 +35,12 @@ const struct gz_config_option gz_config_options[] = {
      "on SIGTERM/SIGINT, time in-flight requests get to finish"},
     {"audit-retention-days", GZ_CONF_INT, "180", 1, 36500, "GZY_AUDIT_RETENTION_DAYS",
      OFF(audit_retention_days), "audit log entries older than this are pruned (checkpointed)"},
+    {"tls-cert", GZ_CONF_STRING, NULL, 0, 0, "GZY_TLS_CERT", OFF(tls_cert),
+     "PEM certificate chain: the S3 and admin listeners speak TLS 1.2/1.3 (SIGHUP reloads)"},
+    {"tls-key", GZ_CONF_STRING, NULL, 0, 0, "GZY_TLS_KEY", OFF(tls_key),
+     "PEM private key of --tls-cert"},
+    {"console-session-ttl", GZ_CONF_INT, "28800", 1, 30 * 86400, "GZY_CONSOLE_SESSION_TTL",
+     OFF(console_session_ttl_s), "web console sessions end this many seconds after sign-in"},
     {"inline-max", GZ_CONF_INT, "65536", 0, 1048576, NULL, OFF(inline_max),
      "objects up to this many bytes are kept inline in the index"},
 };

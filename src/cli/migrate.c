@@ -2,30 +2,41 @@
  * migrate.c - `gzy migrate copy`: the migration engine standalone, from any S3 endpoint to
  * any S3 endpoint (src/migrate/migrate.h). Progress is a live one-line bar when stdout is a
  * terminal, JSON lines otherwise; the pass ends with a JSON report on stdout.
- * Exit status: 0 all copied or skipped, 1 some objects failed or the pass could not run,
- * 2 usage.
+ * Exit status: 0 all copied or skipped, 1 some objects failed, the pass could not run or
+ * was stopped (SIGINT/SIGTERM: between objects and parts, journal resumable), 2 usage.
  */
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "../migrate/migrate.h"
+#include "../store/store.h"
 #include "../util/util.h"
 #include "cli.h"
+#include "migrate_evidence.h"
+#include "migrate_run.h"
+
+#define MIG_CLI_MAX_FILTERS 64
 
 struct mig_cli {
     struct gz_mig_options opt;
     bool tty;
     cJSON *failed;              /* array of {key, reason, retries} */
+    const char *dest_data;      /* --dest-data: write through the store in this folder */
+    const char *include[MIG_CLI_MAX_FILTERS], *exclude[MIG_CLI_MAX_FILTERS];
+    struct gz_cli_manifest manifest; /* --manifest PATH [--data DIR]: migrate_evidence.c */
 };
 
 struct mig_flag {
     const char *name;
     const char **str;           /* string option */
     bool *flag;                 /* boolean option */
+    int list;                   /* repeatable: 1 include, 2 exclude */
 };
 
 static void migrate_usage(FILE *f)
@@ -38,28 +49,82 @@ static void migrate_usage(FILE *f)
             "         --dest-endpoint URL --dest-bucket D --dest-access-key K\n"
             "         --dest-secret-key S [--dest-region R]\n"
             "         [--concurrency N] [--dry-run] [--journal FILE] [--delete-extraneous]\n"
+            "         [--include GLOB]... [--exclude GLOB]... [--bwlimit RATE] [--no-restore]\n"
+            "         [--dest-data DIR (instead of the --dest-endpoint and keys)]\n"
+            "         [--manifest PATH [--data DIR]] (signed manifest, platform key of DIR)\n"
             "\n"
             "Copies new and changed objects (size or source ETag) with their metadata, verifies\n"
             "each one (MD5 against a single-part ETag, else size + SHA-256 of what was written)\n"
             "and records it in the journal; rerun with the same --journal to resume.\n"
+            "Globs: '*' within a path segment, '**' across, '?' one character. --bwlimit caps\n"
+            "source reads in bytes/s (suffix K, M, G: powers of 1024). Archive-class objects\n"
+            "are restored first (unless --no-restore) and copied by a later pass.\n"
+            "--dest-data DIR writes straight into a gzy data folder while no server runs on\n"
+            "it (the bucket must exist).\n"
             "Keys also from GZY_SOURCE_ACCESS_KEY, GZY_SOURCE_SECRET_KEY, GZY_DEST_ACCESS_KEY,\n"
             "GZY_DEST_SECRET_KEY. Exit status: 0 done, 1 failures, 2 usage.\n");
+    gz_cli_migrate_evidence_usage(f);
+}
+
+static int parse_rate(const char *v, int64_t *out)
+{
+    char *end;
+    double n = strtod(v, &end);
+    double mult = 1;
+    if (*end == 'K' || *end == 'k')
+        mult = 1024;
+    else if (*end == 'M' || *end == 'm')
+        mult = 1024.0 * 1024;
+    else if (*end == 'G' || *end == 'g')
+        mult = 1024.0 * 1024 * 1024;
+    if (end == v || (*end && end[1]) || n <= 0) {
+        fprintf(stderr, "gzy migrate copy: --bwlimit wants a rate like 10M\n");
+        return -EINVAL;
+    }
+    *out = (int64_t)(n * mult);
+    return *out > 0 ? 0 : -EINVAL;
+}
+
+static int add_filter(struct mig_cli *m, int list, const char *v)
+{
+    const char **arr = list == 1 ? m->include : m->exclude;
+    int *n = list == 1 ? &m->opt.n_include : &m->opt.n_exclude;
+    if (*n >= MIG_CLI_MAX_FILTERS) {
+        fprintf(stderr, "gzy migrate copy: at most %d filters each\n", MIG_CLI_MAX_FILTERS);
+        return -EINVAL;
+    }
+    arr[(*n)++] = v;
+    return 0;
 }
 
 static int parse_args(struct mig_cli *m, int argc, char **argv)
 {
     struct gz_mig_options *o = &m->opt;
-    const char *provider = NULL, *concurrency = NULL;
+    const char *provider = NULL, *concurrency = NULL, *bwlimit = NULL, *filter = NULL;
     const struct mig_flag flags[] = {
-        {"source-endpoint", &o->src.endpoint, NULL}, {"source-bucket", &o->src.bucket, NULL},
-        {"source-access-key", &o->src.access_key, NULL},
-        {"source-secret-key", &o->src.secret_key, NULL},
-        {"source-provider", &provider, NULL}, {"source-region", &o->src.region, NULL},
-        {"source-prefix", &o->src.prefix, NULL}, {"dest-endpoint", &o->dst.endpoint, NULL},
-        {"dest-bucket", &o->dst.bucket, NULL}, {"dest-access-key", &o->dst.access_key, NULL},
-        {"dest-secret-key", &o->dst.secret_key, NULL}, {"dest-region", &o->dst.region, NULL},
-        {"concurrency", &concurrency, NULL}, {"journal", &o->journal_path, NULL},
-        {"dry-run", NULL, &o->dry_run}, {"delete-extraneous", NULL, &o->delete_extraneous},
+        {"source-endpoint", &o->src.endpoint, NULL, 0},
+        {"source-bucket", &o->src.bucket, NULL, 0},
+        {"source-access-key", &o->src.access_key, NULL, 0},
+        {"source-secret-key", &o->src.secret_key, NULL, 0},
+        {"source-provider", &provider, NULL, 0},
+        {"source-region", &o->src.region, NULL, 0},
+        {"source-prefix", &o->src.prefix, NULL, 0},
+        {"dest-endpoint", &o->dst.endpoint, NULL, 0},
+        {"dest-bucket", &o->dst.bucket, NULL, 0},
+        {"dest-access-key", &o->dst.access_key, NULL, 0},
+        {"dest-secret-key", &o->dst.secret_key, NULL, 0},
+        {"dest-region", &o->dst.region, NULL, 0},
+        {"concurrency", &concurrency, NULL, 0},
+        {"journal", &o->journal_path, NULL, 0},
+        {"dry-run", NULL, &o->dry_run, 0},
+        {"delete-extraneous", NULL, &o->delete_extraneous, 0},
+        {"include", &filter, NULL, 1},
+        {"exclude", &filter, NULL, 2},
+        {"bwlimit", &bwlimit, NULL, 0},
+        {"no-restore", NULL, &o->no_restore, 0},
+        {"dest-data", &m->dest_data, NULL, 0},
+        {"manifest", &m->manifest.path, NULL, 0},
+        {"data", &m->manifest.data_dir, NULL, 0},
     };
     o->src.access_key = getenv("GZY_SOURCE_ACCESS_KEY");
     o->src.secret_key = getenv("GZY_SOURCE_SECRET_KEY");
@@ -88,7 +153,13 @@ static int parse_args(struct mig_cli *m, int argc, char **argv)
             fprintf(stderr, "gzy migrate copy: --%s needs a value\n", flags[k].name);
             return -EINVAL;
         }
+        if (flags[k].list && add_filter(m, flags[k].list, filter) != 0)
+            return -EINVAL;
     }
+    o->include = m->include;
+    o->exclude = m->exclude;
+    if (bwlimit && parse_rate(bwlimit, &o->bandwidth_limit) != 0)
+        return -EINVAL;
     const struct gz_mig_preset *p = gz_migrate_preset_find(provider ? provider : "generic");
     if (!p) {
         fprintf(stderr, "gzy migrate copy: unknown --source-provider '%s'\n", provider);
@@ -158,7 +229,7 @@ static void on_object(void *arg, const char *key, int64_t size, const char *stat
     cJSON_AddStringToObject(o, "key", key);
     cJSON_AddNumberToObject(o, "size", (double)size);
     cJSON_AddStringToObject(o, "state", state);
-    cJSON_AddStringToObject(o, strcmp(state, "failed") == 0 ? "reason" : "method", detail);
+    cJSON_AddStringToObject(o, strcmp(state, "verified") == 0 ? "method" : "reason", detail);
     char *text = cJSON_PrintUnformatted(o);
     if (text)
         printf("%s\n", text);
@@ -188,8 +259,10 @@ static void print_report(struct mig_cli *m, const struct gz_mig_stats *st, int r
 {
     cJSON *r = cJSON_CreateObject();
     cJSON_AddStringToObject(r, "event", "report");
-    cJSON_AddStringToObject(r, "status", rc == 0 ? "ok" : rc == GZ_MIG_PARTIAL ? "partial"
-                                                                               : "error");
+    cJSON_AddStringToObject(r, "status", rc == 0                ? "ok"
+                                         : rc == GZ_MIG_PARTIAL ? "partial"
+                                         : rc == GZ_MIG_STOPPED ? "stopped"
+                                                                : "error");
     if (rc < 0)
         cJSON_AddStringToObject(r, "error", err);
     cJSON_AddBoolToObject(r, "dry_run", m->opt.dry_run);
@@ -202,6 +275,11 @@ static void print_report(struct mig_cli *m, const struct gz_mig_stats *st, int r
     cJSON *methods = cJSON_AddObjectToObject(r, "verified_by");
     cJSON_AddNumberToObject(methods, "md5", (double)st->verified_md5);
     cJSON_AddNumberToObject(methods, "size+sha256", (double)st->verified_sha256);
+    cJSON_AddNumberToObject(methods, "crc64", (double)st->verified_crc64);
+    cJSON_AddNumberToObject(methods, "mpu-md5", (double)st->verified_mpu);
+    add_pair(r, "waiting", st->waiting, st->waiting_bytes);
+    cJSON_AddNumberToObject(r, "excluded", (double)st->excluded);
+    cJSON_AddNumberToObject(r, "not_carried", (double)st->not_carried);
     cJSON_AddNumberToObject(r, "extraneous", (double)st->to_delete);
     cJSON_AddNumberToObject(r, "deleted", (double)st->deleted);
     cJSON_AddNumberToObject(r, "retries", (double)st->retries);
@@ -217,6 +295,16 @@ static void print_report(struct mig_cli *m, const struct gz_mig_stats *st, int r
     cJSON_Delete(r);
 }
 
+/* SIGINT and SIGTERM are blocked in every thread during the pass: a pending one stops it
+ * cleanly between objects and parts (the journal stays resumable). */
+static bool stop_pending(void *arg)
+{
+    sigset_t pending;
+    (void)arg;
+    return sigpending(&pending) == 0 &&
+           (sigismember(&pending, SIGINT) == 1 || sigismember(&pending, SIGTERM) == 1);
+}
+
 static int migrate_copy(int argc, char **argv)
 {
     struct mig_cli m = {.tty = isatty(STDOUT_FILENO) == 1};
@@ -224,16 +312,40 @@ static int migrate_copy(int argc, char **argv)
         migrate_usage(stderr);
         return 2;
     }
+    if (gz_cli_manifest_prepare(&m.manifest, &m.opt) != 0)
+        return 1;
+    sigset_t stop_set;
+    sigemptyset(&stop_set);
+    sigaddset(&stop_set, SIGINT);
+    sigaddset(&stop_set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_set, NULL);
+    m.opt.should_stop = stop_pending;
     m.opt.on_progress = on_progress;
     m.opt.on_object = on_object;
     m.opt.cb_arg = &m;
     m.failed = cJSON_CreateArray();
     struct gz_mig_stats st;
     char err[1024];
-    int rc = gz_migrate_copy(&m.opt, &st, on_failed, &m, err, sizeof(err));
+    struct store *store = NULL;
+    memset(&st, 0, sizeof(st));
+    int rc = 0;
+    if (m.dest_data) {
+        struct store_config scfg = {.data_dir = m.dest_data, .sync = 1};
+        rc = store_open(&scfg, &store);
+        if (rc < 0)
+            snprintf(err, sizeof(err), "cannot open the store in %s: %s (is a server running "
+                     "on it?)", m.dest_data, gz_strerror(rc));
+        m.opt.dst_store = store;
+    }
+    if (rc == 0)
+        rc = gz_migrate_copy(&m.opt, &st, on_failed, &m, err, sizeof(err));
+    if (store)
+        store_close(store);
     if (rc < 0)
         fprintf(stderr, "gzy migrate copy: %s\n", err);
     print_report(&m, &st, rc, err);
+    if (gz_cli_manifest_finish(&m.manifest, &m.opt, rc) != 0 && rc == 0)
+        rc = -EIO;
     cJSON_Delete(m.failed);
     return rc == 0 ? 0 : rc == -EINVAL ? 2 : 1;
 }
@@ -247,6 +359,10 @@ int gz_cmd_migrate(int argc, char **argv)
     }
     if (strcmp(argv[0], "copy") == 0)
         return migrate_copy(argc - 1, argv + 1);
+    if (gz_migrate_run_handles(argv[0]))
+        return gz_migrate_run_main(argc, argv);
+    if (gz_cli_migrate_evidence_has(argv[0]))
+        return gz_cli_migrate_evidence_run(argc, argv);
     fprintf(stderr, "gzy migrate: unknown command '%s' (try gzy migrate --help)\n", argv[0]);
     return 2;
 }

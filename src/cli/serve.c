@@ -12,9 +12,12 @@
 #include <unistd.h>
 
 #include "../admin/admin.h"
+#include "../console/console.h"
 #include "../http/http.h"
 #include "../iam/audit.h"
 #include "../iam/iam.h"
+#include "../migrate/jobs.h"
+#include "../registry/registry.h"
 #include "../s3/s3.h"
 #include "../store/store.h"
 #include "../util/util.h"
@@ -115,17 +118,28 @@ static int mkdir_p(const char *dir)
 
 struct signal_waiter {
     sigset_t set;
+    struct http_tls *tls;       /* reloaded on SIGHUP; NULL without TLS */
     struct http_server *srv;
     struct http_server *admin;  /* the admin API listener, NULL when off */
     uint64_t drain_ms;
 };
 
-/* All threads block SIGTERM/SIGINT; this one waits for them (no async-signal-safety puzzles). */
+/* All threads block SIGTERM/SIGINT/SIGHUP; this one waits for them (no async-signal-safety
+ * puzzles). SIGHUP reloads the TLS certificate and key. */
 static void *signal_thread(void *arg)
 {
     struct signal_waiter *w = arg;
-    int sig = 0;
-    if (sigwait(&w->set, &sig) == 0 && sig != SIGUSR2) {
+    int sig = 0, rc;
+    while ((rc = sigwait(&w->set, &sig)) == 0 && sig == SIGHUP) {
+        char err[512];
+        if (w->tls == NULL)
+            log_info("SIGHUP: no TLS certificate to reload");
+        else if (http_tls_reload(w->tls, err, sizeof(err)) < 0)
+            log_error("SIGHUP: keeping the old certificate: %s", err);
+        else
+            log_info("SIGHUP: TLS certificate reloaded");
+    }
+    if (rc == 0 && sig != SIGUSR2) {
         log_info("signal %d: draining in-flight requests (up to %llu ms)", sig,
                  (unsigned long long)w->drain_ms);
         http_server_stop(w->srv, w->drain_ms);
@@ -148,12 +162,22 @@ static bool admin_enabled(const struct gz_config *cfg)
 
 /* The admin API: its own listener with one loop thread (the admin service does the slow
  * work on its own worker). */
-static int admin_start(const struct gz_config *cfg, const struct admin_service_config *acfg,
-                       struct admin_service **svc, struct http_server **srv)
+static int admin_start(const struct gz_config *cfg, struct http_tls *tls,
+                       const struct admin_service_config *acfg,
+                       struct admin_service **svc, struct console **con,
+                       struct http_server **srv)
 {
     int rc = admin_service_create(acfg, svc);
     if (rc < 0) {
         fprintf(stderr, "gzy: cannot start the admin API: %s\n", gz_strerror(rc));
+        return rc;
+    }
+    /* The web console serves the admin listener and passes /admin/v1/ on to the service. */
+    struct console_config ccfg = {.iam = acfg->iam, .admin = *svc, .audit = acfg->audit,
+                                  .session_ttl_s = cfg->console_session_ttl_s,
+                                  .secure_cookie = tls != NULL};
+    if ((rc = console_create(&ccfg, con)) < 0) {
+        fprintf(stderr, "gzy: cannot start the web console: %s\n", gz_strerror(rc));
         return rc;
     }
     struct http_server_config hcfg = {
@@ -163,9 +187,10 @@ static int admin_start(const struct gz_config *cfg, const struct admin_service_c
         .header_timeout_ms = (uint64_t)cfg->header_timeout_ms,
         .idle_timeout_ms = (uint64_t)cfg->idle_timeout_ms,
         .server_name = "gzy",
-        .on_request = admin_on_request,
+        .on_request = console_on_request,
         .on_protocol_error = admin_protocol_error,
-        .app = *svc,
+        .app = *con,
+        .tls = tls,
     };
     rc = http_server_create(&hcfg, srv);
     if (rc < 0)
@@ -219,21 +244,40 @@ static void listen_host(const char *listen, char *host, size_t n)
         snprintf(host, n, "[::1]");
 }
 
+/* --tls-cert and --tls-key: both or neither. */
+static int tls_start(const struct gz_config *cfg, struct http_tls **out)
+{
+    bool cert = cfg->tls_cert && *cfg->tls_cert, key = cfg->tls_key && *cfg->tls_key;
+    char err[512];
+    if (!cert && !key)
+        return 0;
+    if (!cert || !key) {
+        fprintf(stderr, "gzy: --tls-cert and --tls-key go together\n");
+        return -EINVAL;
+    }
+    if (http_tls_create(cfg->tls_cert, cfg->tls_key, out, err, sizeof(err)) < 0) {
+        fprintf(stderr, "gzy: %s\n", err);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 static void print_banner(const struct gz_config *cfg, int port, int admin_port,
                          const struct credential *c, bool generated)
 {
+    const char *scheme = cfg->tls_cert && *cfg->tls_cert ? "https" : "http";
     char host[256];
     listen_host(cfg->listen, host, sizeof(host));
     printf("guoziyun gzy serve\n");
-    printf("S3 endpoint: http://%s:%d\n", host, port);
+    printf("S3 endpoint: %s://%s:%d\n", scheme, host, port);
     if (admin_port > 0) {
         char ahost[256];
         listen_host(cfg->admin_listen, ahost, sizeof(ahost));
-        printf("Admin API: http://%s:%d\n", ahost, admin_port);
+        printf("Admin API: %s://%s:%d\n", scheme, ahost, admin_port);
     }
     printf("Data folder: %s\n", cfg->data_dir);
     if (cfg->domain && *cfg->domain)
-        printf("Virtual-hosted buckets: http://BUCKET.%s:%d\n", cfg->domain, port);
+        printf("Virtual-hosted buckets: %s://BUCKET.%s:%d\n", scheme, cfg->domain, port);
     if (generated) {
         printf("Admin credential (generated; shown once, kept in %s/%s):\n", cfg->data_dir,
                CREDENTIAL_FILE);
@@ -254,7 +298,11 @@ static int serve(const struct gz_config *cfg)
     struct s3_service *s3 = NULL;
     struct http_server *srv = NULL;
     struct admin_service *admin = NULL;
+    struct console *console = NULL;
     struct http_server *asrv = NULL;
+    struct mig_jobs *jobs = NULL;
+    struct registry *registry = NULL;
+    struct http_tls *tls = NULL;
     pthread_t admin_tid;
     bool admin_running = false;
     char audit_dir[4096];
@@ -267,10 +315,14 @@ static int serve(const struct gz_config *cfg)
     sigemptyset(&waiter.set);
     sigaddset(&waiter.set, SIGTERM);
     sigaddset(&waiter.set, SIGINT);
+    sigaddset(&waiter.set, SIGHUP);
     sigaddset(&waiter.set, SIGUSR2); /* used to wake the waiter at exit */
     pthread_sigmask(SIG_BLOCK, &waiter.set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    if ((rc = tls_start(cfg, &tls)) < 0)
+        goto out;
+    waiter.tls = tls;
     if ((rc = mkdir_p(cfg->data_dir)) < 0) {
         fprintf(stderr, "gzy: cannot create data folder %s: %s\n", cfg->data_dir,
                 gz_strerror(rc));
@@ -308,16 +360,28 @@ static int serve(const struct gz_config *cfg)
         .on_request = s3_on_request,
         .on_protocol_error = s3_protocol_error,
         .app = s3,
+        .tls = tls,
     };
     if ((rc = http_server_create(&hcfg, &srv)) < 0) {
         fprintf(stderr, "gzy: cannot listen on %s: %s\n", cfg->listen, gz_strerror(rc));
         goto out;
     }
     snprintf(audit_dir, sizeof(audit_dir), "%s/audit", cfg->data_dir);
+    struct mig_jobs_config mcfg = {.data_dir = cfg->data_dir, .store = store, .iam = iam,
+                                   .region = cfg->region};
+    if ((rc = mig_jobs_open(&mcfg, &jobs)) < 0) {
+        fprintf(stderr, "gzy: cannot open migration jobs: %s\n", gz_strerror(rc));
+        goto out;
+    }
+    if ((rc = registry_open(cfg->data_dir, &registry)) < 0) {
+        fprintf(stderr, "gzy: cannot open the supervision registry: %s\n", gz_strerror(rc));
+        goto out;
+    }
     struct admin_service_config acfg = {.iam = iam, .store = store, .audit = audit,
                                         .audit_dir = audit_dir, .region = cfg->region,
-                                        .data_dir = cfg->data_dir};
-    if (admin_enabled(cfg) && (rc = admin_start(cfg, &acfg, &admin, &asrv)) < 0)
+                                        .data_dir = cfg->data_dir, .jobs = jobs,
+                                        .registry = registry};
+    if (admin_enabled(cfg) && (rc = admin_start(cfg, tls, &acfg, &admin, &console, &asrv)) < 0)
         goto out;
     print_banner(cfg, http_server_port(srv), asrv ? http_server_port(asrv) : 0, &cred, generated);
     waiter.srv = srv;
@@ -334,12 +398,16 @@ static int serve(const struct gz_config *cfg)
     log_info("stopped");
 out:
     http_server_destroy(asrv);
+    console_destroy(console); /* after its server, before the service it calls */
     admin_service_destroy(admin); /* after its server: every call has been answered */
+    registry_close(registry);    /* after the admin service, its only user */
+    mig_jobs_close(jobs); /* after the admin service; stops runners before the store */
     http_server_destroy(srv);
     s3_service_destroy(s3);
     audit_close(audit); /* after every service that appends to it: flushes the queue */
     iam_close(iam);
     store_close(store);
+    http_tls_destroy(tls); /* after both servers */
     explicit_bzero(&cred, sizeof(cred));
     return rc < 0 ? 1 : 0;
 }

@@ -32,6 +32,7 @@ struct mig_jobs_config {
     struct store *store;        /* destination of every job */
     struct iam *iam;            /* tenants and sealing of source secrets */
     int max_running;            /* <= 0: 2 */
+    const char *region;         /* region of destination buckets it creates; NULL: us-east-1 */
 };
 
 int mig_jobs_open(const struct mig_jobs_config *cfg, struct mig_jobs **out);
@@ -54,6 +55,7 @@ struct mig_job_spec {
     bool delete_extraneous;
     int64_t interval_s;         /* > 0: incremental passes this long apart until cancelled */
     bool start;                 /* start at once (else "created") */
+    bool dry_run;               /* list and diff only: passes copy nothing */
 };
 
 /* Creates a job; id_out gets its id. -EINVAL (msg says which field), -ENOENT (tenant). */

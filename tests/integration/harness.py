@@ -475,6 +475,8 @@ class GzyServer:
         self.port = None
         self.admin_port = None  # the admin API listener (--admin-listen), read from the banner
         self.host = "127.0.0.1"
+        self.scheme = "http"    # "https" when started with --tls-cert (banner says so)
+        self.ca_bundle = None   # PEM file clients trust for https (set by TLS tests)
         self.problems = []  # failures noticed while stopping (reported by close())
         if self.external:
             u = urllib.parse.urlsplit(self.external)
@@ -489,12 +491,13 @@ class GzyServer:
 
     @property
     def endpoint(self):
-        return "http://%s:%d" % (self.host, self.port)
+        return "%s://%s:%d" % (self.scheme, self.host, self.port)
 
     @property
     def admin_endpoint(self):
-        """http://HOST:PORT of the admin API, or None (external endpoint, or turned off)."""
-        return None if self.admin_port is None else "http://%s:%d" % (self.host, self.admin_port)
+        """http(s)://HOST:PORT of the admin API, or None (external endpoint, or turned off)."""
+        return (None if self.admin_port is None
+                else "%s://%s:%d" % (self.scheme, self.host, self.admin_port))
 
     def _wants_admin(self):
         return "--admin-listen" not in self.extra_args
@@ -539,10 +542,11 @@ class GzyServer:
                 with open(self.stdout_path, "rb") as f:
                     f.seek(offset)
                     banner = f.read()
-                m = re.search(rb"S3 endpoint: http://([0-9.]+):(\d+)", banner)
+                m = re.search(rb"S3 endpoint: (https?)://([0-9.]+):(\d+)", banner)
                 if m:
-                    self.host, self.port = m.group(1).decode(), int(m.group(2))
-                a = re.search(rb"Admin API: http://[^\s:]+:(\d+)", banner)
+                    self.scheme = m.group(1).decode()
+                    self.host, self.port = m.group(2).decode(), int(m.group(3))
+                a = re.search(rb"Admin API: https?://[^\s:]+:(\d+)", banner)
                 if a:
                     self.admin_port, admin_seen = int(a.group(1)), True
             if self.port is not None and admin_seen and self._answers():
@@ -673,10 +677,10 @@ class GzyServer:
             if not self.domain:
                 raise ValueError("virtual-hosted addressing needs GzyServer(domain=...)")
             _patch_resolver_for_vhost()
-            endpoint = "http://%s:%d" % (self.domain, self.port)
+            endpoint = "%s://%s:%d" % (self.scheme, self.domain, self.port)
         session = boto3.session.Session()
         return session.client(
-            "s3", endpoint_url=endpoint,
+            "s3", endpoint_url=endpoint, verify=self.ca_bundle if self.ca_bundle else None,
             aws_access_key_id=access_key or self.access_key,
             aws_secret_access_key=secret_key or self.secret_key,
             config=botocore.config.Config(**cfg))
@@ -694,6 +698,8 @@ class GzyServer:
             "AWS_EC2_METADATA_DISABLED": "true",
             "HOME": self.tmp,
         })
+        if self.ca_bundle:
+            env["AWS_CA_BUNDLE"] = self.ca_bundle
         env.update(extra or {})
         return env
 

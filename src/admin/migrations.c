@@ -1,0 +1,373 @@
+/*
+ * migrations.c - /admin/v1/migrations: migration jobs inside the server (src/migrate/jobs.h).
+ * Create, list, show, start/pause/resume/cancel, delete, the last pass's report (JSON or CSV)
+ * and its signed manifest. Tenant-admins see and act on their own tenant's jobs only and may
+ * only migrate into buckets of their tenant; supervisors read all; platform-admins do all.
+ * The source secret is sealed by the jobs module and never answered.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../migrate/jobs.h"
+#include "admin_int.h"
+
+#define MIG_MANIFEST_MAX (ADMIN_MAX_RESPONSE - 1024)
+
+static bool jobs_available(struct admin_call *c)
+{
+    if (c->svc->jobs != NULL)
+        return true;
+    admin__reply_error(c, 503, "ServiceUnavailable", "migration jobs are not enabled");
+    return false;
+}
+
+/* Gets the job in the path as JSON and scopes its tenant; NULL if replied. */
+static cJSON *job_scoped(struct admin_call *c)
+{
+    struct iam_tenant t;
+    cJSON *doc = NULL;
+    const char *id = c->seg[1];
+    admin__set_resource(c, "migration/%.64s", id);
+    if (!jobs_available(c))
+        return NULL;
+    if (mig_jobs_get_json(c->svc->jobs, id, &doc) < 0) {
+        admin__reply_error(c, 404, "NotFound", "migration job '%.64s' does not exist", id);
+        return NULL;
+    }
+    const char *tenant = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, "tenant"));
+    if (admin__tenant_resolve(c, tenant ? tenant : "", &t) < 0) {
+        cJSON_Delete(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+static void reply_jobs_errno(struct admin_call *c, int rc, const char *msg, const char *what)
+{
+    if (rc == -EBUSY) {
+        admin__reply_error(c, 409, "InvalidState", "%s", msg[0] ? msg : "the job is busy");
+        return;
+    }
+    admin__reply_errno(c, rc, msg, what);
+}
+
+/* Replies with raw text already formatted (JSON documents served byte for byte, CSV);
+ * content_type NULL for JSON. */
+static void reply_raw(struct admin_call *c, const char *text, size_t len, const char *content_type)
+{
+    admin__reply_json(c, 200, NULL); /* the status; the body follows */
+    c->content_type = content_type;
+    if (gz_buf_append(&c->out, text, len) < 0) {
+        c->done = false;
+        c->content_type = NULL;
+        admin__reply_error(c, 500, "InternalError", "the answer is too large");
+    }
+}
+
+void admin__migrations_list(struct admin_call *c)
+{
+    const char *tenant = admin__query(c, "tenant");
+    struct iam_tenant t;
+    cJSON *arr = NULL;
+    admin__set_resource(c, "migrations");
+    if (!jobs_available(c))
+        return;
+    if ((tenant == NULL || !*tenant) && !admin__is_platform(c))
+        tenant = c->who.tenant_id[0] ? c->who.tenant_id : c->who.tenant_name;
+    if (tenant != NULL && *tenant) {
+        if (admin__tenant_resolve(c, tenant, &t) < 0)
+            return;
+        tenant = t.id;
+    } else {
+        tenant = NULL;
+    }
+    mig_jobs_list_json(c->svc->jobs, tenant, &arr);
+    cJSON *doc = cJSON_CreateObject();
+    cJSON_AddItemToObject(doc, "migrations", arr);
+    admin__reply_json(c, 200, doc);
+}
+
+/* ---- create ---- */
+
+/* A string field of obj (NULL if absent); replies and returns -EINVAL if not a string. */
+static int field_str(struct admin_call *c, cJSON *obj, const char *path, const char *name,
+                     const char **out)
+{
+    cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
+    *out = NULL;
+    if (it == NULL || cJSON_IsNull(it))
+        return 0;
+    if (!cJSON_IsString(it)) {
+        admin__reply_error(c, 400, "InvalidArgument", "field '%s%s' must be a string", path, name);
+        return -EINVAL;
+    }
+    *out = it->valuestring;
+    return 0;
+}
+
+static int field_int(struct admin_call *c, const char *name, int64_t max, int64_t *out)
+{
+    cJSON *it = c->in ? cJSON_GetObjectItemCaseSensitive(c->in, name) : NULL;
+    if (it == NULL || cJSON_IsNull(it))
+        return 0;
+    if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble > (double)max ||
+        it->valuedouble != (double)(int64_t)it->valuedouble) {
+        admin__reply_error(c, 400, "InvalidArgument",
+                           "field '%s' must be an integer from 0 to %lld", name, (long long)max);
+        return -EINVAL;
+    }
+    *out = (int64_t)it->valuedouble;
+    return 0;
+}
+
+static int field_bool(struct admin_call *c, const char *name, bool *out)
+{
+    cJSON *it = c->in ? cJSON_GetObjectItemCaseSensitive(c->in, name) : NULL;
+    if (it == NULL || cJSON_IsNull(it))
+        return 0;
+    if (!cJSON_IsBool(it)) {
+        admin__reply_error(c, 400, "InvalidArgument", "field '%s' must be true or false", name);
+        return -EINVAL;
+    }
+    *out = cJSON_IsTrue(it);
+    return 0;
+}
+
+/* source.include / source.exclude: arrays of strings (pointers into c->in). */
+static int field_globs(struct admin_call *c, cJSON *src, const char *name, const char **v, int max,
+                       int *n)
+{
+    cJSON *a = cJSON_GetObjectItemCaseSensitive(src, name), *it;
+    *n = 0;
+    if (a == NULL || cJSON_IsNull(a))
+        return 0;
+    if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) > max) {
+        admin__reply_error(c, 400, "InvalidArgument",
+                           "field 'source.%s' must be an array of at most %d strings", name, max);
+        return -EINVAL;
+    }
+    cJSON_ArrayForEach(it, a)
+    {
+        if (!cJSON_IsString(it) || !*it->valuestring) {
+            admin__reply_error(c, 400, "InvalidArgument",
+                               "field 'source.%s' must hold non-empty strings", name);
+            return -EINVAL;
+        }
+        v[(*n)++] = it->valuestring;
+    }
+    return 0;
+}
+
+#define MIG_MAX_GLOBS 64
+
+struct create_in {
+    struct mig_job_spec spec;
+    const char *include[MIG_MAX_GLOBS], *exclude[MIG_MAX_GLOBS];
+    const char *provider;
+};
+
+static int source_parse(struct admin_call *c, struct create_in *in)
+{
+    cJSON *src = c->in ? cJSON_GetObjectItemCaseSensitive(c->in, "source") : NULL;
+    struct gz_mig_endpoint *e = &in->spec.src;
+    if (!cJSON_IsObject(src)) {
+        admin__reply_error(c, 400, "InvalidArgument", "field 'source' must be an object");
+        return -EINVAL;
+    }
+    if (field_str(c, src, "source.", "provider", &in->provider) < 0 ||
+        field_str(c, src, "source.", "endpoint", &e->endpoint) < 0 ||
+        field_str(c, src, "source.", "region", &e->region) < 0 ||
+        field_str(c, src, "source.", "bucket", &e->bucket) < 0 ||
+        field_str(c, src, "source.", "prefix", &e->prefix) < 0 ||
+        field_str(c, src, "source.", "access_key", &e->access_key) < 0 ||
+        field_str(c, src, "source.", "secret_key", &e->secret_key) < 0 ||
+        field_globs(c, src, "include", in->include, MIG_MAX_GLOBS, &in->spec.n_include) < 0 ||
+        field_globs(c, src, "exclude", in->exclude, MIG_MAX_GLOBS, &in->spec.n_exclude) < 0)
+        return -EINVAL;
+    const struct gz_mig_preset *p = gz_migrate_preset_find(in->provider ? in->provider : "generic");
+    if (p == NULL) {
+        admin__reply_error(c, 400, "InvalidArgument",
+                           "field 'source.provider' must be one of"
+                           " aws, aliyun-oss, huawei-obs, tencent-cos, generic");
+        return -EINVAL;
+    }
+    e->provider = p->provider;
+    in->spec.include = in->include;
+    in->spec.exclude = in->exclude;
+    return 0;
+}
+
+static int create_parse(struct admin_call *c, struct create_in *in)
+{
+    int64_t conc = 0, bw = 0, interval = 0;
+    in->spec.start = true;
+    if (admin__body_str(c, "tenant", false, IAM_ID_LEN, &in->spec.tenant) < 0 ||
+        admin__body_str(c, "name", false, 256, &in->spec.name) < 0 ||
+        admin__body_str(c, "dest_bucket", true, 63, &in->spec.dest_bucket) < 0 ||
+        source_parse(c, in) < 0 || field_int(c, "concurrency", 256, &conc) < 0 ||
+        field_int(c, "bandwidth_limit", INT64_C(1) << 50, &bw) < 0 ||
+        field_int(c, "interval_seconds", INT64_C(10) * 365 * 86400, &interval) < 0 ||
+        field_bool(c, "delete_extraneous", &in->spec.delete_extraneous) < 0 ||
+        field_bool(c, "dry_run", &in->spec.dry_run) < 0 ||
+        field_bool(c, "start", &in->spec.start) < 0)
+        return -EINVAL;
+    in->spec.concurrency = (int)conc;
+    in->spec.bandwidth_limit = bw;
+    in->spec.interval_s = interval;
+    return 0;
+}
+
+/* The body holds the source secret: wipe it once the job has it sealed. */
+static void wipe_secret(struct admin_call *c)
+{
+    cJSON *src = c->in ? cJSON_GetObjectItemCaseSensitive(c->in, "source") : NULL;
+    cJSON *sk = src ? cJSON_GetObjectItemCaseSensitive(src, "secret_key") : NULL;
+    if (cJSON_IsString(sk))
+        explicit_bzero(sk->valuestring, strlen(sk->valuestring));
+    if (c->body.ptr != NULL)
+        explicit_bzero(c->body.ptr, c->body.len);
+}
+
+void admin__migrations_create(struct admin_call *c)
+{
+    struct create_in in;
+    struct iam_tenant t;
+    char id[MIG_JOB_ID_LEN + 1], msg[512] = "";
+    cJSON *doc = NULL;
+    memset(&in, 0, sizeof(in));
+    admin__set_resource(c, "migrations");
+    if (!jobs_available(c) || create_parse(c, &in) < 0)
+        goto out;
+    if (in.spec.tenant == NULL && !admin__is_platform(c))
+        in.spec.tenant = c->who.tenant_id[0] ? c->who.tenant_id : c->who.tenant_name;
+    if (in.spec.tenant == NULL) {
+        admin__reply_error(c, 400, "InvalidArgument", "field 'tenant' is required");
+        goto out;
+    }
+    if (admin__tenant_resolve(c, in.spec.tenant, &t) < 0)
+        goto out;
+    in.spec.tenant = t.id;
+    int rc = mig_jobs_create(c->svc->jobs, &in.spec, id, msg, sizeof(msg));
+    if (rc < 0) {
+        reply_jobs_errno(c, rc, msg, "migration job");
+        goto out;
+    }
+    admin__set_resource(c, "migration/%s", id);
+    if (mig_jobs_get_json(c->svc->jobs, id, &doc) < 0) {
+        admin__reply_error(c, 500, "InternalError", "the new job vanished");
+        goto out;
+    }
+    admin__reply_json(c, 201, doc);
+out:
+    wipe_secret(c);
+}
+
+/* ---- one job ---- */
+
+void admin__migrations_show(struct admin_call *c)
+{
+    cJSON *doc = job_scoped(c);
+    if (doc != NULL)
+        admin__reply_json(c, 200, doc);
+}
+
+void admin__migrations_action(struct admin_call *c)
+{
+    char msg[512] = "";
+    cJSON *doc = job_scoped(c);
+    if (doc == NULL)
+        return;
+    cJSON_Delete(doc);
+    int rc = mig_jobs_action(c->svc->jobs, c->seg[1], c->seg[2], msg, sizeof(msg));
+    if (rc == 0)
+        rc = mig_jobs_get_json(c->svc->jobs, c->seg[1], &doc);
+    if (rc < 0) {
+        reply_jobs_errno(c, rc, msg, "migration job");
+        return;
+    }
+    admin__reply_json(c, 200, doc);
+}
+
+void admin__migrations_delete(struct admin_call *c)
+{
+    char msg[512] = "";
+    cJSON *doc = job_scoped(c);
+    if (doc == NULL)
+        return;
+    cJSON_Delete(doc);
+    int rc = mig_jobs_delete(c->svc->jobs, c->seg[1], msg, sizeof(msg));
+    if (rc < 0) {
+        reply_jobs_errno(c, rc, msg, "migration job");
+        return;
+    }
+    admin__reply_json(c, 204, NULL);
+}
+
+void admin__migrations_report(struct admin_call *c)
+{
+    const char *format = admin__query(c, "format");
+    char *text = NULL;
+    size_t len = 0;
+    cJSON *doc = job_scoped(c);
+    if (doc == NULL)
+        return;
+    cJSON_Delete(doc);
+    if (format != NULL && strcmp(format, "json") != 0 && strcmp(format, "csv") != 0) {
+        admin__reply_error(c, 400, "InvalidArgument", "query 'format' must be json or csv");
+        return;
+    }
+    int rc = mig_jobs_report(c->svc->jobs, c->seg[1], format ? format : "json", &text, &len);
+    if (rc == -ENOENT)
+        admin__reply_error(c, 404, "NotFound", "job %.64s has not finished a pass yet", c->seg[1]);
+    else if (rc < 0)
+        admin__reply_errno(c, rc, NULL, "report");
+    else
+        reply_raw(c, text, len,
+                  format && strcmp(format, "csv") == 0 ? "text/csv; charset=utf-8" : NULL);
+    gz_free(text);
+}
+
+static int file_read(const char *path, struct gz_buf *b)
+{
+    char chunk[16384];
+    int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
+    if (fd < 0)
+        return -errno;
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof(chunk));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            rc = n < 0 ? -errno : 0;
+            break;
+        }
+        if ((rc = gz_buf_append(b, chunk, (size_t)n)) < 0)
+            break;
+    }
+    close(fd);
+    return rc;
+}
+
+void admin__migrations_manifest(struct admin_call *c)
+{
+    char path[4096];
+    struct gz_buf b;
+    cJSON *doc = job_scoped(c);
+    if (doc == NULL)
+        return;
+    cJSON_Delete(doc);
+    gz_buf_init(&b, MIG_MANIFEST_MAX);
+    int rc = mig_jobs_manifest_path(c->svc->jobs, c->seg[1], path, sizeof(path));
+    if (rc == 0)
+        rc = file_read(path, &b);
+    if (rc == -ENOENT)
+        admin__reply_error(c, 404, "NotFound", "job %.64s has no manifest yet", c->seg[1]);
+    else if (rc < 0)
+        admin__reply_errno(c, rc, NULL, "manifest");
+    else
+        reply_raw(c, b.ptr ? b.ptr : "", b.len, NULL);
+    gz_buf_free(&b);
+}

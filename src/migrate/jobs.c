@@ -1,0 +1,802 @@
+/*
+ * jobs.c - the migration job table (DATA/migrate/jobs.db, SQLite WAL) and the API of jobs.h:
+ * create, actions, delete, queries. Runners are in jobs_run.c, JSON in jobs_json.c.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "jobs_int.h"
+
+static const char schema[] =
+    "PRAGMA journal_mode=WAL;"
+    "PRAGMA synchronous=NORMAL;"
+    "CREATE TABLE IF NOT EXISTS jobs("
+    " id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, tenant_name TEXT NOT NULL, name TEXT,"
+    " provider INTEGER NOT NULL, endpoint TEXT NOT NULL, region TEXT, bucket TEXT NOT NULL,"
+    " prefix TEXT, access_key TEXT NOT NULL, secret_sealed TEXT NOT NULL,"
+    " include_json TEXT, exclude_json TEXT, dest_bucket TEXT NOT NULL,"
+    " concurrency INTEGER, bandwidth_limit INTEGER, delete_extraneous INTEGER,"
+    " interval_s INTEGER, dry_run INTEGER,"
+    " state TEXT NOT NULL, phase TEXT, pass INTEGER, passes_done INTEGER, error TEXT,"
+    " manifest TEXT, manifests INTEGER, created_ms INTEGER, started_ms INTEGER,"
+    " updated_ms INTEGER, finished_ms INTEGER, next_run_ms INTEGER,"
+    " stats_json TEXT, last_json TEXT, report TEXT);";
+
+/* ---- small helpers ---- */
+
+static char *dup_or_null(const char *s)
+{
+    return s != NULL && *s ? gz_strdup(s) : NULL;
+}
+
+static void msg_set(char *msg, size_t msgsz, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void msg_set(char *msg, size_t msgsz, const char *fmt, ...)
+{
+    va_list ap;
+    if (msg == NULL || msgsz == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, msgsz, fmt, ap);
+    va_end(ap);
+}
+
+void mig__job_path(const struct mig_jobs *jobs, const char *id, const char *what, char *out,
+                   size_t outsz)
+{
+    snprintf(out, outsz, "%s/job-%s.%s", jobs->dir, id, what);
+}
+
+void mig__job_set_error(struct mig_job *job, const char *msg)
+{
+    gz_free(job->error);
+    job->error = dup_or_null(msg);
+}
+
+static void strv_free(char **v, int n)
+{
+    for (int i = 0; i < n; i++)
+        gz_free(v[i]);
+    gz_free(v);
+}
+
+static void job_free(struct mig_job *job)
+{
+    if (job == NULL)
+        return;
+    gz_free(job->name);
+    gz_free(job->endpoint);
+    gz_free(job->region);
+    gz_free(job->bucket);
+    gz_free(job->prefix);
+    gz_free(job->access_key);
+    if (job->secret_sealed)
+        explicit_bzero(job->secret_sealed, strlen(job->secret_sealed));
+    gz_free(job->secret_sealed);
+    strv_free(job->include, job->n_include);
+    strv_free(job->exclude, job->n_exclude);
+    gz_free(job->dest_bucket);
+    gz_free(job->error);
+    gz_free(job->manifest);
+    gz_free(job);
+}
+
+struct mig_job *mig__job_find(struct mig_jobs *jobs, const char *id)
+{
+    for (struct mig_job *j = jobs->head; j; j = j->next)
+        if (id != NULL && strcmp(j->id, id) == 0)
+            return j;
+    return NULL;
+}
+
+static char **strv_parse(const char *json, int *n)
+{
+    cJSON *a = json ? cJSON_Parse(json) : NULL;
+    int cnt = cJSON_IsArray(a) ? cJSON_GetArraySize(a) : 0;
+    char **v = cnt > 0 ? gz_calloc((size_t)cnt, sizeof(char *)) : NULL;
+    *n = 0;
+    for (int i = 0; i < cnt; i++) {
+        const char *s = cJSON_GetStringValue(cJSON_GetArrayItem(a, i));
+        if (s != NULL)
+            v[(*n)++] = gz_strdup(s);
+    }
+    cJSON_Delete(a);
+    return v;
+}
+
+static char *strv_text(char *const *v, int n)
+{
+    cJSON *a = mig__strv_json(v, n);
+    char *t = cJSON_PrintUnformatted(a), *out = gz_strdup(t ? t : "[]");
+    cJSON_free(t);
+    cJSON_Delete(a);
+    return out;
+}
+
+static char *stats_text(const struct gz_mig_stats *st)
+{
+    cJSON *o = mig__stats_json(st);
+    char *t = cJSON_PrintUnformatted(o), *out = gz_strdup(t ? t : "{}");
+    cJSON_free(t);
+    cJSON_Delete(o);
+    return out;
+}
+
+/* ---- the table ---- */
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+    return (const char *)sqlite3_column_text(st, i);
+}
+
+static struct mig_job *job_load(struct mig_jobs *jobs, sqlite3_stmt *st)
+{
+    struct mig_job *j = gz_calloc(1, sizeof(*j));
+    j->jobs = jobs;
+    snprintf(j->id, sizeof(j->id), "%s", col_text(st, 0));
+    snprintf(j->tenant_id, sizeof(j->tenant_id), "%s", col_text(st, 1));
+    snprintf(j->tenant_name, sizeof(j->tenant_name), "%s", col_text(st, 2));
+    j->name = dup_or_null(col_text(st, 3));
+    j->provider = (enum gz_mig_provider)sqlite3_column_int(st, 4);
+    j->endpoint = gz_strdup(col_text(st, 5));
+    j->region = dup_or_null(col_text(st, 6));
+    j->bucket = gz_strdup(col_text(st, 7));
+    j->prefix = dup_or_null(col_text(st, 8));
+    j->access_key = gz_strdup(col_text(st, 9));
+    j->secret_sealed = gz_strdup(col_text(st, 10));
+    j->include = strv_parse(col_text(st, 11), &j->n_include);
+    j->exclude = strv_parse(col_text(st, 12), &j->n_exclude);
+    j->dest_bucket = gz_strdup(col_text(st, 13));
+    j->concurrency = sqlite3_column_int(st, 14);
+    j->bandwidth_limit = sqlite3_column_int64(st, 15);
+    j->delete_extraneous = sqlite3_column_int(st, 16) != 0;
+    j->interval_s = sqlite3_column_int64(st, 17);
+    j->dry_run = sqlite3_column_int(st, 18) != 0;
+    snprintf(j->state, sizeof(j->state), "%s", col_text(st, 19));
+    snprintf(j->phase, sizeof(j->phase), "%s", col_text(st, 20) ? col_text(st, 20) : "");
+    j->pass = sqlite3_column_int64(st, 21);
+    j->passes_done = sqlite3_column_int64(st, 22);
+    j->error = dup_or_null(col_text(st, 23));
+    j->manifest = dup_or_null(col_text(st, 24));
+    j->manifests = sqlite3_column_int64(st, 25);
+    j->created_ms = sqlite3_column_int64(st, 26);
+    j->started_ms = sqlite3_column_int64(st, 27);
+    j->updated_ms = sqlite3_column_int64(st, 28);
+    j->finished_ms = sqlite3_column_int64(st, 29);
+    j->next_run_ms = sqlite3_column_int64(st, 30);
+    mig__stats_parse(col_text(st, 31), &j->stats);
+    mig__stats_parse(col_text(st, 32), &j->last);
+    return j;
+}
+
+#define JOB_COLUMNS                                                                                \
+    "id, tenant_id, tenant_name, name, provider, endpoint, region, bucket, prefix, access_key,"    \
+    " secret_sealed, include_json, exclude_json, dest_bucket, concurrency, bandwidth_limit,"       \
+    " delete_extraneous, interval_s, dry_run, state, phase, pass, passes_done, error,"             \
+    " manifest, manifests, created_ms, started_ms, updated_ms, finished_ms, next_run_ms,"          \
+    " stats_json, last_json"
+
+static int table_load(struct mig_jobs *jobs)
+{
+    sqlite3_stmt *st = NULL;
+    struct mig_job **tail = &jobs->head;
+    if (sqlite3_prepare_v2(jobs->db, "SELECT " JOB_COLUMNS " FROM jobs ORDER BY created_ms, id", -1,
+                           &st, NULL) != SQLITE_OK)
+        return -EIO;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct mig_job *j = job_load(jobs, st);
+        if (strcmp(j->state, "running") == 0) { /* the process died (or stopped) mid-pass */
+            snprintf(j->phase, sizeof(j->phase), "queued");
+            j->next_run_ms = j->pass > j->passes_done ? 0 : j->next_run_ms;
+        }
+        *tail = j;
+        tail = &j->next;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+static int job_insert(struct mig_jobs *jobs, const struct mig_job *j)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = -EIO;
+    char *inc = strv_text(j->include, j->n_include), *exc = strv_text(j->exclude, j->n_exclude);
+    if (sqlite3_prepare_v2(jobs->db,
+                           "INSERT INTO jobs(id, tenant_id, tenant_name, name, provider, endpoint,"
+                           " region, bucket, prefix, access_key, secret_sealed, include_json,"
+                           " exclude_json, dest_bucket, concurrency, bandwidth_limit,"
+                           " delete_extraneous, interval_s, dry_run, state, created_ms)"
+                           " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,"
+                           "?18,?19,?20,?21)",
+                           -1, &st, NULL) != SQLITE_OK)
+        goto out;
+    const char *text[] = {j->id, j->tenant_id, j->tenant_name, j->name};
+    for (int i = 0; i < 4; i++)
+        sqlite3_bind_text(st, i + 1, text[i], -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 5, (int)j->provider);
+    const char *text2[] = {j->endpoint,      j->region, j->bucket, j->prefix,     j->access_key,
+                           j->secret_sealed, inc,       exc,       j->dest_bucket};
+    for (int i = 0; i < 9; i++)
+        sqlite3_bind_text(st, i + 6, text2[i], -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 15, j->concurrency);
+    sqlite3_bind_int64(st, 16, j->bandwidth_limit);
+    sqlite3_bind_int(st, 17, j->delete_extraneous);
+    sqlite3_bind_int64(st, 18, j->interval_s);
+    sqlite3_bind_int(st, 19, j->dry_run);
+    sqlite3_bind_text(st, 20, j->state, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 21, j->created_ms);
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+out:
+    if (rc)
+        log_error("migrate jobs: cannot insert job %s: %s", j->id, sqlite3_errmsg(jobs->db));
+    sqlite3_finalize(st);
+    gz_free(inc);
+    gz_free(exc);
+    return rc;
+}
+
+int mig__job_save(struct mig_jobs *jobs, struct mig_job *j)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = -EIO;
+    char *stats = stats_text(&j->stats), *last = stats_text(&j->last);
+    j->updated_ms = gz_now_ms();
+    j->last_save_ms = j->updated_ms;
+    if (sqlite3_prepare_v2(jobs->db,
+                           "UPDATE jobs SET state=?2, phase=?3, pass=?4, passes_done=?5, error=?6,"
+                           " manifest=?7, manifests=?8, started_ms=?9, updated_ms=?10,"
+                           " finished_ms=?11, next_run_ms=?12, stats_json=?13, last_json=?14"
+                           " WHERE id=?1",
+                           -1, &st, NULL) != SQLITE_OK)
+        goto out;
+    sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, j->state, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, j->phase, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, j->pass);
+    sqlite3_bind_int64(st, 5, j->passes_done);
+    sqlite3_bind_text(st, 6, j->error, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, j->manifest, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 8, j->manifests);
+    sqlite3_bind_int64(st, 9, j->started_ms);
+    sqlite3_bind_int64(st, 10, j->updated_ms);
+    sqlite3_bind_int64(st, 11, j->finished_ms);
+    sqlite3_bind_int64(st, 12, j->next_run_ms);
+    sqlite3_bind_text(st, 13, stats, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 14, last, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+out:
+    if (rc)
+        log_error("migrate jobs: cannot save job %s: %s", j->id, sqlite3_errmsg(jobs->db));
+    sqlite3_finalize(st);
+    gz_free(stats);
+    gz_free(last);
+    return rc;
+}
+
+int mig__job_save_report(struct mig_jobs *jobs, const char *id, const char *report)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = -EIO;
+    if (sqlite3_prepare_v2(jobs->db, "UPDATE jobs SET report=?2 WHERE id=?1", -1, &st, NULL) ==
+        SQLITE_OK) {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, report, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- open / close ---- */
+
+static int db_open(struct mig_jobs *jobs)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/jobs.db", jobs->dir);
+    if (sqlite3_open_v2(path, &jobs->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                        NULL) != SQLITE_OK) {
+        log_error("migrate jobs: cannot open %s: %s", path,
+                  jobs->db ? sqlite3_errmsg(jobs->db) : "out of memory");
+        return -EIO;
+    }
+    chmod(path, 0600);
+    sqlite3_busy_timeout(jobs->db, 5000);
+    char *err = NULL;
+    if (sqlite3_exec(jobs->db, schema, NULL, NULL, &err) != SQLITE_OK) {
+        log_error("migrate jobs: %s: %s", path, err ? err : "schema failed");
+        sqlite3_free(err);
+        return -EIO;
+    }
+    return 0;
+}
+
+int mig_jobs_open(const struct mig_jobs_config *cfg, struct mig_jobs **out)
+{
+    *out = NULL;
+    if (cfg == NULL || cfg->data_dir == NULL || cfg->store == NULL || cfg->iam == NULL)
+        return -EINVAL;
+    struct mig_jobs *jobs = gz_calloc(1, sizeof(*jobs));
+    char dir[4096];
+    int rc;
+    jobs->data_dir = gz_strdup(cfg->data_dir);
+    snprintf(dir, sizeof(dir), "%s/migrate", cfg->data_dir);
+    jobs->dir = gz_strdup(dir);
+    jobs->region = gz_strdup(cfg->region && *cfg->region ? cfg->region : "us-east-1");
+    jobs->store = cfg->store;
+    jobs->iam = cfg->iam;
+    jobs->max_running = cfg->max_running > 0 ? cfg->max_running : 2;
+    pthread_mutex_init(&jobs->mu, NULL);
+    pthread_cond_init(&jobs->cv, NULL);
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+        rc = -errno;
+        log_error("migrate jobs: cannot create %s: %s", dir, gz_strerror(rc));
+        goto out;
+    }
+    if ((rc = db_open(jobs)) < 0 || (rc = table_load(jobs)) < 0)
+        goto out;
+    rc = mig__sched_start(jobs);
+out:
+    if (rc < 0) {
+        mig_jobs_close(jobs);
+        return rc;
+    }
+    *out = jobs;
+    return 0;
+}
+
+void mig_jobs_close(struct mig_jobs *jobs)
+{
+    if (jobs == NULL)
+        return;
+    mig__sched_stop(jobs);
+    while (jobs->head) {
+        struct mig_job *j = jobs->head;
+        jobs->head = j->next;
+        job_free(j);
+    }
+    if (jobs->db)
+        sqlite3_close(jobs->db);
+    pthread_cond_destroy(&jobs->cv);
+    pthread_mutex_destroy(&jobs->mu);
+    gz_free(jobs->data_dir);
+    gz_free(jobs->dir);
+    gz_free(jobs->region);
+    gz_free(jobs);
+}
+
+/* ---- create ---- */
+
+static bool bucket_name_ok(const char *b)
+{
+    size_t n = b ? strlen(b) : 0;
+    if (n < 3 || n > 63)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = b[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '.'))
+            return false;
+    }
+    return b[0] != '-' && b[0] != '.' && b[n - 1] != '-' && b[n - 1] != '.';
+}
+
+static int spec_check(const struct mig_job_spec *s, char *msg, size_t msgsz)
+{
+    const struct gz_mig_endpoint *e = &s->src;
+    if (s->tenant == NULL || !*s->tenant)
+        return msg_set(msg, msgsz, "field 'tenant' is required"), -EINVAL;
+    if (e->endpoint == NULL ||
+        (strncmp(e->endpoint, "http://", 7) != 0 && strncmp(e->endpoint, "https://", 8) != 0) ||
+        strlen(e->endpoint) > 400)
+        return msg_set(msg, msgsz, "field 'source.endpoint' must be an http:// or https:// URL"),
+               -EINVAL;
+    if (e->bucket == NULL || !*e->bucket || strlen(e->bucket) > 255)
+        return msg_set(msg, msgsz, "field 'source.bucket' is required"), -EINVAL;
+    if (e->access_key == NULL || !*e->access_key || strlen(e->access_key) > 255)
+        return msg_set(msg, msgsz, "field 'source.access_key' is required"), -EINVAL;
+    if (e->secret_key == NULL || !*e->secret_key || strlen(e->secret_key) > IAM_MAX_SECRET)
+        return msg_set(msg, msgsz, "field 'source.secret_key' is required (at most %d bytes)",
+                       IAM_MAX_SECRET),
+               -EINVAL;
+    if ((e->region && strlen(e->region) > 64) || (e->prefix && strlen(e->prefix) > 1024))
+        return msg_set(msg, msgsz, "field 'source.region' or 'source.prefix' is too long"), -EINVAL;
+    if (!bucket_name_ok(s->dest_bucket))
+        return msg_set(msg, msgsz,
+                       "field 'dest_bucket' must be a valid bucket name (3-63 of"
+                       " a-z 0-9 . -)"),
+               -EINVAL;
+    if (s->concurrency > 256 || s->bandwidth_limit < 0 || s->interval_s < 0 || s->n_include > 64 ||
+        s->n_exclude > 64)
+        return msg_set(msg, msgsz,
+                       "field 'concurrency' (<= 256), 'bandwidth_limit',"
+                       " 'interval_seconds' (>= 0) or the filters (<= 64) are out of range"),
+               -EINVAL;
+    if (s->name && strlen(s->name) > 256)
+        return msg_set(msg, msgsz, "field 'name' is too long (at most 256 bytes)"), -EINVAL;
+    return 0;
+}
+
+/* The destination bucket must be absent or the tenant's own. */
+static int dest_check(struct mig_jobs *jobs, const char *tenant_id, const char *bucket, char *msg,
+                      size_t msgsz)
+{
+    struct store_bucket b;
+    int rc = store_bucket_get(jobs->store, gz_slice_cstr(bucket), &b);
+    if (rc == GZ_ENOBUCKET)
+        return 0;
+    if (rc < 0)
+        return msg_set(msg, msgsz, "bucket '%s': %s", bucket, gz_strerror(rc)), rc;
+    if (strcmp(b.owner, tenant_id) != 0)
+        return msg_set(msg, msgsz,
+                       "bucket '%s' belongs to another tenant: choose another"
+                       " destination bucket",
+                       bucket),
+               -EACCES;
+    return 0;
+}
+
+static char **strv_copy(const char *const *v, int n)
+{
+    char **out = n > 0 ? gz_calloc((size_t)n, sizeof(char *)) : NULL;
+    for (int i = 0; i < n; i++)
+        out[i] = gz_strdup(v[i] ? v[i] : "");
+    return out;
+}
+
+static struct mig_job *job_new(struct mig_jobs *jobs, const struct mig_job_spec *s,
+                               const struct iam_tenant *t)
+{
+    struct mig_job *j = gz_calloc(1, sizeof(*j));
+    uint8_t rnd[MIG_JOB_ID_LEN / 2];
+    gz_random_bytes(rnd, sizeof(rnd));
+    gz_hex_encode(j->id, rnd, sizeof(rnd));
+    j->jobs = jobs;
+    snprintf(j->tenant_id, sizeof(j->tenant_id), "%s", t->id);
+    snprintf(j->tenant_name, sizeof(j->tenant_name), "%s", t->name);
+    j->name = dup_or_null(s->name);
+    j->provider = s->src.provider;
+    j->endpoint = gz_strdup(s->src.endpoint);
+    size_t n = strlen(j->endpoint);
+    while (n > 0 && j->endpoint[n - 1] == '/')
+        j->endpoint[--n] = '\0';
+    j->region = dup_or_null(s->src.region);
+    j->bucket = gz_strdup(s->src.bucket);
+    j->prefix = dup_or_null(s->src.prefix);
+    j->access_key = gz_strdup(s->src.access_key);
+    j->include = strv_copy(s->include, s->n_include);
+    j->n_include = s->n_include;
+    j->exclude = strv_copy(s->exclude, s->n_exclude);
+    j->n_exclude = s->n_exclude;
+    j->dest_bucket = gz_strdup(s->dest_bucket);
+    j->concurrency = s->concurrency > 0 ? s->concurrency : 8;
+    j->bandwidth_limit = s->bandwidth_limit;
+    j->delete_extraneous = s->delete_extraneous;
+    j->interval_s = s->interval_s;
+    j->dry_run = s->dry_run;
+    snprintf(j->state, sizeof(j->state), "%s", s->start ? "running" : "created");
+    snprintf(j->phase, sizeof(j->phase), "%s", s->start ? "queued" : "");
+    j->created_ms = gz_now_ms();
+    return j;
+}
+
+int mig_jobs_create(struct mig_jobs *jobs, const struct mig_job_spec *spec,
+                    char id_out[MIG_JOB_ID_LEN + 1], char *msg, size_t msgsz)
+{
+    struct iam_tenant t;
+    char ctx[64], sealed[IAM_SEALED_TEXT_MAX];
+    struct mig_job *j = NULL;
+    int rc = spec_check(spec, msg, msgsz);
+    id_out[0] = '\0';
+    if (rc < 0)
+        return rc;
+    if ((rc = iam_tenant_get(jobs->iam, spec->tenant, &t)) < 0) {
+        msg_set(msg, msgsz, "tenant '%s' does not exist", spec->tenant);
+        return rc;
+    }
+    if ((rc = dest_check(jobs, t.id, spec->dest_bucket, msg, msgsz)) < 0)
+        return rc;
+    j = job_new(jobs, spec, &t);
+    snprintf(ctx, sizeof(ctx), "migrate-source:%s", j->id);
+    if ((rc = iam_secret_seal(jobs->iam, ctx, spec->src.secret_key, sealed, sizeof(sealed))) < 0) {
+        msg_set(msg, msgsz, "cannot seal the source secret: %s", gz_strerror(rc));
+        goto out;
+    }
+    j->secret_sealed = gz_strdup(sealed);
+    explicit_bzero(sealed, sizeof(sealed));
+    pthread_mutex_lock(&jobs->mu);
+    rc = job_insert(jobs, j);
+    if (rc == 0) {
+        struct mig_job **tail = &jobs->head;
+        while (*tail)
+            tail = &(*tail)->next;
+        *tail = j;
+        memcpy(id_out, j->id, MIG_JOB_ID_LEN + 1);
+        pthread_cond_broadcast(&jobs->cv);
+        log_info("migrate: job %s created for tenant %s (%s/%s -> %s)", j->id, j->tenant_name,
+                 j->endpoint, j->bucket, j->dest_bucket);
+        j = NULL;
+    } else {
+        msg_set(msg, msgsz, "cannot write the job table");
+    }
+    pthread_mutex_unlock(&jobs->mu);
+out:
+    job_free(j);
+    return rc;
+}
+
+/* ---- actions ---- */
+
+static int action_apply(struct mig_job *j, const char *action, char *msg, size_t msgsz)
+{
+    const char *s = j->state;
+    bool running = strcmp(s, "running") == 0, paused = strcmp(s, "paused") == 0;
+    if (strcmp(action, "start") == 0) {
+        if (strcmp(s, "created") != 0 && strcmp(s, "completed") != 0 && strcmp(s, "failed") != 0)
+            return msg_set(msg, msgsz,
+                           "job %s is %s: only a created, completed or failed job"
+                           " can be started",
+                           j->id, s),
+                   -EBUSY;
+        mig__job_set_error(j, NULL);
+    } else if (strcmp(action, "pause") == 0) {
+        if (!running)
+            return msg_set(msg, msgsz, "job %s is %s: only a running job can be paused", j->id, s),
+                   -EBUSY;
+        j->stop = true;
+        snprintf(j->state, sizeof(j->state), "paused");
+        snprintf(j->phase, sizeof(j->phase), "paused");
+        return 0;
+    } else if (strcmp(action, "resume") == 0) {
+        if (!paused)
+            return msg_set(msg, msgsz, "job %s is %s: only a paused job can be resumed", j->id, s),
+                   -EBUSY;
+    } else if (strcmp(action, "cancel") == 0) {
+        if (!running && !paused && strcmp(s, "created") != 0)
+            return msg_set(msg, msgsz, "job %s is already %s", j->id, s), -EBUSY;
+        j->stop = true;
+        snprintf(j->state, sizeof(j->state), "cancelled");
+        snprintf(j->phase, sizeof(j->phase), "cancelled");
+        j->finished_ms = gz_now_ms();
+        return 0;
+    } else {
+        return msg_set(msg, msgsz, "unknown action '%s' (start, pause, resume, cancel)", action),
+               -EINVAL;
+    }
+    j->stop = false;
+    j->next_run_ms = 0;
+    snprintf(j->state, sizeof(j->state), "running");
+    snprintf(j->phase, sizeof(j->phase), "queued");
+    return 0;
+}
+
+int mig_jobs_action(struct mig_jobs *jobs, const char *id, const char *action, char *msg,
+                    size_t msgsz)
+{
+    pthread_mutex_lock(&jobs->mu);
+    struct mig_job *j = mig__job_find(jobs, id);
+    int rc = j ? action_apply(j, action, msg, msgsz) : -ENOENT;
+    if (j == NULL)
+        msg_set(msg, msgsz, "no migration job '%s'", id);
+    if (rc == 0) {
+        rc = mig__job_save(jobs, j);
+        pthread_cond_broadcast(&jobs->cv);
+        log_info("migrate: job %s: %s -> %s", j->id, action, j->state);
+    }
+    pthread_mutex_unlock(&jobs->mu);
+    return rc;
+}
+
+int mig_jobs_delete(struct mig_jobs *jobs, const char *id, char *msg, size_t msgsz)
+{
+    int rc = 0;
+    pthread_mutex_lock(&jobs->mu);
+    struct mig_job **pp = &jobs->head, *j = NULL;
+    while (*pp && strcmp((*pp)->id, id) != 0)
+        pp = &(*pp)->next;
+    j = *pp;
+    if (j == NULL) {
+        rc = -ENOENT;
+        msg_set(msg, msgsz, "no migration job '%s'", id);
+    } else if (strcmp(j->state, "running") == 0 || j->active) {
+        rc = -EBUSY;
+        msg_set(msg, msgsz, "job %s is %s: pause or cancel it first", id,
+                j->active && strcmp(j->state, "running") != 0 ? "stopping" : "running");
+    } else {
+        sqlite3_stmt *st = NULL;
+        rc = -EIO;
+        if (sqlite3_prepare_v2(jobs->db, "DELETE FROM jobs WHERE id=?1", -1, &st, NULL) ==
+            SQLITE_OK) {
+            sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+            rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+        }
+        sqlite3_finalize(st);
+        if (rc == 0)
+            *pp = j->next;
+    }
+    pthread_mutex_unlock(&jobs->mu);
+    if (rc == 0) {
+        const char *sfx[] = {"journal", "journal-wal", "journal-shm"};
+        char path[4096];
+        for (size_t i = 0; i < GZ_ARRAY_LEN(sfx); i++) {
+            mig__job_path(jobs, j->id, sfx[i], path, sizeof(path));
+            unlink(path);
+        }
+        job_free(j);
+    }
+    return rc;
+}
+
+/* ---- queries ---- */
+
+int mig_jobs_get_json(struct mig_jobs *jobs, const char *id, cJSON **out)
+{
+    pthread_mutex_lock(&jobs->mu);
+    struct mig_job *j = mig__job_find(jobs, id);
+    *out = j ? mig__job_json(j) : NULL;
+    pthread_mutex_unlock(&jobs->mu);
+    return j ? 0 : -ENOENT;
+}
+
+static bool tenant_matches(const struct mig_job *j, const char *tenant)
+{
+    return tenant == NULL || strcmp(j->tenant_id, tenant) == 0 ||
+           strcmp(j->tenant_name, tenant) == 0;
+}
+
+int mig_jobs_list_json(struct mig_jobs *jobs, const char *tenant, cJSON **out)
+{
+    cJSON *arr = cJSON_CreateArray();
+    pthread_mutex_lock(&jobs->mu);
+    for (struct mig_job *j = jobs->head; j; j = j->next)
+        if (tenant_matches(j, tenant))
+            cJSON_AddItemToArray(arr, mig__job_json(j));
+    pthread_mutex_unlock(&jobs->mu);
+    *out = arr;
+    return 0;
+}
+
+int mig_jobs_manifest_path(struct mig_jobs *jobs, const char *id, char *out, size_t outsz)
+{
+    int rc = 0;
+    pthread_mutex_lock(&jobs->mu);
+    struct mig_job *j = mig__job_find(jobs, id);
+    if (j == NULL || j->manifest == NULL)
+        rc = -ENOENT;
+    else if ((size_t)snprintf(out, outsz, "%s", j->manifest) >= outsz)
+        rc = -ENAMETOOLONG;
+    pthread_mutex_unlock(&jobs->mu);
+    return rc;
+}
+
+static int report_load(struct mig_jobs *jobs, const char *id, char **text)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = -ENOENT;
+    *text = NULL;
+    pthread_mutex_lock(&jobs->mu);
+    if (mig__job_find(jobs, id) != NULL &&
+        sqlite3_prepare_v2(jobs->db, "SELECT report FROM jobs WHERE id=?1", -1, &st, NULL) ==
+            SQLITE_OK) {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL) {
+            *text = gz_strdup(col_text(st, 0));
+            rc = 0;
+        }
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&jobs->mu);
+    return rc;
+}
+
+static void csv_field(struct gz_buf *b, const char *s)
+{
+    bool quote = s && strpbrk(s, ",\"\r\n") != NULL;
+    if (!quote) {
+        gz_buf_append_cstr(b, s ? s : "");
+        return;
+    }
+    gz_buf_append(b, "\"", 1);
+    for (const char *p = s; *p; p++) {
+        if (*p == '"')
+            gz_buf_append(b, "\"", 1);
+        gz_buf_append(b, p, 1);
+    }
+    gz_buf_append(b, "\"", 1);
+}
+
+static void csv_rows(struct gz_buf *b, const cJSON *rep, const char *list, const char *kind)
+{
+    const cJSON *it;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(rep, list))
+    {
+        const cJSON *size = cJSON_GetObjectItemCaseSensitive(it, "size");
+        const cJSON *retries = cJSON_GetObjectItemCaseSensitive(it, "retries");
+        const char *reason = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "reason"));
+        csv_field(b, kind);
+        gz_buf_append(b, ",", 1);
+        csv_field(b, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "key")));
+        gz_buf_append(b, ",", 1);
+        if (cJSON_IsNumber(size))
+            gz_buf_appendf(b, "%.0f", size->valuedouble);
+        gz_buf_append(b, ",", 1);
+        csv_field(b, reason);
+        gz_buf_appendf(b, ",%.0f\r\n", cJSON_IsNumber(retries) ? retries->valuedouble : 0.0);
+    }
+}
+
+int mig_jobs_report(struct mig_jobs *jobs, const char *id, const char *format, char **out,
+                    size_t *len)
+{
+    char *text = NULL;
+    *out = NULL;
+    *len = 0;
+    if (format != NULL && strcmp(format, "json") != 0 && strcmp(format, "csv") != 0)
+        return -EINVAL;
+    int rc = report_load(jobs, id, &text);
+    if (rc < 0)
+        return rc;
+    if (format == NULL || strcmp(format, "json") == 0) {
+        *len = strlen(text);
+        *out = text;
+        return 0;
+    }
+    cJSON *rep = cJSON_Parse(text);
+    gz_free(text);
+    struct gz_buf b;
+    gz_buf_init(&b, 256u * 1024 * 1024);
+    gz_buf_append_cstr(&b, "kind,key,size,reason,retries\r\n");
+    csv_rows(&b, rep, "failed", "failed");
+    csv_rows(&b, rep, "waiting", "waiting");
+    csv_rows(&b, rep, "not_carried", "not-carried");
+    cJSON_Delete(rep);
+    gz_buf_terminate(&b);
+    *out = gz_strndup(b.ptr ? b.ptr : "", b.len);
+    *len = b.len;
+    gz_buf_free(&b);
+    return 0;
+}
+
+/* ---- supervision ---- */
+
+static void progress_add(struct mig_tenant_progress *p, const struct mig_job *j)
+{
+    const struct gz_mig_stats *st = &j->stats;
+    p->jobs++;
+    p->running += strcmp(j->state, "running") == 0;
+    p->failed_jobs += strcmp(j->state, "failed") == 0;
+    p->objects_total += st->listed - st->excluded;
+    p->bytes_total += st->listed_bytes;
+    p->objects_moved += st->verified + st->skipped;
+    p->bytes_moved += st->verified_bytes + st->skipped_bytes;
+    p->objects_failed += st->failed;
+    p->objects_waiting += st->waiting;
+    p->rate_bps += mig__rate_bps(st);
+    if (j->passes_done < 1 || j->last.failed > 0 || j->last.waiting > 0 ||
+        j->last.to_copy > j->last.verified)
+        p->all_verified = false;
+    p->manifests += (int)j->manifests;
+    if (j->passes_done > 0 && j->finished_ms > p->last_pass_end_ms)
+        p->last_pass_end_ms = j->finished_ms;
+}
+
+int mig_jobs_tenant_progress(struct mig_jobs *jobs, const char *tenant_id,
+                             struct mig_tenant_progress *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (jobs == NULL || tenant_id == NULL)
+        return -EINVAL;
+    out->all_verified = true;
+    pthread_mutex_lock(&jobs->mu);
+    for (struct mig_job *j = jobs->head; j; j = j->next)
+        if (tenant_matches(j, tenant_id) && strcmp(j->state, "cancelled") != 0)
+            progress_add(out, j);
+    pthread_mutex_unlock(&jobs->mu);
+    if (out->jobs == 0)
+        out->all_verified = false;
+    return 0;
+}

@@ -1,0 +1,408 @@
+/*
+ * jobs_run.c - the scheduler thread and the runners of migration jobs. The scheduler starts
+ * a runner thread for each job that is "running", due and not active, at most max_running at
+ * once, and joins runners that returned. A runner does one pass: opens the source secret,
+ * makes sure the destination bucket is the tenant's, runs gz_migrate_copy() writing through
+ * the store with the job's journal, then files the report and the manifest.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "evidence.h"
+#include "jobs_int.h"
+
+#define MIG_SAVE_EVERY_MS 5000
+
+/* What one pass collects for its report (callbacks are serialised by the engine). */
+struct pass_ctx {
+    struct mig_job *job;
+    cJSON *failed, *waiting, *not_carried;
+    int64_t n_listed;
+    bool truncated;
+};
+
+/* ---- engine callbacks ---- */
+
+static bool cb_should_stop(void *arg)
+{
+    struct pass_ctx *p = arg;
+    struct mig_jobs *jobs = p->job->jobs;
+    pthread_mutex_lock(&jobs->mu);
+    bool stop = jobs->stopping || p->job->stop;
+    pthread_mutex_unlock(&jobs->mu);
+    return stop;
+}
+
+static void cb_progress(void *arg, const struct gz_mig_stats *st, const char *phase)
+{
+    struct pass_ctx *p = arg;
+    struct mig_job *j = p->job;
+    pthread_mutex_lock(&j->jobs->mu);
+    j->stats = *st;
+    if (strcmp(j->state, "running") == 0)
+        snprintf(j->phase, sizeof(j->phase), "%s", phase);
+    if (gz_now_ms() - j->last_save_ms >= MIG_SAVE_EVERY_MS)
+        mig__job_save(j->jobs, j);
+    pthread_mutex_unlock(&j->jobs->mu);
+}
+
+static bool list_add(struct pass_ctx *p, cJSON *list, const char *key, int64_t size,
+                     const char *reason, int64_t retries)
+{
+    if (cJSON_GetArraySize(list) >= MIG_JOBS_LIST_MAX) {
+        p->truncated = true;
+        return false;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "key", key);
+    if (size >= 0)
+        cJSON_AddNumberToObject(o, "size", (double)size);
+    if (reason != NULL)
+        cJSON_AddStringToObject(o, "reason", reason);
+    if (retries >= 0)
+        cJSON_AddNumberToObject(o, "retries", (double)retries);
+    cJSON_AddItemToArray(list, o);
+    return true;
+}
+
+static void cb_object(void *arg, const char *key, int64_t size, const char *state,
+                      const char *detail)
+{
+    struct pass_ctx *p = arg;
+    if (strcmp(state, "waiting") == 0)
+        list_add(p, p->waiting, key, size, detail, -1);
+    else if (strcmp(state, "not-carried") == 0 || strcmp(state, "not_carried") == 0)
+        list_add(p, p->not_carried, key, size, detail, -1);
+}
+
+static void cb_failed(void *arg, const char *key, const char *reason, int64_t retries)
+{
+    struct pass_ctx *p = arg;
+    list_add(p, p->failed, key, -1, reason, retries);
+}
+
+/* ---- one pass ---- */
+
+/* Creates the destination bucket for the tenant, or checks that it is the tenant's. */
+static int dest_prepare(struct mig_job *j, char *err, size_t errsz)
+{
+    struct store_bucket b;
+    int rc = store_bucket_get(j->jobs->store, gz_slice_cstr(j->dest_bucket), &b);
+    if (rc == 0 && strcmp(b.owner, j->tenant_id) != 0) {
+        snprintf(err, errsz, "destination bucket '%s' belongs to another tenant", j->dest_bucket);
+        return -EACCES;
+    }
+    if (rc == 0)
+        return 0;
+    memset(&b, 0, sizeof(b));
+    snprintf(b.name, sizeof(b.name), "%s", j->dest_bucket);
+    snprintf(b.region, sizeof(b.region), "%s", j->jobs->region);
+    snprintf(b.owner, sizeof(b.owner), "%s", j->tenant_id);
+    b.created_ms = gz_now_ms();
+    rc = store_bucket_create(j->jobs->store, &b);
+    if (rc == GZ_EBUCKETOWNED)
+        return 0;
+    if (rc == GZ_EBUCKETEXISTS) {
+        snprintf(err, errsz, "destination bucket '%s' belongs to another tenant", j->dest_bucket);
+        return -EACCES;
+    }
+    if (rc < 0)
+        snprintf(err, errsz, "cannot create destination bucket '%s': %s", j->dest_bucket,
+                 gz_strerror(rc));
+    return rc;
+}
+
+static int pass_copy(struct pass_ctx *p, struct gz_mig_stats *st, char *err, size_t errsz)
+{
+    struct mig_job *j = p->job;
+    char ctx[64], secret[IAM_MAX_SECRET + 1], journal[4096];
+    snprintf(ctx, sizeof(ctx), "migrate-source:%s", j->id);
+    int rc = iam_secret_open(j->jobs->iam, ctx, j->secret_sealed, secret, sizeof(secret));
+    if (rc < 0) {
+        snprintf(err, errsz, "cannot open the stored source secret: %s", gz_strerror(rc));
+        return rc;
+    }
+    if ((rc = dest_prepare(j, err, errsz)) < 0)
+        goto out;
+    mig__job_path(j->jobs, j->id, "journal", journal, sizeof(journal));
+    struct gz_mig_options opt = {
+        .src = {.endpoint = j->endpoint,
+                .bucket = j->bucket,
+                .access_key = j->access_key,
+                .secret_key = secret,
+                .region = j->region,
+                .prefix = j->prefix,
+                .provider = j->provider},
+        .dst = {.bucket = j->dest_bucket},
+        .concurrency = j->concurrency,
+        .dry_run = j->dry_run,
+        .delete_extraneous = j->delete_extraneous,
+        .journal_path = journal,
+        .on_object = cb_object,
+        .on_progress = cb_progress,
+        .cb_arg = p,
+        .dst_store = j->jobs->store,
+        .include = (const char *const *)j->include,
+        .n_include = j->n_include,
+        .exclude = (const char *const *)j->exclude,
+        .n_exclude = j->n_exclude,
+        .bandwidth_limit = j->bandwidth_limit,
+        .should_stop = cb_should_stop,
+    };
+    rc = gz_migrate_copy(&opt, st, cb_failed, p, err, errsz);
+out:
+    explicit_bzero(secret, sizeof(secret));
+    return rc;
+}
+
+/* Writes the pass's manifest; returns its path (gz_malloc'ed) or NULL. */
+static char *pass_manifest(struct mig_job *j, int64_t pass)
+{
+    char journal[4096], path[4096], err[256] = "";
+    uint8_t seed[32];
+    if (iam_master_key_derive(j->jobs->data_dir, GZ_MIG_MANIFEST_KEY_PURPOSE, seed) < 0)
+        return NULL;
+    mig__job_path(j->jobs, j->id, "journal", journal, sizeof(journal));
+    snprintf(path, sizeof(path), "%s/manifest-%s-%lld.json", j->jobs->dir, j->id, (long long)pass);
+    struct gz_mig_endpoint src = {.endpoint = j->endpoint, .bucket = j->bucket,
+                                  .region = j->region, .prefix = j->prefix,
+                                  .provider = j->provider};
+    int64_t n = gz_migrate_manifest_describe(journal, &src, j->dest_bucket, err, sizeof(err));
+    if (n == 0)
+        n = gz_migrate_manifest_write(journal, path, seed, j->id, err, sizeof(err));
+    explicit_bzero(seed, sizeof(seed));
+    if (n < 0) {
+        log_error("migrate: job %s: manifest: %s", j->id, err);
+        return NULL;
+    }
+    return gz_strdup(path);
+}
+
+static char *pass_report(struct pass_ctx *p, const struct gz_mig_stats *st, int64_t pass, int rc,
+                         const char *manifest)
+{
+    struct mig_job *j = p->job;
+    cJSON *r = cJSON_CreateObject();
+    char t[25];
+    cJSON_AddStringToObject(r, "job", j->id);
+    cJSON_AddStringToObject(r, "tenant", j->tenant_name);
+    cJSON_AddNumberToObject(r, "pass", (double)pass);
+    cJSON_AddBoolToObject(r, "dry_run", j->dry_run);
+    gz_time_iso8601(st->started_ms, t);
+    cJSON_AddStringToObject(r, "started", t);
+    gz_time_iso8601(st->started_ms + st->elapsed_ms, t);
+    cJSON_AddStringToObject(r, "finished", t);
+    cJSON_AddStringToObject(r, "result", rc == 0 ? "completed" : "partial");
+    cJSON_AddItemToObject(r, "stats", mig__stats_json(st));
+    cJSON *v = cJSON_AddObjectToObject(r, "verification");
+    cJSON_AddNumberToObject(v, "md5", (double)st->verified_md5);
+    cJSON_AddNumberToObject(v, "sha256", (double)st->verified_sha256);
+    cJSON_AddNumberToObject(v, "crc64", (double)st->verified_crc64);
+    cJSON_AddNumberToObject(v, "mpu", (double)st->verified_mpu);
+    cJSON_AddItemReferenceToObject(r, "failed", p->failed);
+    cJSON_AddItemReferenceToObject(r, "waiting", p->waiting);
+    cJSON_AddItemReferenceToObject(r, "not_carried", p->not_carried);
+    cJSON_AddBoolToObject(r, "truncated", p->truncated);
+    if (manifest)
+        cJSON_AddStringToObject(r, "manifest", manifest);
+    else
+        cJSON_AddNullToObject(r, "manifest");
+    char *text = cJSON_PrintUnformatted(r), *out = gz_strdup(text ? text : "{}");
+    cJSON_free(text);
+    cJSON_Delete(r);
+    return out;
+}
+
+/* Under mu: the job's state after a pass that finished (rc 0 or GZ_MIG_PARTIAL). */
+static void pass_finished(struct mig_job *j, const struct gz_mig_stats *st, int rc)
+{
+    char msg[128];
+    j->passes_done = j->pass;
+    j->last = *st;
+    j->finished_ms = gz_now_ms();
+    snprintf(msg, sizeof(msg), "%lld object(s) failed: see the report", (long long)st->failed);
+    mig__job_set_error(j, rc == GZ_MIG_PARTIAL ? msg : NULL);
+    if (strcmp(j->state, "running") != 0)
+        return; /* paused or cancelled at the very end */
+    if (j->interval_s > 0) {
+        snprintf(j->phase, sizeof(j->phase), "waiting");
+        j->next_run_ms = j->finished_ms + j->interval_s * 1000;
+        return;
+    }
+    snprintf(j->state, sizeof(j->state), "%s", rc == 0 ? "completed" : "failed");
+    snprintf(j->phase, sizeof(j->phase), "done");
+}
+
+/* Under mu: after a pass that stopped early or could not run. */
+static void pass_stopped(struct mig_job *j, const struct gz_mig_stats *st, int rc, const char *err)
+{
+    j->stats = *st;
+    if (rc == GZ_MIG_STOPPED) {
+        if (strcmp(j->state, "running") == 0)
+            snprintf(j->phase, sizeof(j->phase), "%s",
+                     j->jobs->stopping ? "interrupted" : "queued");
+        return;
+    }
+    if (strcmp(j->state, "running") == 0 || strcmp(j->state, "paused") == 0) {
+        snprintf(j->state, sizeof(j->state), "failed");
+        snprintf(j->phase, sizeof(j->phase), "done");
+    }
+    j->finished_ms = gz_now_ms();
+    mig__job_set_error(j, err[0] ? err : gz_strerror(rc));
+    log_warn("migrate: job %s failed: %s", j->id, j->error);
+}
+
+static void *runner_main(void *arg)
+{
+    struct mig_job *j = arg;
+    struct mig_jobs *jobs = j->jobs;
+    struct pass_ctx p = {.job = j,
+                         .failed = cJSON_CreateArray(),
+                         .waiting = cJSON_CreateArray(),
+                         .not_carried = cJSON_CreateArray()};
+    struct gz_mig_stats st;
+    char err[MIG_JOBS_MSG_MAX] = "", *report = NULL, *manifest = NULL;
+    memset(&st, 0, sizeof(st));
+
+    pthread_mutex_lock(&jobs->mu);
+    if (j->pass <= j->passes_done) {
+        j->pass = j->passes_done + 1;
+        memset(&j->stats, 0, sizeof(j->stats));
+    }
+    int64_t pass = j->pass;
+    j->started_ms = gz_now_ms();
+    j->finished_ms = 0;
+    snprintf(j->phase, sizeof(j->phase), "listing");
+    mig__job_save(jobs, j);
+    pthread_mutex_unlock(&jobs->mu);
+    log_info("migrate: job %s: pass %lld started", j->id, (long long)pass);
+
+    int rc = pass_copy(&p, &st, err, sizeof(err));
+    if ((rc == 0 || rc == GZ_MIG_PARTIAL) && !j->dry_run)
+        manifest = pass_manifest(j, pass);
+    if (rc == 0 || rc == GZ_MIG_PARTIAL)
+        report = pass_report(&p, &st, pass, rc, manifest);
+
+    pthread_mutex_lock(&jobs->mu);
+    j->stats = st;
+    if (report != NULL) {
+        mig__job_save_report(jobs, j->id, report);
+        if (manifest != NULL) {
+            gz_free(j->manifest);
+            j->manifest = manifest;
+            j->manifests++;
+            manifest = NULL;
+        }
+        pass_finished(j, &st, rc);
+    } else {
+        pass_stopped(j, &st, rc, err);
+    }
+    mig__job_save(jobs, j);
+    j->reaped = true;
+    pthread_cond_broadcast(&jobs->cv);
+    pthread_mutex_unlock(&jobs->mu);
+    log_info("migrate: job %s: pass %lld ended: %s", j->id, (long long)pass,
+             rc == 0                ? "completed"
+             : rc == GZ_MIG_PARTIAL ? "some objects failed"
+             : rc == GZ_MIG_STOPPED ? "stopped"
+                                    : "failed");
+    gz_free(report);
+    gz_free(manifest);
+    cJSON_Delete(p.failed);
+    cJSON_Delete(p.waiting);
+    cJSON_Delete(p.not_carried);
+    return NULL;
+}
+
+/* ---- the scheduler ---- */
+
+/* Under mu: joins runners that returned; starts due jobs. Returns the next wake-up time. */
+static int64_t sched_tick(struct mig_jobs *jobs)
+{
+    int64_t now = gz_now_ms(), wake = now + 1000;
+    int active = 0;
+    for (struct mig_job *j = jobs->head; j; j = j->next) {
+        if (j->active && j->reaped) {
+            pthread_join(j->tid, NULL);
+            j->active = j->reaped = false;
+        }
+        active += j->active;
+    }
+    for (struct mig_job *j = jobs->head; j && !jobs->stopping; j = j->next) {
+        if (j->active || strcmp(j->state, "running") != 0)
+            continue;
+        if (j->next_run_ms > now) {
+            wake = GZ_MIN(wake, j->next_run_ms);
+            continue;
+        }
+        if (active >= jobs->max_running) {
+            if (strcmp(j->phase, "queued") != 0)
+                snprintf(j->phase, sizeof(j->phase), "queued");
+            continue;
+        }
+        j->stop = false;
+        j->reaped = false;
+        if (pthread_create(&j->tid, NULL, runner_main, j) != 0) {
+            log_error("migrate: cannot start a runner for job %s", j->id);
+            continue;
+        }
+        j->active = true;
+        active++;
+    }
+    return wake;
+}
+
+static void *sched_main(void *arg)
+{
+    struct mig_jobs *jobs = arg;
+    pthread_mutex_lock(&jobs->mu);
+    while (!jobs->stopping) {
+        int64_t wake = sched_tick(jobs);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t ms = wake - gz_now_ms();
+        if (ms < 10)
+            ms = 10;
+        ts.tv_sec += (time_t)(ms / 1000);
+        ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&jobs->cv, &jobs->mu, &ts);
+    }
+    for (struct mig_job *j = jobs->head; j; j = j->next) {
+        if (!j->active)
+            continue;
+        pthread_t tid = j->tid;
+        pthread_mutex_unlock(&jobs->mu);
+        pthread_join(tid, NULL); /* the runner sees stopping at its next object */
+        pthread_mutex_lock(&jobs->mu);
+        j->active = j->reaped = false;
+    }
+    pthread_mutex_unlock(&jobs->mu);
+    return NULL;
+}
+
+int mig__sched_start(struct mig_jobs *jobs)
+{
+    int rc = pthread_create(&jobs->sched, NULL, sched_main, jobs);
+    if (rc != 0)
+        return -rc;
+    jobs->sched_started = true;
+    return 0;
+}
+
+void mig__sched_stop(struct mig_jobs *jobs)
+{
+    if (!jobs->sched_started)
+        return;
+    pthread_mutex_lock(&jobs->mu);
+    jobs->stopping = true;
+    pthread_cond_broadcast(&jobs->cv);
+    pthread_mutex_unlock(&jobs->mu);
+    pthread_join(jobs->sched, NULL);
+    jobs->sched_started = false;
+}

@@ -1,0 +1,478 @@
+"""Migration jobs inside `gzy serve` (issue 4): moto_server as the source, the server's own store
+as the destination. Jobs run to completion through the admin API and through `gzy migrate run`;
+a kill -9 mid-job resumes on restart without recopying verified objects; pause, resume, cancel
+and delete follow the state machine; the source secret never shows up in jobs.db, answers or
+logs; tenant-admins are confined to their tenant; reports come as JSON and CSV; bad
+credentials and an unreachable endpoint fail the job quickly and clearly; an interval job's
+second pass copies only what changed."""
+
+import concurrent.futures
+import csv
+import io
+import json
+import os
+import secrets
+import subprocess
+import time
+import unittest
+
+import harness as h
+import tenancy as t
+from test_migrate_copy import Moto, free_port, moto_binary
+
+META = {"owner": "alice", "project": "gzy-jobs"}
+API = "/admin/v1/migrations"
+
+
+@unittest.skipIf(moto_binary() is None, "moto_server is not installed")
+class MigrateJobsTests(h.ServerTestCase, t.TenancyMixin):
+    gzy_only = True
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.moto = Moto()
+        cls.ten = t.Tenancy(cls.server)
+        cls.secret = "mOtO-" + secrets.token_hex(12)   # moto accepts any secret
+        cls.tenant_a = t.unique_tenant("ja")
+        cls.tenant_b = t.unique_tenant("jb")
+        cls.ten.tenant_add(cls.tenant_a)
+        cls.ten.tenant_add(cls.tenant_b)
+        cls.admin_a = cls.ten.principal(cls.tenant_a, "boss", "tenant-admin")
+        cls.admin_b = cls.ten.principal(cls.tenant_b, "boss", "tenant-admin")
+        cls.member_a = cls.ten.principal(cls.tenant_a, "worker", "tenant-member")
+        cls.ten.user_add("platform", "watcher", "supervisor")
+        ak, sk = cls.ten.key_create("platform", "watcher")
+        cls.supervisor = t.Principal(cls.server, "platform", "watcher", "supervisor", ak, sk)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.moto.close()
+        super().tearDownClass()
+
+    # ---- helpers ----
+
+    def populate(self, bucket, n=40, size=3000, multipart=True):
+        m = self.moto.s3
+        m.create_bucket(Bucket=bucket)
+
+        def put(i):
+            m.put_object(Bucket=bucket, Key="obj/%04d" % i,
+                         Body=h.random_bytes(size + i, seed=i), ContentType="text/x-%d" % (i % 3))
+        with concurrent.futures.ThreadPoolExecutor(8) as ex:
+            list(ex.map(put, range(n)))
+        m.put_object(Bucket=bucket, Key="meta/full", Body=b"metadata object",
+                     ContentType="application/x-gzy", CacheControl="max-age=60",
+                     ContentDisposition='attachment; filename="f.txt"', Metadata=META)
+        count = n + 1
+        if multipart:
+            up = m.create_multipart_upload(Bucket=bucket, Key="big/mp", Metadata={"part": "y"})
+            parts = []
+            for i, sz in enumerate([5 * h.MiB, 1 * h.MiB + 7]):
+                r = m.upload_part(Bucket=bucket, Key="big/mp", UploadId=up["UploadId"],
+                                  PartNumber=i + 1, Body=h.random_bytes(sz, seed=50 + i))
+                parts.append({"PartNumber": i + 1, "ETag": r["ETag"]})
+            m.complete_multipart_upload(Bucket=bucket, Key="big/mp", UploadId=up["UploadId"],
+                                        MultipartUpload={"Parts": parts})
+            count += 1
+        return count
+
+    def body(self, src, dest, tenant=None, endpoint=None, secret=None, **kw):
+        b = {"tenant": tenant or self.tenant_a, "name": "test " + self._testMethodName,
+             "source": {"provider": "generic", "endpoint": endpoint or self.moto.endpoint,
+                        "bucket": src, "access_key": "testing",
+                        "secret_key": secret or self.secret},
+             "dest_bucket": dest, "concurrency": 4}
+        b.update(kw)
+        return b
+
+    def api(self, method, path="", body=None, who=None, query=()):
+        if who is None:
+            return t.admin_request(self.server, method, API + path, body, query)
+        return who.admin(method, API + path, body, query)
+
+    def create(self, body, who=None):
+        r = self.api("POST", body=body, who=who)
+        self.assertEqual(r.status, 201, r)
+        self.assertNotIn(self.secret, r.raw.decode())
+        self.assertNotIn("secret_key", r.json["source"])
+        return r.json
+
+    def job(self, job_id, who=None):
+        r = self.api("GET", "/" + job_id, who=who)
+        self.assertEqual(r.status, 200, r)
+        return r.json
+
+    def wait(self, job_id, pred, timeout=180, what="condition"):
+        deadline = time.time() + timeout
+        j = None
+        while time.time() < deadline:
+            j = self.job(job_id)
+            if pred(j):
+                return j
+            time.sleep(0.3)
+        self.fail("job %s: timed out waiting for %s; last: %s\n%s"
+                  % (job_id, what, json.dumps(j)[:3000], self.server.logs()))
+
+    def wait_state(self, job_id, states, timeout=180):
+        return self.wait(job_id, lambda j: j["state"] in states, timeout, "state %s" % (states,))
+
+    def listing(self, client, bucket):
+        keys = {}
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for o in page.get("Contents", []):
+                keys[o["Key"]] = o["Size"]
+        return keys
+
+    def assert_same(self, src, dst, client):
+        want = self.listing(self.moto.s3, src)
+        got = self.listing(client, dst)
+        self.assertEqual(want, got)
+        for key in list(want)[:10] + ["meta/full"]:
+            a = self.moto.s3.get_object(Bucket=src, Key=key)
+            b = client.get_object(Bucket=dst, Key=key)
+            self.assertEqual(a["Body"].read(), b["Body"].read(), key)
+            for f in ("ContentType", "CacheControl", "ContentDisposition", "Metadata"):
+                self.assertEqual(a.get(f), b.get(f), "%s of %s" % (f, key))
+
+    def assert_no_secret(self):
+        """The source secret is nowhere in the data folder (jobs.db, its WAL, journals, audit
+        log) nor in the server's output."""
+        needle = self.secret.encode()
+        for root, _, files in os.walk(self.server.data_dir):
+            for name in files:
+                with open(os.path.join(root, name), "rb") as f:
+                    self.assertNotIn(needle, f.read(), os.path.join(root, name))
+        self.assertNotIn(self.secret, self.server.logs(tail=10 ** 9))
+        self.assertTrue(os.path.exists(os.path.join(self.server.data_dir, "migrate", "jobs.db")))
+
+    def run_cli(self, *args, env_extra=None, timeout=300):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GZY_")}
+        env.update(GZY_ACCESS_KEY=self.server.access_key, GZY_SECRET_KEY=self.server.secret_key)
+        env.update(env_extra or {})
+        if os.environ.get("GZY_SANITIZED") == "1":
+            env["ASAN_OPTIONS"] = "detect_leaks=1:abort_on_error=0"
+        cmd = [os.path.abspath(os.environ.get("GZY_BIN", "build/gzy")), "migrate"]
+        cmd += list(args) + ["--admin-endpoint", self.server.admin_endpoint]
+        p = subprocess.run(cmd, capture_output=True, timeout=timeout, env=env,
+                           stdin=subprocess.DEVNULL)
+        err = p.stderr.decode(errors="replace")
+        for marker in h.SANITIZER_MARKERS:
+            self.assertNotIn(marker, err)
+        return p
+
+    # ---- tests ----
+
+    def test_api_job_completes_with_report(self):
+        src, dst = h.unique_bucket("jsrc"), h.unique_bucket("jdst")
+        n = self.populate(src)
+        job = self.create(self.body(src, dst, delete_extraneous=True), who=self.admin_a)
+        self.assertIn(job["state"], ("running", "created"))
+        self.assertEqual(job["source"]["access_key"], "testing")
+        self.assertEqual(job["tenant_name"], self.tenant_a)
+        j = self.wait_state(job["id"], ("completed", "failed"))
+        self.assertEqual(j["state"], "completed", j)
+        self.assertIsNone(j["error"])
+        self.assertEqual(j["stats"]["verified"], n)
+        self.assertEqual(j["stats"]["failed"], 0)
+        self.assertEqual(j["pass"], 1)
+        self.assert_same(src, dst, self.member_a.s3)
+        # the bucket was created for the tenant
+        buckets = t.gzy_admin(self.server, "bucket", "list", "--tenant", self.tenant_a)
+        self.assertIn(dst, [b["name"] for b in buckets["buckets"]])
+
+        r = self.api("GET", "/%s/report" % job["id"], who=self.admin_a)
+        self.assertEqual(r.status, 200, r)
+        rep = r.json
+        self.assertEqual(rep["pass"], 1)
+        self.assertEqual(rep["result"], "completed")
+        self.assertEqual(rep["stats"]["verified"], n)
+        self.assertEqual(rep["failed"], [])
+        self.assertEqual(sum(rep["verification"].values()), n)
+        r = self.api("GET", "/%s/report" % job["id"], who=self.admin_a, query=[("format", "csv")])
+        self.assertEqual(r.status, 200, r)
+        rows = list(csv.reader(io.StringIO(r.raw.decode())))
+        self.assertEqual(rows[0], ["kind", "key", "size", "reason", "retries"])
+        self.assertEqual(len(rows), 1)
+        r = self.api("GET", "/%s/report" % job["id"], query=[("format", "xml")])
+        self.assertEqual(r.status, 400, r)
+
+        m = self.api("GET", "/%s/manifest" % job["id"], who=self.admin_a)
+        self.assertIsNotNone(j["manifest"], j)
+        self.assertEqual(m.status, 200, m)
+        self.assertEqual(m.json["label"], job["id"])
+        self.assertEqual(m.json["source"]["bucket"], j["source"]["bucket"])
+        self.assertEqual(m.json["destination"]["bucket"], j["dest_bucket"])
+        self.assertEqual(len(m.json["objects"]), j["stats"]["verified"] + j["stats"]["skipped"])
+        self.assertTrue(all(len(o["sha256"] or "") == 64 for o in m.json["objects"]
+                            if o["method"] != "existing"))
+
+        # listing: own tenant by default, everything for the platform
+        lst = self.api("GET", who=self.admin_a).json["migrations"]
+        self.assertIn(job["id"], [x["id"] for x in lst])
+        self.assertTrue(all(x["tenant_name"] == self.tenant_a for x in lst))
+        self.assert_no_secret()
+        # a completed job is not running: it can be deleted
+        r = self.api("DELETE", "/" + job["id"], who=self.admin_a)
+        self.assertEqual(r.status, 204, r)
+        self.assertEqual(self.api("GET", "/" + job["id"]).status, 404)
+        self.assertFalse(os.path.exists(os.path.join(self.server.data_dir, "migrate",
+                                                     "job-%s.journal" % job["id"])))
+
+    def test_cli_run_and_commands(self):
+        src, dst = h.unique_bucket("csrc"), h.unique_bucket("cdst")
+        n = self.populate(src, n=25, multipart=False)
+        p = self.run_cli("run", "--tenant", self.tenant_a, "--source-endpoint",
+                         self.moto.endpoint, "--source-bucket", src, "--dest-bucket", dst,
+                         "--concurrency", "3",
+                         env_extra={"GZY_SOURCE_ACCESS_KEY": "testing",
+                                    "GZY_SOURCE_SECRET_KEY": self.secret})
+        out = p.stdout.decode()
+        self.assertEqual(p.returncode, 0, "%s\n%s" % (out[-3000:], p.stderr.decode()[-3000:]))
+        self.assertNotIn(self.secret, out + p.stderr.decode())
+        lines = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
+        self.assertTrue(lines)
+        last = lines[-1]
+        self.assertEqual(last["state"], "completed")
+        self.assertEqual(last["objects"], n)
+        for k in ("bytes", "rate_bps", "eta_s", "objects_total"):
+            self.assertIn(k, last)
+        self.assert_same(src, dst, self.member_a.s3)
+        job_id = last["id"]
+
+        p = self.run_cli("jobs", "--tenant", self.tenant_a)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn(job_id, [x["id"] for x in json.loads(p.stdout)["migrations"]])
+        p = self.run_cli("status", job_id)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(json.loads(p.stdout)["state"], "completed")
+        p = self.run_cli("report", job_id, "--csv")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertTrue(p.stdout.decode().startswith("kind,key,size,reason,retries"))
+        p = self.run_cli("pause", job_id)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("InvalidState", p.stderr.decode())
+        # usage errors: exit 2
+        p = self.run_cli("run", "--tenant", self.tenant_a)
+        self.assertEqual(p.returncode, 2)
+        # --dry-run with --detach: the job is created and the command returns at once
+        p = self.run_cli("run", "--tenant", self.tenant_a, "--source-endpoint",
+                         self.moto.endpoint, "--source-bucket", src, "--dest-bucket", dst,
+                         "--source-access-key", "testing", "--source-secret-key", self.secret,
+                         "--dry-run", "--detach")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        dj = json.loads(p.stdout)
+        self.assertTrue(dj["options"]["dry_run"])
+        self.wait_state(dj["id"], ("completed",))
+        self.assert_no_secret()
+
+    def test_kill9_resumes_without_recopying(self):
+        src, dst = h.unique_bucket("ksrc"), h.unique_bucket("kdst")
+        n = self.populate(src, n=300, size=8000, multipart=False)
+        job = self.create(self.body(src, dst, concurrency=1, bandwidth_limit=400 * 1024))
+        j = self.wait(job["id"], lambda j: j["stats"]["verified"] >= 30, what="30 verified")
+        before = j["stats"]["verified"]
+        self.assertLess(before, n, "the job finished before it could be killed")
+        self.server.restart(kill=True)
+        j = self.wait_state(job["id"], ("completed", "failed"), timeout=300)
+        self.assertEqual(j["state"], "completed", j)
+        self.assertEqual(j["pass"], 1)
+        st = j["stats"]
+        # the resumed pass skipped what was verified before the kill and copied the rest once
+        self.assertEqual(st["verified"] + st["skipped"], n)
+        self.assertGreaterEqual(st["skipped"], before)
+        self.assertLessEqual(st["copied"], n - before)
+        self.assertEqual(len(self.listing(self.member_a.s3, dst)), n)
+        self.assert_no_secret()
+
+    def test_pause_resume_cancel_delete(self):
+        src, dst = h.unique_bucket("psrc"), h.unique_bucket("pdst")
+        n = self.populate(src, n=200, size=6000, multipart=False)
+        job = self.create(self.body(src, dst, concurrency=1, bandwidth_limit=300 * 1024),
+                          who=self.admin_a)
+        jid = job["id"]
+        self.wait(jid, lambda j: j["stats"]["verified"] >= 5, what="progress")
+        r = self.api("DELETE", "/" + jid, who=self.admin_a)
+        self.assertEqual(r.status, 409, r)
+        r = self.api("POST", "/%s/pause" % jid, who=self.admin_a)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["state"], "paused")
+        time.sleep(1.5)
+        a = self.job(jid)["stats"]["verified"]
+        time.sleep(2)
+        b = self.job(jid)["stats"]["verified"]
+        self.assertEqual(a, b, "a paused job kept copying")
+        self.assertLess(b, n)
+        self.assertEqual(self.api("POST", "/%s/pause" % jid).status, 409)
+        r = self.api("POST", "/%s/resume" % jid, who=self.admin_a)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["state"], "running")
+        j = self.wait_state(jid, ("completed", "failed"), timeout=300)
+        self.assertEqual(j["state"], "completed", j)
+        self.assertEqual(j["stats"]["verified"] + j["stats"]["skipped"], n)
+
+        # cancel a second job mid-run; a cancelled job takes no more actions
+        dst2 = h.unique_bucket("pdst2")
+        job2 = self.create(self.body(src, dst2, concurrency=1, bandwidth_limit=100 * 1024))
+        self.wait(job2["id"], lambda j: j["stats"]["verified"] >= 2, what="progress")
+        r = self.api("POST", "/%s/cancel" % job2["id"])
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["state"], "cancelled")
+        for action in ("start", "resume", "pause", "cancel"):
+            self.assertEqual(self.api("POST", "/%s/%s" % (job2["id"], action)).status, 409)
+        self.assertEqual(self.api("POST", "/%s/explode" % job2["id"]).status, 404)
+        time.sleep(1.5)
+        c = len(self.listing(self.member_a.s3, dst2))
+        time.sleep(1.5)
+        self.assertEqual(c, len(self.listing(self.member_a.s3, dst2)))
+        self.assertLess(c, n)
+        self.wait(job2["id"], lambda j: self.api("DELETE", "/" + j["id"]).status == 204,
+                  timeout=30, what="delete")
+        self.assertEqual(self.api("GET", "/" + job2["id"]).status, 404)
+        # a job created without start waits in "created"
+        job3 = self.create(self.body(src, h.unique_bucket("pdst3"), start=False))
+        time.sleep(1)
+        self.assertEqual(self.job(job3["id"])["state"], "created")
+        self.assertEqual(self.api("POST", "/%s/cancel" % job3["id"]).status, 200)
+
+    def test_tenant_isolation(self):
+        src, dst = h.unique_bucket("isrc"), h.unique_bucket("idst")
+        self.populate(src, n=3, multipart=False)
+        job = self.create(self.body(src, dst, start=False), who=self.admin_a)
+        jid = job["id"]
+        # the other tenant's admin neither sees nor controls it
+        self.assertEqual(self.api("GET", "/" + jid, who=self.admin_b).status, 403)
+        self.assertNotIn(jid, [x["id"] for x in
+                               self.api("GET", who=self.admin_b).json["migrations"]])
+        self.assertEqual(self.api("GET", who=self.admin_b,
+                                  query=[("tenant", self.tenant_a)]).status, 403)
+        for action in ("start", "pause", "cancel"):
+            self.assertEqual(self.api("POST", "/%s/%s" % (jid, action), who=self.admin_b).status,
+                             403)
+        self.assertEqual(self.api("DELETE", "/" + jid, who=self.admin_b).status, 403)
+        self.assertEqual(self.api("GET", "/%s/report" % jid, who=self.admin_b).status, 403)
+        # nor creates jobs for it, nor targets its buckets
+        r = self.api("POST", body=self.body(src, h.unique_bucket("x")), who=self.admin_b)
+        self.assertEqual(r.status, 403, r)
+        owned = h.unique_bucket("owneda")
+        self.admin_a.s3.create_bucket(Bucket=owned)
+        r = self.api("POST", body=self.body(src, owned, tenant=self.tenant_b), who=self.admin_b)
+        self.assertEqual(r.status, 403, r)
+        self.assertIn("another tenant", r.error_message)
+        r = self.api("POST", body=self.body(src, owned, tenant=self.tenant_b))  # platform too
+        self.assertEqual(r.status, 403, r)
+        # members may not use the API; supervisors read everything but change nothing
+        self.assertEqual(self.api("GET", who=self.member_a).status, 403)
+        self.assertEqual(self.api("GET", "/" + jid, who=self.supervisor).status, 200)
+        self.assertIn(jid, [x["id"] for x in
+                            self.api("GET", who=self.supervisor).json["migrations"]])
+        self.assertEqual(self.api("POST", "/%s/start" % jid, who=self.supervisor).status, 403)
+        self.assertEqual(self.api("POST", body=self.body(src, h.unique_bucket("s")),
+                                  who=self.supervisor).status, 403)
+        # validation names the field
+        bad = self.body(src, "Not_A_Bucket")
+        r = self.api("POST", body=bad, who=self.admin_a)
+        self.assertEqual(r.status, 400, r)
+        self.assertIn("dest_bucket", r.error_message)
+        bad = self.body(src, dst)
+        bad["source"]["endpoint"] = "ftp://x"
+        r = self.api("POST", body=bad, who=self.admin_a)
+        self.assertEqual(r.status, 400, r)
+        self.assertIn("source.endpoint", r.error_message)
+        self.assertEqual(self.api("POST", "/%s/cancel" % jid, who=self.admin_a).status, 200)
+
+    def test_bad_credentials_and_unreachable_fail_fast(self):
+        dst = h.unique_bucket("fdst")
+        # gzy itself as a source checks signatures: a wrong secret fails the job
+        srcb = h.unique_bucket("fsrc")
+        self.s3.create_bucket(Bucket=srcb)
+        self.s3.put_object(Bucket=srcb, Key="k", Body=b"v")
+        start = time.time()
+        body = self.body(srcb, dst, tenant=self.tenant_a, endpoint=self.server.endpoint,
+                         secret="wrong-" + self.secret)
+        body["source"]["access_key"] = self.server.access_key
+        job = self.create(body)
+        j = self.wait_state(job["id"], ("failed", "completed"), timeout=60)
+        self.assertEqual(j["state"], "failed", j)
+        self.assertIn("source", j["error"])
+        self.assertIn("SignatureDoesNotMatch", j["error"])
+        self.assertLess(time.time() - start, 30)
+        # an unreachable endpoint
+        start = time.time()
+        dead = "http://127.0.0.1:%d" % free_port()
+        job = self.create(self.body("nothing", dst, endpoint=dead))
+        j = self.wait_state(job["id"], ("failed", "completed"), timeout=60)
+        self.assertEqual(j["state"], "failed", j)
+        self.assertIn(dead, j["error"])
+        self.assertLess(time.time() - start, 30)
+        self.assertEqual(self.api("GET", "/%s/report" % job["id"]).status, 404)
+        # a failed job may be started again (and fails again)
+        r = self.api("POST", "/%s/start" % job["id"])
+        self.assertEqual(r.status, 200, r)
+        self.assertIsNone(r.json["error"])
+        self.assert_no_secret()
+
+    def test_interval_incremental_pass(self):
+        src, dst = h.unique_bucket("vsrc"), h.unique_bucket("vdst")
+        n = self.populate(src, n=20, multipart=False)
+        job = self.create(self.body(src, dst, interval_seconds=5))
+        jid = job["id"]
+        j = self.wait(jid, lambda j: j["passes_done"] >= 1, what="pass 1")
+        self.assertEqual(j["state"], "running")
+        self.assertEqual(j["stats"]["verified"], n)
+        self.moto.s3.put_object(Bucket=src, Key="obj/0003", Body=b"changed between passes")
+        j = self.wait(jid, lambda j: j["passes_done"] >= 2, what="pass 2")
+        rep = self.api("GET", "/%s/report" % jid).json
+        self.assertEqual(rep["pass"], 2)
+        self.assertEqual(rep["stats"]["copied"], 1)
+        self.assertEqual(rep["stats"]["skipped"], n - 1)
+        self.assertEqual(self.member_a.s3.get_object(Bucket=dst, Key="obj/0003")["Body"].read(),
+                         b"changed between passes")
+        self.assertEqual(self.api("POST", "/%s/cancel" % jid).status, 200)
+
+    def test_graceful_restart_resumes(self):
+        src, dst = h.unique_bucket("gsrc"), h.unique_bucket("gdst")
+        n = self.populate(src, n=150, size=6000, multipart=False)
+        job = self.create(self.body(src, dst, concurrency=1, bandwidth_limit=300 * 1024))
+        j = self.wait(job["id"], lambda j: j["stats"]["verified"] >= 10, what="progress")
+        before = j["stats"]["verified"]
+        self.assertLess(before, n)
+        self.server.restart()  # SIGTERM: runners stop at the next object, exit status 0
+        j = self.wait_state(job["id"], ("completed", "failed"), timeout=300)
+        self.assertEqual(j["state"], "completed", j)
+        self.assertEqual(j["pass"], 1)
+        self.assertGreaterEqual(j["stats"]["skipped"], before)
+        self.assertEqual(j["stats"]["verified"] + j["stats"]["skipped"], n)
+
+    def test_filters_and_audit(self):
+        src, dst = h.unique_bucket("fisrc"), h.unique_bucket("fidst")
+        self.populate(src, n=20, multipart=False)
+        body = self.body(src, dst)
+        body["source"]["include"] = ["obj/001*"]
+        body["source"]["exclude"] = ["obj/0015"]
+        job = self.create(body, who=self.admin_a)
+        self.assertEqual(job["source"]["include"], ["obj/001*"])
+        j = self.wait_state(job["id"], ("completed", "failed"))
+        self.assertEqual(j["state"], "completed", j)
+        want = sorted("obj/%04d" % i for i in range(10, 20) if i != 15)
+        self.assertEqual(sorted(self.listing(self.member_a.s3, dst)), want)
+        # platform listing filtered by tenant
+        lst = self.api("GET", query=[("tenant", self.tenant_a)]).json["migrations"]
+        self.assertIn(job["id"], [x["id"] for x in lst])
+        self.assertTrue(all(x["tenant_name"] == self.tenant_a for x in lst))
+        # the creation is audited
+        r = t.admin_request(self.server, "GET", "/admin/v1/audit",
+                            query=[("tenant", self.tenant_a), ("limit", "1000")])
+        self.assertEqual(r.status, 200, r)
+        actions = [(e.get("action"), e.get("resource")) for e in r.json["entries"]]
+        self.assertIn(("admin:CreateMigration", "migration/" + job["id"]), actions)
+        self.assertNotIn(self.secret, r.raw.decode())
+
+    def test_unknown_job(self):
+        r = self.api("GET", "/nonexistent")
+        self.assertEqual(r.status, 404, r)
+        self.assertEqual(r.error_code, "NotFound")
+
+
+if __name__ == "__main__":
+    unittest.main()
