@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 """bench/compare.py - gzy against peers measured in the same run on the same machine.
 
-Today: nginx serving (GET) and accepting (WebDAV PUT) the same bytes from the same disk, the
-ceiling for raw HTTP. Load comes from wrk with presigned SigV4 URLs, so gzy does the full
-signature check on every request. Prints a table of medians over --rounds and gzy/nginx
-ratios, and stores the results under bench/results/.
+Peers: nginx serving (GET) and accepting (WebDAV PUT) the same bytes from the same disk, the
+ceiling for raw HTTP; with --radosgw, Ceph radosgw (../shared/peers/ceph.sh, a single-node
+cluster on bluestore started on free ports and stopped at the end), the most trusted open S3
+server that runs here. Load comes from wrk with presigned SigV4 URLs, so gzy and radosgw do
+the full signature check on every request. Also measured: the one-fsync-per-file rate of this
+disk (create, write 4 KiB, fsync, rename, fsync the folder; one thread), the floor that group
+commit must beat. Prints a table of medians over --rounds with gzy/peer ratios and stores the
+results under bench/results/.
 
-    python3 bench/compare.py [--duration 10] [--rounds 3] [--gzy build/gzy]
+    python3 bench/compare.py [--duration 10] [--rounds 3] [--gzy build/gzy] [--radosgw]
 
 Everything listens on 127.0.0.1 with free ports and temporary folders; both servers are
 stopped at the end. nginx does not fsync a PUT; gzy does (data and index) before answering,
@@ -97,6 +101,64 @@ def start_gzy(tmp, binary, threads):
     return proc, port
 
 
+def start_radosgw(tmp):
+    """A throwaway Ceph cluster with radosgw on bluestore, on free ports; returns (env, endpoint,
+    access, secret)."""
+    env = dict(os.environ, CEPH_DIR=os.path.join(tmp, "ceph"), CEPH_OBJECTSTORE="bluestore",
+               CEPH_STORE_SIZE="8G", RGW_PORT=str(free_port()),
+               CEPH_MON_PORT=str(free_port()), CEPH_MON_V1_PORT=str(free_port()))
+    script = os.path.join(ROOT, "..", "shared", "peers", "ceph.sh")
+    out = subprocess.run(["bash", script, "start"], env=env, capture_output=True, text=True)
+    m = re.search(r"ready endpoint=(\S+) access=(\S+) secret=(\S+)", out.stdout)
+    if out.returncode != 0 or not m:
+        sys.exit("bench: ceph.sh start failed:\n" + out.stderr[-3000:])
+    return env, m.group(1), m.group(2), m.group(3)
+
+
+def stop_radosgw(env):
+    script = os.path.join(ROOT, "..", "shared", "peers", "ceph.sh")
+    subprocess.run(["bash", script, "stop"], env=env, capture_output=True)
+
+
+def fsync_rate(folder, seconds):
+    """Files per second when each 4 KiB file is created, written, fsynced, renamed into place
+    and the folder fsynced: what a store without group commit pays per durable PUT."""
+    os.makedirs(folder, exist_ok=True)
+    body = os.urandom(4096)
+    dfd = os.open(folder, os.O_RDONLY)
+    n, end = 0, time.time() + seconds
+    try:
+        while time.time() < end:
+            tmp, final = os.path.join(folder, f".t{n}"), os.path.join(folder, f"f{n}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.write(fd, body)
+            os.fsync(fd)
+            os.close(fd)
+            os.rename(tmp, final)
+            os.fsync(dfd)
+            n += 1
+    finally:
+        os.close(dfd)
+    return n / seconds
+
+
+def s3_client(endpoint, access, secret):
+    return boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=access,
+                        aws_secret_access_key=secret, region_name="us-east-1",
+                        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
+
+
+def s3_urls(s3, bucket, name, body_path):
+    """Puts the GET object and returns (presigned GET url, presigned PUT url)."""
+    with open(body_path, "rb") as f:
+        s3.put_object(Bucket=bucket, Key=f"obj{name}", Body=f.read())
+    get_url = s3.generate_presigned_url("get_object", ExpiresIn=3600,
+                                        Params={"Bucket": bucket, "Key": f"obj{name}"})
+    put_url = s3.generate_presigned_url("put_object", ExpiresIn=3600,
+                                        Params={"Bucket": bucket, "Key": f"put{name}"})
+    return get_url, put_url
+
+
 def wrk(url, conns, duration, script=None, threads=2):
     cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{duration}s", "--latency"]
     if script:
@@ -135,6 +197,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2, help="server threads / nginx workers")
     ap.add_argument("--gzy", default=os.path.join(ROOT, "build", "gzy"))
+    ap.add_argument("--radosgw", action="store_true", help="also measure Ceph radosgw")
+    ap.add_argument("--only", default="", help="comma list of workloads, e.g. 'PUT 4KiB'")
     args = ap.parse_args()
     for tool in ("wrk", "nginx"):
         if not shutil.which(tool):
@@ -147,38 +211,42 @@ def main():
     for name, n in sizes.items():
         with open(os.path.join(files, f"obj{name}"), "wb") as f:
             f.write(os.urandom(n))
-    nginx = gzy = None
+    nginx = gzy = rgw_env = None
+    peers = ["gzy", "nginx"] + (["radosgw"] if args.radosgw else [])
+    fsync_per_s = None
     try:
+        fsync_per_s = fsync_rate(os.path.join(tmp, "fsync-probe"), 5)
+        print(f"one-fsync-per-file rate: {fsync_per_s:.0f} files/s", file=sys.stderr)
         nginx, nport = start_nginx(tmp, files, args.threads)
         gzy, gport = start_gzy(tmp, args.gzy, args.threads)
-        s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{gport}",
-                          aws_access_key_id="benchkey", aws_secret_access_key="benchsecret0",
-                          region_name="us-east-1",
-                          config=Config(signature_version="s3v4",
-                                        s3={"addressing_style": "path"}))
-        s3.create_bucket(Bucket="bench")
+        clients = {"gzy": s3_client(f"http://127.0.0.1:{gport}", "benchkey", "benchsecret0")}
+        if args.radosgw:
+            rgw_env, rgw_ep, rgw_ak, rgw_sk = start_radosgw(tmp)
+            clients["radosgw"] = s3_client(rgw_ep, rgw_ak, rgw_sk)
+        for c in clients.values():
+            c.create_bucket(Bucket="bench")
         workloads = []
         for name, n in sizes.items():
             body = os.path.join(files, f"obj{name}")
-            with open(body, "rb") as f:
-                s3.put_object(Bucket="bench", Key=f"obj{name}", Body=f.read())
             conns = 64 if n <= 65536 else 16
-            get_url = s3.generate_presigned_url("get_object", ExpiresIn=3600,
-                                                Params={"Bucket": "bench", "Key": f"obj{name}"})
-            put_url = s3.generate_presigned_url("put_object", ExpiresIn=3600,
-                                                Params={"Bucket": "bench", "Key": f"put{name}"})
+            urls = {peer: s3_urls(c, "bench", name, body) for peer, c in clients.items()}
             script = put_script(tmp, body)
-            workloads.append((f"GET {name}", n, conns, get_url,
-                              f"http://127.0.0.1:{nport}/obj{name}", None))
-            workloads.append((f"PUT {name}", n, conns, put_url,
-                              f"http://127.0.0.1:{nport}/put{name}", script))
+            get = {peer: u[0] for peer, u in urls.items()}
+            put = {peer: u[1] for peer, u in urls.items()}
+            get["nginx"] = f"http://127.0.0.1:{nport}/obj{name}"
+            put["nginx"] = f"http://127.0.0.1:{nport}/put{name}"
+            workloads.append((f"GET {name}", n, conns, get, None))
+            workloads.append((f"PUT {name}", n, conns, put, script))
+        if args.only:
+            keep = {w.strip() for w in args.only.split(",")}
+            workloads = [w for w in workloads if w[0] in keep]
         results = {}
         for rnd in range(args.rounds):
-            for label, n, conns, gurl, nurl, script in workloads:
-                for peer, url in (("gzy", gurl), ("nginx", nurl)):
-                    r = wrk(url, conns, args.duration, script)
+            for label, n, conns, urls, script in workloads:
+                for peer in peers:
+                    r = wrk(urls[peer], conns, args.duration, script)
                     results.setdefault(label, {}).setdefault(peer, []).append(r)
-                    print(f"round {rnd + 1} {label:9} {peer:6} {r['rps']:10.0f} req/s "
+                    print(f"round {rnd + 1} {label:9} {peer:7} {r['rps']:10.0f} req/s "
                           f"errors {r['errors']}", file=sys.stderr)
     finally:
         for p in (gzy, nginx):
@@ -188,6 +256,8 @@ def main():
                     p.wait(30)
                 except subprocess.TimeoutExpired:
                     p.kill()
+        if rgw_env:
+            stop_radosgw(rgw_env)
         shutil.rmtree(tmp, ignore_errors=True)
 
     rows = []
@@ -195,23 +265,36 @@ def main():
         med = {peer: statistics.median(x["rps"] for x in runs)
                for peer, runs in results[label].items()}
         errs = {peer: sum(x["errors"] for x in runs) for peer, runs in results[label].items()}
-        rows.append({"workload": label, "connections": conns, "bytes": n,
-                     "gzy_rps": med["gzy"], "nginx_rps": med["nginx"],
-                     "gzy_MBps": med["gzy"] * n / 1e6, "nginx_MBps": med["nginx"] * n / 1e6,
-                     "ratio": med["gzy"] / med["nginx"] if med["nginx"] else None,
-                     "errors": errs})
+        row = {"workload": label, "connections": conns, "bytes": n, "errors": errs}
+        for peer in peers:
+            row[f"{peer}_rps"] = med[peer]
+            row[f"{peer}_MBps"] = med[peer] * n / 1e6
+            if peer != "gzy":
+                row[f"ratio_{peer}"] = med["gzy"] / med[peer] if med[peer] else None
+        rows.append(row)
     machine = f"{platform.node()} {os.cpu_count()} cores, {platform.platform()}"
     print(f"\nmachine: {machine}; wrk -t2, {args.duration}s x {args.rounds} rounds, medians")
-    print(f"| workload | conns | gzy req/s | nginx req/s | gzy MB/s | nginx MB/s | gzy/nginx |")
-    print(f"| --- | --- | --- | --- | --- | --- | --- |")
+    print(f"one-fsync-per-file rate of this disk: {fsync_per_s:.0f} files/s (one thread)")
+    head = "| workload | conns | " + " | ".join(f"{p} req/s" for p in peers) + " | " + \
+        " | ".join(f"{p} MB/s" for p in peers) + " | " + \
+        " | ".join(f"gzy/{p}" for p in peers if p != "gzy") + " |"
+    print(head)
+    print("|" + " --- |" * (head.count("|") - 1))
     for r in rows:
-        print(f"| {r['workload']} | {r['connections']} | {r['gzy_rps']:.0f} | "
-              f"{r['nginx_rps']:.0f} | {r['gzy_MBps']:.1f} | {r['nginx_MBps']:.1f} | "
-              f"{r['ratio']:.2f} |")
+        print(f"| {r['workload']} | {r['connections']} | " +
+              " | ".join(f"{r[p + '_rps']:.0f}" for p in peers) + " | " +
+              " | ".join(f"{r[p + '_MBps']:.1f}" for p in peers) + " | " +
+              " | ".join(f"{r['ratio_' + p]:.2f}" if r.get('ratio_' + p) else "-"
+                         for p in peers if p != "gzy") + " |")
+    put4 = next((r for r in rows if r["workload"] == "PUT 4KiB"), None)
+    if put4 and fsync_per_s:
+        print(f"PUT 4KiB durable: gzy {put4['gzy_rps']:.0f} req/s = "
+              f"{put4['gzy_rps'] / fsync_per_s:.1f}x the one-fsync-per-file rate")
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     out = os.path.join(HERE, "results", f"compare-{stamp}.json")
     with open(out, "w") as f:
         json.dump({"machine": machine, "duration_s": args.duration, "rounds": args.rounds,
+                   "fsync_files_per_s": fsync_per_s, "peers": peers,
                    "rows": rows, "raw": results}, f, indent=1)
     print(f"\nstored {os.path.relpath(out, ROOT)}")
 

@@ -297,9 +297,15 @@ static void start_op(struct bench_conn *c, enum bench_op op)
         send_request(c, op == BENCH_OP_GET ? "GET" : "HEAD", c->key, "", NULL, 0);
         break;
     case BENCH_OP_LIST: {
-        char pfx[600];
+        /* A page of 1000 starting at a random object: pages from all over the key space,
+         * not the first page again and again. */
+        char pfx[300], raw[300], after[300];
         uri_encode(pfx, sizeof(pfx), o->prefix);
-        snprintf(q, sizeof(q), "list-type=2&max-keys=1000&prefix=%s", pfx);
+        snprintf(raw, sizeof(raw), "%sobj-%08llu", o->prefix,
+                 (unsigned long long)(bench_rng_next(&t->rng) % objects));
+        uri_encode(after, sizeof(after), raw);
+        snprintf(q, sizeof(q), "list-type=2&max-keys=1000&prefix=%s&start-after=%s", pfx,
+                 after);
         send_request(c, "GET", sh->bucket_path, q, NULL, 0);
         break;
     }
