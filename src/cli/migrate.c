@@ -54,7 +54,8 @@ static void migrate_usage(FILE *f)
             "         [--manifest PATH [--data DIR]] (signed manifest, platform key of DIR)\n"
             "\n"
             "Copies new and changed objects (size or source ETag) with their metadata, verifies\n"
-            "each one (MD5 against a single-part ETag, else size + SHA-256 of what was written)\n"
+            "each one while it streams (MD5 against a single-part ETag; the provider's CRC64;\n"
+            "a multipart ETag recomputed with the source's part layout; else size + SHA-256)\n"
             "and records it in the journal; rerun with the same --journal to resume.\n"
             "Globs: '*' within a path segment, '**' across, '?' one character. --bwlimit caps\n"
             "source reads in bytes/s (suffix K, M, G: powers of 1024). Archive-class objects\n"
@@ -64,6 +65,8 @@ static void migrate_usage(FILE *f)
             "Keys also from GZY_SOURCE_ACCESS_KEY, GZY_SOURCE_SECRET_KEY, GZY_DEST_ACCESS_KEY,\n"
             "GZY_DEST_SECRET_KEY. Exit status: 0 done, 1 failures, 2 usage.\n");
     gz_cli_migrate_evidence_usage(f);
+    fputc('\n', f);
+    gz_migrate_run_usage(f);
 }
 
 static int parse_rate(const char *v, int64_t *out)

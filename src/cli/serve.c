@@ -274,6 +274,7 @@ static void print_banner(const struct gz_config *cfg, int port, int admin_port,
         char ahost[256];
         listen_host(cfg->admin_listen, ahost, sizeof(ahost));
         printf("Admin API: %s://%s:%d\n", scheme, ahost, admin_port);
+        printf("Web console: %s://%s:%d/console/\n", scheme, ahost, admin_port);
     }
     printf("Data folder: %s\n", cfg->data_dir);
     if (cfg->domain && *cfg->domain)
