@@ -102,6 +102,8 @@ static void call_setup(struct gz_admin_client *cl, const char *method, const cha
     CURL *c = cl->curl;
     curl_easy_reset(c);
     curl_easy_setopt(c, CURLOPT_URL, url);
+    if (getenv("GZY_CA_BUNDLE") != NULL) /* a private CA for https endpoints */
+        curl_easy_setopt(c, CURLOPT_CAINFO, getenv("GZY_CA_BUNDLE"));
     curl_easy_setopt(c, CURLOPT_AWS_SIGV4, cl->sigv4);
     curl_easy_setopt(c, CURLOPT_USERNAME, cl->access);
     curl_easy_setopt(c, CURLOPT_PASSWORD, cl->secret);

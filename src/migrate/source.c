@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <expat.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -198,6 +199,8 @@ int mig_s3_once(const struct mig_client *c, CURL *h, const struct mig_req *rq,
     resp->throttle = c->throttle;
     curl_easy_reset(h);
     curl_easy_setopt(h, CURLOPT_URL, url.ptr);
+    if (getenv("GZY_CA_BUNDLE") != NULL) /* a private CA for https endpoints */
+        curl_easy_setopt(h, CURLOPT_CAINFO, getenv("GZY_CA_BUNDLE"));
     curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
     curl_easy_setopt(h, CURLOPT_AWS_SIGV4, c->sigv4);
     curl_easy_setopt(h, CURLOPT_USERNAME, c->access);

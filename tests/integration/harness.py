@@ -506,6 +506,8 @@ class GzyServer:
         env = dict(os.environ)
         env["GZY_ROOT_ACCESS_KEY"] = self.access_key
         env["GZY_ROOT_SECRET_KEY"] = self.secret_key
+        if self.ca_bundle:
+            env["GZY_CA_BUNDLE"] = self.ca_bundle  # gzy admin / migrate trusting the test CA
         if self.sanitized:
             env["ASAN_OPTIONS"] = "detect_leaks=1:abort_on_error=0"
             env["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1"

@@ -193,6 +193,30 @@ class TlsTests(unittest.TestCase):
                     data += chunk
         self.assertRegex(data.split(b"\r\n", 1)[0], rb"^HTTP/1.1 40[13]")
 
+    def test_gzy_admin_and_migrate_trust_a_private_ca_through_gzy_ca_bundle(self):
+        out = self.server.admin_json("tenant", "add", "tlsco", "--uscc", "91350100M000100Y43")
+        self.assertEqual(out.get("name"), "tlsco", out)
+        env = dict(self.server._env())
+        env.pop("GZY_CA_BUNDLE")
+        p = subprocess.run([self.server.bin, "admin", "--endpoint", self.server.admin_endpoint,
+                            "--access-key", self.server.access_key, "--secret-key",
+                            self.server.secret_key, "tenant", "list"],
+                           env=env, capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(p.returncode, 0, "an untrusted certificate must be refused")
+        # gzy migrate copy from gzy (https) to gzy (https), trusting the CA.
+        src, dst = self.bucket(), self.bucket()
+        self.s3.put_object(Bucket=src, Key="a/b.txt", Body=b"over tls")
+        r = subprocess.run([self.server.bin, "migrate", "copy", "--source-endpoint",
+                            self.server.endpoint, "--source-bucket", src, "--source-access-key",
+                            self.server.access_key, "--source-secret-key",
+                            self.server.secret_key, "--dest-endpoint", self.server.endpoint,
+                            "--dest-bucket", dst, "--dest-access-key", self.server.access_key,
+                            "--dest-secret-key", self.server.secret_key],
+                           env=self.server._env(), capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(self.s3.get_object(Bucket=dst, Key="a/b.txt")["Body"].read(),
+                         b"over tls")
+
     def test_sighup_reloads_certificate_and_keeps_old_on_bad_files(self):
         ca = self.server.ca_bundle
         self.assertEqual(peer_cn(self.server.port, ca), "gzy one")
