@@ -31,7 +31,10 @@ SAN_ENV = {
     "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0",
     "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
 }
-SLOW_MODULES = ["test_awscli.py", "test_tools.py", "test_multipart.py", "test_restart.py",
+# Started first, longest first, so the parallel workers finish together.
+SLOW_MODULES = ["test_migrate_radosgw.py", "test_console.py", "test_fault_crash.py",
+                "test_migrate_copy.py", "test_migrate_jobs.py", "test_migrate_features.py",
+                "test_awscli.py", "test_tools.py", "test_multipart.py", "test_restart.py",
                 "test_streaming.py"]
 UNIT_TIMEOUT_S = 300
 MODULE_TIMEOUT_S = int(os.environ.get("GZY_TEST_MODULE_TIMEOUT", "900"))

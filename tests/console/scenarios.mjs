@@ -1,0 +1,524 @@
+// scenarios.mjs - the console's browser scenarios. Each takes {page, context} from lib.mjs's
+// openBrowser and throws on a failed check. The data they expect (users, tenants, the
+// moto_server source, the report to compare with) comes from GZY_CONSOLE_CONFIG and
+// GZY_CONSOLE_REPORT, prepared by tests/integration/test_console.py.
+import { closeSync, ftruncateSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  artifactPath, check, checkEq, config, gotoConsole, log, pageFetch, shoot, signIn, signOut, text,
+  until, WIDTHS,
+} from './lib.mjs';
+
+const T = () => config.tenants;
+
+async function waitHash(page, re, what) {
+  await until(async () => re.test(await page.evaluate(() => location.hash)), 10000, what);
+}
+
+async function navTargets(page) {
+  return page.$$eval('nav [data-nav]', (els) => els.map((e) => e.getAttribute('data-nav')));
+}
+
+/* Sign-in in Chinese by default, a wrong secret explained, the language switch (kept across a
+ * reload), and the header in both languages. */
+async function signinLanguage({ page }) {
+  await gotoConsole(page);
+  await page.locator('[data-test=signin-form]').waitFor();
+  checkEq(await page.evaluate(() => document.documentElement.lang), 'zh-CN', 'default language');
+  checkEq(await text(page, '[data-test=signin-submit]'), '登录', 'sign-in button (zh-CN)');
+  await shoot(page, 'signin');
+
+  log('wrong secret key');
+  await page.fill('input[name=access_key]', config.users.supervisor.ak);
+  await page.fill('input[name=secret_key]', 'not-the-secret');
+  await page.click('[data-test=signin-submit]');
+  const err = await text(page, '[data-test=error]');
+  check(err.includes('InvalidCredentials'), 'the error names InvalidCredentials: ' + err);
+  check(err.includes('401'), 'the error gives the HTTP status: ' + err);
+  check(/重新登录|密钥/.test(err), 'the error says what to do (in Chinese): ' + err);
+
+  log('switch to English, reload');
+  await page.selectOption('[data-test=lang]', 'en');
+  checkEq(await text(page, '[data-test=signin-submit]'), 'Sign in', 'sign-in button (en)');
+  await page.reload();
+  await page.locator('[data-test=signin-form]').waitFor();
+  checkEq(await text(page, '[data-test=signin-submit]'), 'Sign in', 'English kept after reload');
+  checkEq(await page.evaluate(() => document.documentElement.lang), 'en', 'html lang after switch');
+
+  log('sign in as the supervisor');
+  await page.fill('input[name=access_key]', config.users.supervisor.ak);
+  await page.fill('input[name=secret_key]', config.users.supervisor.sk);
+  await page.click('[data-test=signin-submit]');
+  await page.locator('[data-test=who-user]').waitFor();
+  checkEq(await text(page, '[data-test=who-user]'), config.users.supervisor.user, 'header user');
+  checkEq(await text(page, '[data-test=who-role]'), 'Supervisor', 'header role (en)');
+  checkEq(await text(page, '[data-test=who-tenant]'), 'platform', 'header tenant');
+  await waitHash(page, /^#\/overview/, 'the supervisor lands on the overview');
+  checkEq(await text(page, 'nav [data-nav=overview]'), 'Overview', 'menu (en)');
+  checkEq(await text(page, '[data-test=signout]'), 'Sign out', 'sign-out button (en)');
+
+  log('back to Chinese');
+  await page.selectOption('header [data-test=lang]', 'zh-CN');
+  checkEq(await text(page, 'nav [data-nav=overview]'), '总览', 'menu (zh-CN)');
+  checkEq(await text(page, '[data-test=who-role]'), '监管人员', 'header role (zh-CN)');
+  checkEq(await text(page, '[data-test=signout]'), '退出登录', 'sign-out button (zh-CN)');
+  const navs = await navTargets(page);
+  for (const n of ['overview', 'migrations', 'audit', 'policy']) check(navs.includes(n), 'supervisor menu has ' + n + ': ' + navs);
+  check(!navs.includes('buckets'), 'supervisor menu has no buckets (no object data): ' + navs);
+}
+
+/* A platform admin adds a tenant and contracts and sees the computed deadlines. */
+async function tenantContract({ page }) {
+  const nt = config.new_tenant;
+  await signIn(page, 'root');
+  await waitHash(page, /^#\/overview/, 'overview');
+  log('add tenant ' + nt.name);
+  await page.click('[data-test=add-tenant-open]');
+  const dlg = page.locator('[data-test=add-tenant]');
+  await dlg.locator('input[name=name]').fill(nt.name);
+  await dlg.locator('input[name=uscc]').fill('12345');
+  await dlg.locator('[data-test=add-tenant-submit]').click();
+  const err = await text(page, '[data-test=add-tenant] [data-test=error]');
+  check(err.includes('InvalidUSCC'), 'a wrong USCC is explained: ' + err);
+  await dlg.locator('input[name=uscc]').fill(nt.uscc);
+  await dlg.locator('input[name=contact]').fill('张三 022-12345678');
+  await shoot(page, 'tenant-add-dialog');
+  await dlg.locator('[data-test=add-tenant-submit]').click();
+  await page.locator(`[data-test=tenant-page][data-tenant="${nt.name}"]`).waitFor();
+
+  log('contract: expiry 2021-12-31 -> deadline 2022-02-28 (end-of-month clamp)');
+  await page.click('[data-test=contract-add]');
+  let form = page.locator('[data-test=contract-form]');
+  await form.locator('select[name=provider]').selectOption('huawei');
+  await form.locator('input[name=services]').fill('OBS, ECS');
+  await form.locator('input[name=buckets]').fill('legacy-data');
+  await form.locator('input[name=signed]').fill('2020-06-01');
+  await form.locator('input[name=expiry]').fill('2021-12-31');
+  await shoot(page, 'contract-dialog');
+  await form.locator('[data-test=contract-submit]').click();
+  await page.locator('[data-test=contract-form]').waitFor({ state: 'detached' });
+  await until(async () => (await page.locator('[data-test=contract-deadline]').allInnerTexts()).includes('2022-02-28'), 5000, 'deadline 2022-02-28 in the contract table');
+  await until(async () => (await text(page, '[data-test=tenant-deadline]')) === '2022-02-28', 15000, 'the tenant deadline 2022-02-28');
+  await until(async () => (await page.getAttribute('[data-test=tenant-status-badge]', 'data-status')) === 'overdue', 15000, 'status overdue');
+
+  log('contract signed after the notice date: violation; deadline 2027-12-31 + 2 = 2028-02-29');
+  await page.click('[data-test=contract-add]');
+  form = page.locator('[data-test=contract-form]');
+  await form.locator('select[name=provider]').selectOption('aliyun');
+  await form.locator('input[name=signed]').fill('2021-09-01');
+  await form.locator('input[name=expiry]').fill('2027-12-31');
+  await form.locator('[data-test=contract-submit]').click();
+  await page.locator('[data-test=contract-form]').waitFor({ state: 'detached' });
+  await until(async () => (await page.locator('[data-test=contract-deadline]').allInnerTexts()).includes('2028-02-29'), 5000, 'deadline 2028-02-29');
+  check(await page.locator('[data-test=contract-violation]').count() === 1, 'one contract marked as a violation');
+  await until(async () => (await page.getAttribute('[data-test=tenant-status-badge]', 'data-status')) === 'violation', 15000, 'status violation');
+  checkEq(await text(page, '[data-test=tenant-deadline]'), '2022-02-28', 'the tenant deadline is the earliest open contract');
+  await shoot(page, 'tenant-new');
+
+  log('close the first contract: the deadline becomes the open one\'s');
+  const first = page.locator('[data-test=contract-table] tbody tr', { has: page.locator('[data-test=contract-deadline]:text-is("2022-02-28")') });
+  await first.locator('button', { hasText: '终止合同' }).click();
+  await page.locator('[data-test=contract-close] input[name=date]').fill('2022-01-20');
+  await page.click('[data-test=contract-close-submit]');
+  await page.locator('[data-test=contract-close]').waitFor({ state: 'detached' });
+  await until(async () => (await page.locator('[data-test=contract-table]').innerText()).includes('2022-01-20'), 5000, 'closed date shown');
+  await until(async () => (await text(page, '[data-test=tenant-deadline]')) === '2028-02-29', 15000, 'the deadline of the remaining open contract');
+
+  log('edit the open contract: expiry 2028-01-31 -> deadline 2028-03-31');
+  const open = page.locator('[data-test=contract-table] tbody tr', { has: page.locator('[data-test=contract-deadline]:text-is("2028-02-29")') });
+  await open.locator('button', { hasText: '编辑' }).click();
+  form = page.locator('[data-test=contract-form]');
+  checkEq(await form.locator('input[name=expiry]').inputValue(), '2027-12-31', 'the edit form holds the contract');
+  await form.locator('input[name=expiry]').fill('2028-01-31');
+  await form.locator('[data-test=contract-submit]').click();
+  await page.locator('[data-test=contract-form]').waitFor({ state: 'detached' });
+  await until(async () => (await text(page, '[data-test=tenant-deadline]')) === '2028-03-31', 15000, 'the deadline after the edit');
+}
+
+async function jobState(page) {
+  return page.getAttribute('[data-test=job-page]', 'data-state');
+}
+
+/* A tenant admin creates a migration from moto_server and watches it to completed/verified. */
+async function migration({ page }) {
+  const m = config.moto;
+  await signIn(page, 'admin_a');
+  await waitHash(page, new RegExp('^#/tenant/' + T().a), 'the tenant admin lands on the tenant page');
+  await page.click('nav [data-nav=migrations]');
+  await page.click('[data-test=job-create-open]');
+  const f = page.locator('[data-test=job-form]');
+  checkEq(await f.locator('input[name=tenant]').inputValue(), T().a, 'the job is for the own tenant');
+  await f.locator('input[name=name]').fill('moto-e2e');
+  await f.locator('select[name=provider]').selectOption('generic');
+  await f.locator('input[name=endpoint]').fill(m.endpoint);
+  await f.locator('input[name=region]').fill('us-east-1');
+  await f.locator('input[name=bucket]').fill(m.bucket);
+  await f.locator('input[name=access_key]').fill(m.ak);
+  await f.locator('input[name=secret_key]').fill(m.sk);
+  await f.locator('input[name=dest_bucket]').fill(m.dest_bucket);
+  await f.locator('input[name=concurrency]').fill('4');
+  await shoot(page, 'migration-create');
+  await f.locator('[data-test=job-submit]').click();
+  await page.locator('[data-test=job-page]').waitFor();
+  log('job created; following it');
+  const seen = new Set();
+  let shotRunning = false;
+  const final = await until(async () => {
+    const s = await jobState(page);
+    seen.add(s);
+    if (s === 'running' && !shotRunning) { shotRunning = true; await shoot(page, 'migration-running'); }
+    return ['completed', 'failed', 'cancelled'].includes(s) ? s : null;
+  }, 120000, 'the job to finish');
+  log('states seen: ' + [...seen].join(' -> '));
+  checkEq(final, 'completed', 'the job state');
+  await until(async () => (await text(page, '[data-test=job-verified]')) === String(m.objects), 5000, `verified ${m.objects}`);
+  checkEq(await text(page, '[data-test=job-failed-count]'), '0', 'failed objects');
+  const label = await text(page, '[data-test=job-progress]');
+  check(label.includes(`${m.objects} / ${m.objects}`), 'progress shows all objects: ' + label);
+  await shoot(page, 'migration-done');
+
+  log('tenant page: verified');
+  await page.goto(config.base + '/console/#/tenant/' + T().a);
+  await until(async () => (await page.getAttribute('[data-test=tenant-status-badge]', 'data-status').catch(() => null)) === 'verified', 30000, 'tenant status verified');
+  const jobsRows = await page.locator('[data-test=tenant-jobs] tbody tr').count();
+  check(jobsRows >= 1, 'the tenant page lists the job');
+  await shoot(page, 'tenant-verified');
+}
+
+function report() {
+  const raw = process.env.GZY_CONSOLE_REPORT;
+  check(raw, 'GZY_CONSOLE_REPORT (gzy report --json) not given');
+  return JSON.parse(raw);
+}
+
+/* The overview's numbers equal `gzy report --json`; filter, sort, chart. */
+async function overview({ page }) {
+  const rep = report();
+  await signIn(page, 'supervisor');
+  await waitHash(page, /^#\/overview/, 'overview');
+  await page.locator('[data-test=total-tenants]').waitFor();
+  const tot = rep.totals;
+  const val = (t) => page.getAttribute(`[data-test=${t}]`, 'data-value');
+  checkEq(await val('total-tenants'), String(tot.tenants), 'tenants');
+  checkEq(await val('total-moved'), `${tot.bytes_moved}/${tot.bytes_total}`, 'bytes moved / total');
+  checkEq(await val('total-at-risk'), String(tot.at_risk), 'at risk');
+  checkEq(await val('total-overdue'), String(tot.overdue), 'overdue');
+  checkEq(await val('total-violations'), String(tot.violations), 'violations');
+  checkEq(await page.locator('[data-test=tenant-table] tbody tr').count(), rep.tenants.length, 'table rows');
+  for (const r of rep.tenants) {
+    const row = page.locator(`[data-test=tenant-table] tbody tr[data-row="${r.tenant}"]`);
+    checkEq(await row.locator('[data-status]').getAttribute('data-status'), r.status, `status of ${r.tenant}`);
+    checkEq((await row.locator('td[data-col=deadline]').innerText()).trim(), r.deadline || '—', `deadline of ${r.tenant}`);
+  }
+  checkEq(await page.locator('[data-test=add-tenant-open]').count(), 0, 'a supervisor cannot add tenants');
+  check(await page.locator('[data-test=timeline] canvas').count() === 1, 'the deadline timeline is drawn');
+
+  log('filter and sort');
+  await page.fill('[data-test=tenant-filter]', T().a);
+  checkEq(await page.locator('[data-test=tenant-table] tbody tr').count(), 1, 'rows after filtering by name');
+  await page.fill('[data-test=tenant-filter]', '');
+  await page.selectOption('[data-test=status-filter]', 'violation');
+  const want = rep.tenants.filter((r) => r.status === 'violation').length;
+  const got = await page.locator('[data-test=tenant-table] tbody tr[data-row]').count();
+  checkEq(got, want, 'rows after filtering by status violation');
+  await page.selectOption('[data-test=status-filter]', '');
+  await page.click('[data-test=tenant-table] th[data-col=tenant] button');
+  checkEq(await page.getAttribute('[data-test=tenant-table] th[data-col=tenant]', 'aria-sort'), 'ascending', 'sorted by tenant');
+  const names = await page.locator('[data-test=tenant-table] tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-row')));
+  checkEq(JSON.stringify(names), JSON.stringify([...names].sort((a, b) => a.localeCompare(b))), 'ascending order');
+  await page.click('[data-test=tenant-table] th[data-col=tenant] button');
+  checkEq(await page.getAttribute('[data-test=tenant-table] th[data-col=tenant]', 'aria-sort'), 'descending', 'sorted descending');
+  await shoot(page, 'overview');
+}
+
+/* A tenant admin sees only its tenant: menu, pages, direct URLs and the API behind them. */
+async function isolation({ page }) {
+  await signIn(page, 'admin_a');
+  await waitHash(page, new RegExp('^#/tenant/' + T().a), 'own tenant page');
+  await page.locator(`[data-test=tenant-page][data-tenant="${T().a}"]`).waitFor();
+  const navs = await navTargets(page);
+  for (const n of ['overview', 'audit', 'policy']) check(!navs.includes(n), `a tenant admin has no ${n} in the menu: ${navs}`);
+  check(navs.includes('buckets') && navs.includes('migrations'), 'tenant admin menu: ' + navs);
+
+  log('direct URL to the other tenant');
+  await page.goto(config.base + '/console/#/tenant/' + encodeURIComponent(T().b));
+  await page.locator('[data-test=tenant-denied]').waitFor();
+  checkEq(await page.locator('[data-test=tenant-page]').count(), 0, 'no tenant page for the other tenant');
+  await shoot(page, 'tenant-denied');
+  await page.goto(config.base + '/console/#/overview');
+  check((await text(page, '[data-test=error]')).includes('AccessDenied'), 'overview denied');
+
+  log('the API refuses too');
+  for (const url of [
+    '/admin/v1/tenants/' + T().b, '/admin/v1/status?tenant=' + T().b,
+    '/admin/v1/contracts?tenant=' + T().b, '/admin/v1/migrations?tenant=' + T().b,
+    '/admin/v1/buckets/' + config.bucket_b + '/objects',
+  ]) {
+    const r = await pageFetch(page, url);
+    checkEq(r.status, 403, 'GET ' + url + ' ' + JSON.stringify(r.body).slice(0, 200));
+  }
+  const own = await pageFetch(page, '/admin/v1/status');
+  checkEq(own.status, 200, 'own status');
+  check(own.body.tenants.every((r) => r.tenant === T().a), 'status lists only the own tenant: ' + JSON.stringify(own.body.tenants.map((r) => r.tenant)));
+
+  log('lists show only the own tenant');
+  await page.goto(config.base + '/console/#/buckets');
+  await page.locator('[data-test=bucket-table]').waitFor();
+  const buckets = await page.locator('[data-test=bucket-link]').allInnerTexts();
+  check(buckets.includes(config.bucket_a) && !buckets.includes(config.bucket_b), 'buckets listed: ' + buckets);
+  await page.goto(config.base + '/console/#/buckets/' + config.bucket_b);
+  check((await text(page, '[data-test=error]')).includes('AccessDenied'), 'the other tenant\'s bucket is denied');
+  await page.goto(config.base + '/console/#/migrations');
+  await page.locator('[data-test=job-table]').waitFor();
+  const tenantsInJobs = await page.locator('[data-test=job-table] td[data-col=tenant_name]').allInnerTexts();
+  check(tenantsInJobs.every((x) => x.trim() === T().a), 'jobs listed are the own tenant\'s: ' + tenantsInJobs);
+  check(!(await page.locator('body').innerText()).includes(config.job_b_name), 'the other tenant\'s job is not shown');
+}
+
+/* Browse, upload (progress), download, delete. */
+async function buckets({ page }) {
+  await signIn(page, 'admin_a');
+  await page.goto(config.base + '/console/#/buckets');
+  await page.click(`[data-test=bucket-link]:text-is("${config.bucket_a}")`);
+  await page.locator('[data-test=bucket-page]').waitFor();
+  log('folders');
+  await page.click('[data-test=prefix-link]:has-text("docs/")');
+  await until(async () => (await page.locator('[data-test=object-key]').allInnerTexts()).includes('readme.md'), 5000, 'docs/readme.md listed');
+  await shoot(page, 'bucket-folder');
+  await page.goto(config.base + '/console/#/buckets/' + config.bucket_a);
+  await page.click('[data-test=prefix-link]:has-text("q&a #1?/")');
+  await until(async () => (await page.locator('[data-test=object-key]').allInnerTexts()).includes('答案 x.txt'), 5000, 'an object under a prefix with & # ? listed');
+  await page.goto(config.base + '/console/#/buckets/' + config.bucket_a);
+  await page.locator('[data-test=object-table]').waitFor();
+
+  log('upload');
+  const name = '报告 report #1.txt';
+  const body = Buffer.from('console upload ' + 'x'.repeat(300000) + ' 结束\n');
+  await page.setInputFiles('[data-test=upload-input]', { name, mimeType: 'text/plain', buffer: body });
+  await page.click('[data-test=upload-submit]');
+  await until(async () => (await page.locator('[data-test=object-key]').allInnerTexts()).includes(name), 15000, 'uploaded object listed');
+  await shoot(page, 'bucket');
+
+  log('download');
+  const row = page.locator('tr', { has: page.locator(`[data-test=object-key]:text-is("${name}")`) });
+  const [dl] = await Promise.all([page.waitForEvent('download'), row.locator('[data-test=download]').click()]);
+  const saved = await dl.path();
+  const got = readFileSync(saved);
+  check(Buffer.compare(got, body) === 0, `downloaded bytes equal the upload (${got.length} vs ${body.length})`);
+
+  log('delete');
+  await row.locator('[data-test=delete]').click();
+  await until(async () => !(await page.locator('[data-test=object-key]').allInnerTexts()).includes(name), 10000, 'object gone after delete');
+  const r = await pageFetch(page, `/admin/v1/buckets/${config.bucket_a}/object?key=${encodeURIComponent(name)}`);
+  checkEq(r.status, 404, 'the deleted object is gone');
+
+  log('a file over 64 MiB is refused with advice');
+  const big = path.join(mkdtempSync(path.join(os.tmpdir(), 'gzy-big-')), 'big.bin');
+  try {
+    const fd = openSync(big, 'w');
+    ftruncateSync(fd, 64 * 1024 * 1024 + 1);
+    closeSync(fd);
+    await page.setInputFiles('[data-test=upload-input]', big);
+    await page.click('[data-test=upload-submit]');
+    const err = await text(page, '.upload [data-test=error]');
+    check(err.includes('413') && /S3/.test(err), 'the refusal gives the status and says to use an S3 client: ' + err);
+    await shoot(page, 'bucket-too-large');
+  } finally {
+    rmSync(path.dirname(big), { recursive: true, force: true });
+  }
+}
+
+/* Audit log: filter and export as JSON lines. */
+async function audit({ page }) {
+  await signIn(page, 'supervisor');
+  await page.click('nav [data-nav=audit]');
+  await page.locator('[data-test=audit-table] tbody tr').first().waitFor();
+  await page.fill('[data-test=audit-search]', 'CreateTenant');
+  const actions = await page.locator('[data-test=audit-table] td[data-col=action]').allInnerTexts();
+  check(actions.length >= 2 && actions.every((a) => a.includes('CreateTenant')), 'filtered actions: ' + actions);
+  await page.fill('[data-test=audit-search]', '');
+  await page.selectOption('[data-test=audit-outcome]', 'deny');
+  const outcomes = await page.locator('[data-test=audit-table] tbody tr[data-row]').count();
+  check(outcomes >= 1, 'denied calls are listed (the test setup made one)');
+  await page.selectOption('[data-test=audit-outcome]', '');
+  log('server-side filter by tenant');
+  await page.fill('input[name=tenant]', T().b);
+  await page.click('[data-test=audit-apply]');
+  await until(async () => {
+    const ts = await page.locator('[data-test=audit-table] td[data-col=tenant]').allInnerTexts();
+    return ts.length > 0 && ts.every((x) => x.trim() === T().b);
+  }, 10000, 'only the tenant\'s entries after filtering by tenant');
+  await page.fill('input[name=tenant]', '');
+  await page.click('[data-test=audit-apply]');
+  await until(async () => new Set(await page.locator('[data-test=audit-table] td[data-col=tenant]').allInnerTexts()).size > 1, 10000, 'all tenants again');
+  await shoot(page, 'audit');
+  const [dl] = await Promise.all([page.waitForEvent('download'), page.click('[data-test=audit-export]')]);
+  check(/\.jsonl$/.test(dl.suggestedFilename()), 'export file name ' + dl.suggestedFilename());
+  const lines = readFileSync(await dl.path(), 'utf8').trim().split('\n');
+  const shown = await page.locator('[data-test=audit-table] tbody tr[data-row]').count();
+  checkEq(lines.length, shown, 'exported lines = entries shown');
+  const first = JSON.parse(lines[0]);
+  check(first.action && first.time, 'an exported entry has action and time: ' + lines[0]);
+}
+
+/* The deadline policy: platform admins change it (audited); supervisors only read it. */
+async function policy({ page }) {
+  await signIn(page, 'root');
+  await page.click('nav [data-nav=policy]');
+  await page.locator('[data-test=policy-page]').waitFor();
+  checkEq(await text(page, '[data-test=policy-name]'), config.policy_name, 'policy in force');
+  await page.fill('input[name=at_risk_days]', '45');
+  await page.click('[data-test=policy-save]');
+  await until(async () => (await page.locator('[data-test=policy-current]').innerText()).includes('45'), 10000, 'at-risk days 45 shown');
+  await shoot(page, 'policy');
+  const a = await pageFetch(page, '/admin/v1/audit?limit=50');
+  check(a.body.entries.some((e) => /Policy/.test(e.action || '') && e.outcome === 'allow'), 'the policy change is audited');
+  await page.fill('input[name=at_risk_days]', '30');
+  await page.click('[data-test=policy-save]');
+  await until(async () => (await page.locator('[data-test=policy-current]').innerText()).includes('30'), 10000, 'at-risk days back to 30');
+  await signOut(page);
+  await signIn(page, 'supervisor', { hash: '/policy' });
+  await page.locator('[data-test=policy-page]').waitFor();
+  checkEq(await page.locator('[data-test=policy-save]').count(), 0, 'a supervisor cannot change the policy');
+}
+
+async function noHorizontalScroll(page, what) {
+  const w = await page.evaluate(() => document.documentElement.scrollWidth);
+  check(w <= WIDTHS.phone.width + 1, `${what}: page wider than the phone (${w} px)`);
+}
+
+/* Every page at 1280 and 390 px; on a phone the menu is a drawer and nothing overflows. */
+async function screens({ page }) {
+  await signIn(page, 'supervisor');
+  const jobs = await pageFetch(page, '/admin/v1/migrations');
+  const job = jobs.body.migrations && jobs.body.migrations[0];
+  const pages = [
+    ['overview', '/overview', '[data-test=total-tenants]'],
+    ['tenant', '/tenant/' + T().a, '[data-test=tenant-page]'],
+    ['migrations', '/migrations', '[data-test=job-table]'],
+    ['audit-page', '/audit', '[data-test=audit-table]'],
+    ['policy-page', '/policy', '[data-test=policy-page]'],
+  ];
+  if (job) pages.push(['migration-detail', '/migrations/' + job.id, '[data-test=job-page]']);
+  for (const [name, hash, sel] of pages) {
+    await page.goto(config.base + '/console/#' + hash);
+    await page.locator(sel).first().waitFor();
+    await page.waitForTimeout(200);
+    await shoot(page, 'sup-' + name);
+    if (name === 'tenant') {
+      checkEq(await page.locator('[data-test=tenant-job-create]').count(), 0, 'a supervisor gets no "new migration" button');
+      checkEq(await page.locator('[data-test=contract-add]').count(), 0, 'a supervisor cannot add contracts');
+    }
+  }
+  log('phone: drawer menu, collapsed columns');
+  await page.setViewportSize(WIDTHS.phone);
+  await page.goto(config.base + '/console/#/overview');
+  await page.locator('[data-test=tenant-table]').waitFor();
+  await noHorizontalScroll(page, 'overview');
+  check(!(await page.locator('[data-test=tenant-table] th[data-col=rate_bps]').isVisible()), 'the rate column collapses on a phone');
+  await until(async () => { const b = await page.locator('nav.sidenav').boundingBox(); return !b || b.x + b.width <= 1; }, 3000, 'the menu to be off screen on a phone');
+  await page.click('[data-test=menu-toggle]');
+  await until(async () => { const b = await page.locator('nav.sidenav').boundingBox(); return b && b.x >= -1; }, 3000, 'the drawer opens');
+  await page.screenshot({ path: artifactPath('drawer-390.png') });
+  await page.click('nav [data-nav=audit]');
+  await page.locator('[data-test=audit-table]').waitFor();
+  await until(async () => { const b = await page.locator('nav.sidenav').boundingBox(); return !b || b.x + b.width <= 1; }, 3000, 'the drawer closes after choosing');
+  await noHorizontalScroll(page, 'audit');
+  await page.setViewportSize(WIDTHS.desktop);
+  await signOut(page);
+
+  await signIn(page, 'admin_a');
+  const tpages = [
+    ['tenant', '/tenant/' + T().a, '[data-test=tenant-page]'],
+    ['migrations', '/migrations', '[data-test=job-table]'],
+    ['buckets', '/buckets', '[data-test=bucket-table]'],
+    ['bucket-browser', '/buckets/' + config.bucket_a, '[data-test=object-table]'],
+  ];
+  for (const [name, hash, sel] of tpages) {
+    await page.goto(config.base + '/console/#' + hash);
+    await page.locator(sel).first().waitFor();
+    await page.waitForTimeout(200);
+    await shoot(page, 'ten-' + name);
+    await page.setViewportSize(WIDTHS.phone);
+    await noHorizontalScroll(page, name);
+    await page.setViewportSize(WIDTHS.desktop);
+  }
+}
+
+async function createJob(page, { name, secret, bandwidth, dest, endpoint }) {
+  const m = config.moto;
+  await page.goto(config.base + '/console/#/migrations');
+  await page.click('[data-test=job-create-open]');
+  const f = page.locator('[data-test=job-form]');
+  await f.locator('input[name=name]').fill(name);
+  await f.locator('input[name=endpoint]').fill(endpoint || m.endpoint);
+  await f.locator('input[name=bucket]').fill(m.bucket);
+  await f.locator('input[name=access_key]').fill(m.ak);
+  await f.locator('input[name=secret_key]').fill(secret);
+  await f.locator('input[name=dest_bucket]').fill(dest);
+  await f.locator('input[name=concurrency]').fill('1');
+  if (bandwidth) await f.locator('input[name=bandwidth_limit]').fill(String(bandwidth));
+  await f.locator('[data-test=job-submit]').click();
+  await page.locator('[data-test=job-page]').waitFor();
+}
+
+async function waitState(page, want, ms) {
+  let now = null;
+  try {
+    await until(async () => (now = await jobState(page)) === want, ms, 'job state ' + want);
+  } catch (e) {
+    throw new Error(e.message + ' (the job is ' + now + ')');
+  }
+}
+
+/* Pause, resume and cancel a throttled job; a job whose source is unreachable fails with the
+ * reason shown. */
+async function jobControls({ page }) {
+  await signIn(page, 'admin_a');
+  log('throttled job: pause, resume, cancel');
+  await createJob(page, { name: 'slow-e2e', secret: config.moto.sk, bandwidth: 65536, dest: config.moto.dest_bucket + '-slow' });
+  await waitState(page, 'running', 20000);
+  await page.click('[data-test=job-page] .page-head [data-action=pause]');
+  await waitState(page, 'paused', 20000);
+  await shoot(page, 'migration-paused');
+  await page.click('[data-test=job-page] .page-head [data-action=resume]');
+  await waitState(page, 'running', 20000);
+  await page.click('[data-test=job-page] .page-head [data-action=cancel]');
+  await waitState(page, 'cancelled', 20000);
+
+  log('unreachable source: the job fails and says why');
+  await createJob(page, { name: 'dead-e2e', secret: config.moto.sk, dest: config.moto.dest_bucket + '-bad', endpoint: config.dead_endpoint });
+  await waitState(page, 'failed', 60000);
+  const err = await page.locator('[data-test=error]').allInnerTexts();
+  check(err.length > 0 && err.join(' ').length > 20, 'the failed job shows its error: ' + err.join(' | '));
+  await shoot(page, 'migration-failed');
+}
+
+/* Sign-out ends the session on the server too. */
+async function signout({ page }) {
+  await signIn(page, 'admin_a');
+  await page.locator('[data-test=tenant-page]').waitFor();
+  await signOut(page);
+  check((await page.locator('.notice').innerText()).length > 0, 'a signed-out notice');
+  checkEq((await pageFetch(page, '/console/api/session')).status, 401, 'session after sign-out');
+  const who = await pageFetch(page, '/admin/v1/whoami');
+  check(who.status === 401 || who.status === 403, 'admin API after sign-out: ' + who.status);
+  await page.goto(config.base + '/console/#/tenant/' + T().a);
+  await page.locator('[data-test=signin-form]').waitFor();
+  checkEq(await page.locator('[data-test=tenant-page]').count(), 0, 'no tenant page after sign-out');
+}
+
+export const SCENARIOS = {
+  signin_language: signinLanguage,
+  tenant_contract: tenantContract,
+  migration,
+  overview,
+  isolation,
+  buckets,
+  audit,
+  policy,
+  screens,
+  signout,
+  job_controls: jobControls,
+};

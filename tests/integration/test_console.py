@@ -1,0 +1,308 @@
+"""The web console in a real browser (issue 5): Debian's Chromium driven by playwright-core
+(tests/console/*.mjs, one node process per scenario). This module starts gzy (harness.py) and a
+moto_server source, creates the users the scenarios sign in as through the admin API, and runs
+each scenario as one unittest test, showing the scenario's output when it fails.
+
+Screenshots of every page at 1280 and 390 px go to build/test-artifacts/console/ (override with
+GZY_CONSOLE_ARTIFACTS). Needs node, /usr/bin/chromium (GZY_CHROMIUM) and console/node_modules
+(`make` runs `npm ci` there); without them the tests are skipped with the reason.
+"""
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+import boto3
+import botocore.config
+
+import harness as h
+import tenancy as tn
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+RUNNER = os.path.join(ROOT, "tests", "console", "run.mjs")
+CHROMIUM = os.environ.get("GZY_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = os.environ.get("GZY_CONSOLE_ARTIFACTS",
+                           os.path.join(ROOT, "build", "test-artifacts", "console"))
+SCENARIO_TIMEOUT_S = 240
+MOTO_KEY = "testing"
+
+
+def _missing_tools():
+    if shutil.which("node") is None:
+        return "node is not installed"
+    if not os.path.exists(CHROMIUM):
+        return "no Chromium at %s (apt-get install chromium, or set GZY_CHROMIUM)" % CHROMIUM
+    if not os.path.isdir(os.path.join(ROOT, "console", "node_modules", "playwright-core")):
+        return "console/node_modules/playwright-core is missing (run `cd console && npm ci`)"
+    return None
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _moto_binary():
+    exe = shutil.which("moto_server")
+    if exe:
+        return exe
+    cand = os.path.expanduser("~/.pyenv/shims/moto_server")
+    return cand if os.path.exists(cand) else None
+
+
+class Moto:
+    """moto_server on a free loopback port: the third-party cloud the tenant migrates from."""
+
+    def __init__(self):
+        exe = _moto_binary()
+        if exe is None:
+            raise unittest.SkipTest("moto_server is not installed")
+        self.port = _free_port()
+        self.tmp = tempfile.mkdtemp(prefix="gzy-moto-")
+        self.log = open(os.path.join(self.tmp, "moto.log"), "wb")
+        self.proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(self.port)],
+                                     stdout=self.log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        self.endpoint = "http://127.0.0.1:%d" % self.port
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            self.close()
+            raise AssertionError("moto_server did not start")
+        self.s3 = boto3.session.Session().client(
+            "s3", endpoint_url=self.endpoint, aws_access_key_id=MOTO_KEY,
+            aws_secret_access_key=MOTO_KEY, region_name=h.REGION,
+            config=botocore.config.Config(s3={"addressing_style": "path"}))
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class ConsoleDictionaryTest(unittest.TestCase):
+    """Both languages have every string (same keys, same placeholders), and every t('key')
+    the sources use exists."""
+
+    def test_dictionaries(self):
+        if shutil.which("node") is None:
+            self.skipTest("node is not installed")
+        p = subprocess.run(["node", os.path.join(ROOT, "tests", "console", "check-i18n.mjs")],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stdout.decode("utf-8", "replace"))
+
+
+@h.requires_gzy("the console test drives gzy's own admin listener")
+class ConsoleBrowserTest(unittest.TestCase):
+    """One gzy, one moto_server and one set of users for all scenarios; the scenarios run in
+    the order of the test names (later ones look at what earlier ones did)."""
+
+    @classmethod
+    def setUpClass(cls):
+        why = _missing_tools()
+        if why:
+            raise unittest.SkipTest(why)
+        cls.server = h.GzyServer()
+        cls.moto = None
+        try:
+            cls.server.start()
+            cls.moto = Moto()
+            cls._prepare()
+        except BaseException:
+            cls._teardown()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls._teardown()
+
+    @classmethod
+    def _teardown(cls):
+        if cls.moto is not None:
+            cls.moto.close()
+        cls.server.close()
+
+    @classmethod
+    def _api(cls, method, path, body=None, query=(), want=(200, 201, 204)):
+        r = tn.admin_request(cls.server, method, path, body=body, query=query)
+        if r.status not in want:
+            raise AssertionError("%s %s -> %r" % (method, path, r))
+        return r.json
+
+    @classmethod
+    def _prepare(cls):
+        srv = cls.server
+        ten = tn.Tenancy(srv)
+        suffix = secrets.token_hex(3)
+        a, b = "huabei-%s" % suffix, "jinhai-%s" % suffix
+        ten.tenant_add(a, contact="Alice")
+        ten.tenant_add(b, contact="Bob")
+        sup = ten.principal("platform", "inspector", "supervisor")
+        alice = ten.principal(a, "alice", "tenant-admin")
+        bob = ten.principal(b, "bob", "tenant-admin")
+
+        # Buckets: one per tenant, created by the tenant's own admin.
+        bucket_a, bucket_b = "files-%s" % suffix, "secret-%s" % suffix
+        s3a = srv.client(access_key=alice.access_key, secret_key=alice.secret_key)
+        s3a.create_bucket(Bucket=bucket_a)
+        s3a.put_object(Bucket=bucket_a, Key="docs/readme.md", Body=b"# readme\n")
+        s3a.put_object(Bucket=bucket_a, Key="hello.txt", Body=b"hello\n")
+        s3a.put_object(Bucket=bucket_a, Key="q&a #1?/答案 x.txt", Body=b"42\n")
+        s3b = srv.client(access_key=bob.access_key, secret_key=bob.secret_key)
+        s3b.create_bucket(Bucket=bucket_b)
+        s3b.put_object(Bucket=bucket_b, Key="private.txt", Body=b"bob's\n")
+
+        # A policy without the 2022 final deadline, so that a tenant can be "verified" today
+        # rather than overdue; grace and notice date stay the Tianjin preset's.
+        policy_name = "e2e-city-%s" % suffix
+        cls._api("PUT", "/admin/v1/policy", {"name": policy_name, "final_deadline": None})
+        cls._api("POST", "/admin/v1/contracts",
+                 {"tenant": a, "provider": "aws", "services": ["S3"], "buckets": ["src"],
+                  "signed": "2021-01-15", "expiry": "2035-06-30"})
+        cls._api("POST", "/admin/v1/contracts",
+                 {"tenant": b, "provider": "tencent", "signed": "2019-05-01",
+                  "expiry": "2036-12-31"})
+
+        # The source: a dozen objects in moto_server.
+        src_bucket = "src-%s" % suffix
+        cls.moto.s3.create_bucket(Bucket=src_bucket)
+        sizes = [0, 1, 100, 4096, 65536, 300000, 1 << 20, 7, 12345, 2 << 20, 99, 500000]
+        for i, n in enumerate(sizes):
+            key = "data/%02d-%s.bin" % (i, "对象" if i % 3 == 0 else "obj")
+            cls.moto.s3.put_object(Bucket=src_bucket, Key=key, Body=h.random_bytes(n, seed=i),
+                                   Metadata={"n": str(i)})
+
+        # A job of the other tenant, never started: tenant A must not see it.
+        job_b = "b-hidden-%s" % suffix
+        cls._api("POST", "/admin/v1/migrations",
+                 {"tenant": b, "name": job_b, "dest_bucket": "bdest-%s" % suffix,
+                  "start": False,
+                  "source": {"provider": "generic", "endpoint": cls.moto.endpoint,
+                             "region": h.REGION, "bucket": src_bucket,
+                             "access_key": MOTO_KEY, "secret_key": MOTO_KEY}})
+
+        # A denied call in the audit log (the audit scenario filters on it).
+        r = tn.admin_request(srv, "GET", "/admin/v1/tenants/" + b,
+                             access_key=alice.access_key, secret_key=alice.secret_key)
+        if r.status != 403:
+            raise AssertionError("tenant A's admin reading tenant B: expected 403, got %r" % r)
+
+        os.makedirs(ARTIFACTS, exist_ok=True)
+        cls.config = {
+            "base": srv.admin_endpoint,
+            "artifacts": ARTIFACTS,
+            "users": {
+                "root": {"ak": srv.access_key, "sk": srv.secret_key, "user": "root"},
+                "supervisor": {"ak": sup.access_key, "sk": sup.secret_key, "user": "inspector"},
+                "admin_a": {"ak": alice.access_key, "sk": alice.secret_key, "user": "alice"},
+                "admin_b": {"ak": bob.access_key, "sk": bob.secret_key, "user": "bob"},
+            },
+            "tenants": {"a": a, "b": b},
+            "new_tenant": {"name": "xinqiao-%s" % suffix, "uscc": tn.make_uscc("120116")},
+            "bucket_a": bucket_a,
+            "bucket_b": bucket_b,
+            "job_b_name": job_b,
+            "policy_name": policy_name,
+            "dead_endpoint": "http://127.0.0.1:%d" % _free_port(),  # nothing listens there
+            "moto": {"endpoint": cls.moto.endpoint, "bucket": src_bucket, "ak": MOTO_KEY,
+                     "sk": MOTO_KEY, "objects": len(sizes), "bytes": sum(sizes),
+                     "dest_bucket": "migrated-%s" % suffix},
+        }
+
+    def report_json(self):
+        """`gzy report --json` against the server, as the root credential."""
+        p = subprocess.run(
+            [self.server.bin, "report", "--json", "--admin-endpoint", self.server.admin_endpoint,
+             "--access-key", self.server.access_key, "--secret-key", self.server.secret_key],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60, env=self.server._env())
+        if p.returncode != 0:
+            self.fail("gzy report --json failed (exit %d): %s" % (p.returncode,
+                                                                    p.stderr.decode()[-2000:]))
+        return json.loads(p.stdout)
+
+    def scenario(self, name, extra_env=None):
+        env = dict(os.environ)
+        env["GZY_CONSOLE_CONFIG"] = json.dumps(self.config)
+        env["GZY_CHROMIUM"] = CHROMIUM
+        env.update(extra_env or {})
+        try:
+            p = subprocess.run(["node", RUNNER, name], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               timeout=SCENARIO_TIMEOUT_S)
+        except subprocess.TimeoutExpired as e:
+            out = (e.stdout or b"").decode("utf-8", "replace")
+            self.fail("scenario %s timed out after %d s\n%s" % (name, SCENARIO_TIMEOUT_S, out))
+        out = p.stdout.decode("utf-8", "replace")
+        if os.environ.get("GZY_CONSOLE_VERBOSE") == "1":
+            print(out)
+        if p.returncode != 0:
+            self.fail("browser scenario %s failed (exit %d):\n%s\n%s"
+                      % (name, p.returncode, out[-6000:], self.server.logs(2000)))
+        self.assertIn("ok %s" % name, out)
+
+    def test_01_signin_and_language(self):
+        self.scenario("signin_language")
+
+    def test_02_tenant_and_contract_deadline(self):
+        self.scenario("tenant_contract")
+
+    def test_03_migration_from_moto_to_verified(self):
+        self.scenario("migration")
+
+    def test_04_overview_equals_report(self):
+        rep = self.report_json()
+        # The page's own source must agree with the CLI's (both are the status document).
+        status = self._api("GET", "/admin/v1/status")
+        for k in ("tenants", "bytes_total", "bytes_moved", "at_risk", "overdue", "violations"):
+            self.assertEqual(status["totals"].get(k), rep["totals"].get(k),
+                             "totals.%s: GET /admin/v1/status vs gzy report" % k)
+        self.scenario("overview", {"GZY_CONSOLE_REPORT": json.dumps(rep)})
+
+    def test_05_tenant_isolation(self):
+        self.scenario("isolation")
+
+    def test_06_buckets_upload_download_delete(self):
+        self.scenario("buckets")
+
+    def test_07_audit_filter_export(self):
+        self.scenario("audit")
+
+    def test_08_policy(self):
+        self.scenario("policy")
+
+    def test_09_screens_and_phone(self):
+        self.scenario("screens")
+
+    def test_10_signout(self):
+        self.scenario("signout")
+
+    def test_11_job_pause_resume_cancel_and_failure(self):
+        self.scenario("job_controls")
+
+    def test_12_no_stray_requests(self):
+        """The browsing above made no request the admin API could not name (such as a
+        /favicon.ico outside /console/, which would be audited as a denied call)."""
+        entries = self._api("GET", "/admin/v1/audit", query=[("limit", "10000")])["entries"]
+        if not any(e.get("action") == "admin:ConsoleSignIn" for e in entries):
+            self.skipTest("no browser scenario ran before this test")
+        stray = [e for e in entries if e.get("action") == "admin:Unknown"]
+        self.assertEqual(stray, [], "requests the admin API could not name")
+
+
+if __name__ == "__main__":
+    unittest.main()
