@@ -270,5 +270,7 @@ void console_on_request(struct http_req *req, void *app)
         http_resp_send(req, GZ_SLICE_NULL);
         return;
     }
-    admin_on_request(req, con->admin); /* its usual answers for anything else */
+    /* Anything else (a browser's /favicon.ico, robots.txt, a scanner) is not an admin call:
+     * a plain 404, not an audited denial. */
+    console__reply_error(req, 404, "NotFound", "nothing here; the console is at /console/");
 }

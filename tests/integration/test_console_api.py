@@ -324,6 +324,16 @@ class TestConsoleSessions(ConsoleCase):
 
 
 class TestConsoleAssets(ConsoleCase):
+    def test_paths_outside_console_and_admin_are_plain_404s_not_audited(self):
+        for path in ("/favicon.ico", "/robots.txt", "/.env"):
+            r = requests.get(console_url(self.server, path), timeout=10)
+            self.assertEqual(r.status_code, 404, path)
+            self.assertEqual(r.json()["error"], "NotFound")
+        time.sleep(1.5)  # the audit writer batches; give it time to show a wrong entry
+        entries = tn.audit_export(self.server.data_dir)
+        self.assertFalse([e for e in entries if e.get("action") == "admin:Unknown"],
+                         "a stray path was audited as an admin call")
+
     def test_console_files_or_not_built_page(self):
         r = requests.get(console_url(self.server, "/console/"), timeout=10)
         for k, v in SECURITY_HEADERS.items():
