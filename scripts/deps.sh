@@ -7,7 +7,7 @@ set -euo pipefail
 
 BUILD_PKGS=(build-essential pkg-config libuv1-dev node-llhttp libssl-dev libisal-dev
             libsqlite3-dev libcurl4-openssl-dev libexpat1-dev libcjson-dev)
-TEST_PKGS=(rclone s3cmd nginx-light clang libclang-rt-14-dev chromium fonts-wqy-microhei)
+TEST_PKGS=(rclone s3cmd nginx-light clang libclang-rt-14-dev chromium fonts-wqy-microhei valgrind)
 
 # The web console is built with npm at build time (console/); Debian's nodejs/npm do, but a
 # newer Node already on the machine is kept.

@@ -33,7 +33,7 @@ SAN_ENV = {
 }
 # Started first, longest first, so the parallel workers finish together.
 SLOW_MODULES = ["test_migrate_radosgw.py", "test_console.py", "test_fault_crash.py",
-                "test_migrate_copy.py", "test_migrate_jobs.py", "test_migrate_features.py",
+                "test_valgrind.py", "test_migrate_copy.py", "test_migrate_jobs.py", "test_migrate_features.py",
                 "test_awscli.py", "test_tools.py", "test_multipart.py", "test_restart.py",
                 "test_streaming.py"]
 UNIT_TIMEOUT_S = 300
@@ -316,6 +316,8 @@ def run_integration(args, totals):
             return
         env["GZY_BIN"] = binary
         env["GZY_SANITIZED"] = "1" if sanitized else "0"
+        # the uninstrumented build, for tools that cannot run a sanitized one (valgrind)
+        env["GZY_RELEASE_BIN"] = os.path.abspath(os.path.join(args.build, "gzy"))
         out("[integration] server: %s%s" % (binary, " (ASan+UBSan)" if sanitized else ""))
     else:
         out("[integration] external endpoint %s (gzy-only tests skipped)"
