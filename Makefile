@@ -67,6 +67,7 @@ UNIT_DEPS_test_auth  := $(SRC_UTIL) $(SRC_STORE) $(SRC_IAM) $(SRC_HTTP) src/s3/a
 UNIT_DEPS_test_s3_list := $(SRC_UTIL) src/s3/list_util.c
 UNIT_DEPS_test_audit := $(SRC_UTIL) $(wildcard src/iam/audit*.c)
 UNIT_DEPS_test_iam := $(SRC_UTIL) $(SRC_STORE) $(SRC_IAM)
+UNIT_DEPS_test_fsck := $(SRC_UTIL) $(SRC_STORE)
 UNIT_DEFAULT_DEPS    := $(SRC_LIB)
 
 .PHONY: all run test test-unit test-integration check lint format fuzz fuzz-bins clean deps san bench

@@ -109,6 +109,10 @@ int store_quota_check(struct store *s, struct gz_slice bucket, const struct gz_s
 /* Changes after every committed index change: a cache tagged with it is exact. */
 uint64_t store_generation(const struct store *s);
 
+/* The folder the store was opened on (store_config.data_dir), for files other modules keep
+ * beside the store's own (DATA/sse.keys). Owned by the store; valid until store_close. */
+const char *store_data_dir(const struct store *s);
+
 /* Small named attributes of a bucket (policy JSON, canned ACL, ...), durable. value NULL
  * deletes. get fills *out (initialised by the callee) or returns -ENOENT. */
 #define STORE_MAX_ATTR_VALUE (64 * 1024)
@@ -166,7 +170,8 @@ void store_object_delete(struct store *s, struct gz_slice bucket, struct gz_slic
 
 /* Server-side copy without reading the bytes through the caller (files are shared or linked,
  * never rewritten). meta == NULL keeps the source's headers; otherwise they are replaced.
- * The new object gets a new mtime and the source's etag. done gets 0, GZ_ENOKEY,
+ * The new object gets a new mtime (or meta->mtime_ms when meta is given and it is positive:
+ * `gzy sse rotate` rewrites headers in place this way) and the source's etag. done gets 0, GZ_ENOKEY,
  * GZ_ENOBUCKET. If src_etag is non-NULL the copy fails with GZ_EINVALIDPART unless the source
  * still has that etag when the copy is applied (guards against a concurrent overwrite). */
 void store_object_copy(struct store *s, struct gz_slice src_bucket, struct gz_slice src_key,
@@ -273,5 +278,63 @@ int store_upload_list(struct store *s, struct gz_slice bucket, struct gz_slice p
                       const char *upload_id_marker, int max,
                       void (*fn)(const struct store_upload *up, bool is_prefix, void *ud),
                       void *ud, bool *truncated);
+
+/* ---- offline check, repair and scrub (src/store/local/fsck.c; `gzy fsck`, `gzy scrub`) ----
+ * Works on a data folder that no process has open: takes the LOCK the server holds (-EBUSY
+ * while it is held) and reads the index and objects/ directly, not through store_open (whose
+ * recovery sweep would hide orphans). Single-threaded, synchronous; every problem found is
+ * passed to opts.report. docs/fsck.md lists the checks and what --repair changes. */
+
+enum store_fsck_kind {
+    STORE_FSCK_MISSING,  /* a file an object or part row names is not in objects/ */
+    STORE_FSCK_SIZE,     /* a body's length differs from its row's size */
+    STORE_FSCK_ORPHAN,   /* a file in objects/ that nothing references */
+    STORE_FSCK_STRAY,    /* a name in objects/ that is not a store file (never removed) */
+    STORE_FSCK_DANGLING, /* a row whose owner is gone (part of no object, upload or bucket) */
+    STORE_FSCK_LAYOUT,   /* a multipart object's part rows disagree with the object row */
+    STORE_FSCK_REFS,     /* a file's reference count differs from the rows using it */
+    STORE_FSCK_USAGE,    /* a bucket's or owner's usage counter differs from a recount */
+    STORE_FSCK_CONTENT,  /* the bytes do not match the recorded ETag (MD5) */
+};
+
+/* One problem. Every pointer is valid during the report callback only. */
+struct store_fsck_problem {
+    enum store_fsck_kind kind;
+    struct gz_slice bucket;     /* empty if none */
+    struct gz_slice key;        /* object key, upload key, or owner (USAGE); empty if none */
+    const char *upload_id;      /* "" if none */
+    int part;                   /* part number, 0 if none */
+    const char *file;           /* "objects/XY/<32 hex>", or "" */
+    const char *detail;         /* one line of evidence */
+    bool repaired;
+};
+
+struct store_fsck_opts {
+    const char *data_dir;
+    bool structure;             /* rows vs files, reference counts, orphans, usage counters */
+    bool content;               /* read every body: MD5 against the ETag */
+    bool repair;                /* fix what is safe: orphans, counts, dangling rows */
+    bool drop_missing;          /* with repair: also drop object/part rows whose file is gone */
+    int64_t rate;               /* content reads in bytes per second; 0 = unlimited */
+    /* Bodies whose stored headers (or whose upload's headers) hold this name are not
+     * content-checked but counted as unverified: their bytes are not what the ETag was
+     * computed over (encrypted at rest: "x-gzy-sse"). NULL = check every body. */
+    const char *opaque_header;
+    void (*report)(const struct store_fsck_problem *p, void *ud);
+    void *ud;
+};
+
+struct store_fsck_stats {
+    int64_t buckets, objects, uploads, parts, files;
+    int64_t verified;           /* bodies whose content was checked */
+    int64_t unverified;         /* bodies not checked: opaque, or an ETag that is no MD5 */
+    int64_t bytes_read;
+    int64_t problems, repaired;
+};
+
+/* 0 when the check ran (problems counted in *st and reported), -EBUSY if a process holds the
+ * folder, -ENOENT if it has no index, GZ_ECORRUPT if the index is unreadable or of an unknown
+ * schema, or another negative error. */
+int store_fsck_run(const struct store_fsck_opts *opts, struct store_fsck_stats *st);
 
 #endif
