@@ -5,6 +5,7 @@
 #include "cli/cli.h"
 #include "cli/report_cli.h"
 #include "cli/fsck_cli.h"
+#include "cli/sse_cli.h"
 
 #define GZY_VERSION "0.1.0"
 
@@ -24,6 +25,7 @@ static void usage(void)
            "  bench          S3 load generator: ops/s, MB/s, latency percentiles (gzy bench --help)\n"
            "  fsck           check (and --repair) a stopped server's data folder (gzy fsck --help)\n"
            "  scrub          verify every stored body against its checksum at a bounded rate\n"
+           "  sse rotate     new SSE master key; re-wrap every object's data key (offline)\n"
            "  version        print the version\n"
            "  help           this text\n",
            GZY_VERSION);
@@ -54,6 +56,8 @@ int main(int argc, char **argv)
         return gz_cmd_fsck(argc - 2, argv + 2);
     if (strcmp(argv[1], "scrub") == 0)
         return gz_cmd_scrub(argc - 2, argv + 2);
+    if (strcmp(argv[1], "sse") == 0)
+        return gz_cmd_sse(argc - 2, argv + 2);
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
         printf("gzy %s\n", GZY_VERSION);
         return 0;

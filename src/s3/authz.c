@@ -31,13 +31,16 @@ static const struct action_rule rules[] = {
     {"GET", LV_BUCKET, "uploads", "s3:ListBucketMultipartUploads"},
     {"GET", LV_BUCKET, "policy", "s3:GetBucketPolicy"},
     {"GET", LV_BUCKET, "acl", "s3:GetBucketAcl"},
+    {"GET", LV_BUCKET, "encryption", "s3:GetEncryptionConfiguration"},
     {"GET", LV_BUCKET, NULL, "s3:ListBucket"},
     {"HEAD", LV_BUCKET, NULL, "s3:HeadBucket"}, /* iam: s3:ListBucket to policies */
     {"PUT", LV_BUCKET, "policy", "s3:PutBucketPolicy"},
     {"PUT", LV_BUCKET, "acl", "s3:PutBucketAcl"},
+    {"PUT", LV_BUCKET, "encryption", "s3:PutEncryptionConfiguration"},
     {"PUT", LV_BUCKET, "versioning", "s3:PutBucketVersioning"},
     {"PUT", LV_BUCKET, NULL, "s3:CreateBucket"},
     {"DELETE", LV_BUCKET, "policy", "s3:DeleteBucketPolicy"},
+    {"DELETE", LV_BUCKET, "encryption", "s3:PutEncryptionConfiguration"}, /* as AWS */
     {"DELETE", LV_BUCKET, NULL, "s3:DeleteBucket"},
     {"POST", LV_BUCKET, "delete", "s3:DeleteObject"}, /* DeleteObjects */
     {"POST", LV_BUCKET, NULL, "s3:PutObject"},        /* browser-form upload */

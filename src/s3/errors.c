@@ -132,6 +132,8 @@ static const struct s3_err_info table[S3_ERR__COUNT] = {
     [S3_ERR_MALFORMED_ACL] = {"MalformedACLError", 400,
                               "The XML you provided was not well-formed or did not validate "
                               "against our published schema."},
+    [S3_ERR_NO_SSE_CONFIG] = {"ServerSideEncryptionConfigurationNotFoundError", 404,
+                              "The server side encryption configuration was not found"},
 };
 
 const struct s3_err_info *s3_err_info(enum s3_err e)

@@ -65,6 +65,7 @@ enum s3_err {
     S3_ERR_MALFORMED_POLICY,            /* MalformedPolicy (400) */
     S3_ERR_NO_SUCH_BUCKET_POLICY,       /* NoSuchBucketPolicy (404) */
     S3_ERR_MALFORMED_ACL,               /* MalformedACLError (400) */
+    S3_ERR_NO_SSE_CONFIG,               /* ServerSideEncryptionConfigurationNotFoundError */
     S3_ERR__COUNT
 };
 

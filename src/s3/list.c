@@ -11,6 +11,7 @@
 
 #include "list_util.h"
 #include "s3_obj_int.h"
+#include "sse_int.h"
 
 /* The largest listing reply: 1000 entries of 1024-byte keys, every byte escaped as "&quot;"
  * (6 bytes) or "%XX" (3 bytes), plus the per-entry elements. */
@@ -307,6 +308,11 @@ void s3_list_objects(struct s3_request *r)
         s3__reply_store_error(r, rc, "list objects");
         return;
     }
+    if (s3__sse_bucket_used(r, r->bucket)) /* encrypted objects list their plaintext size */
+        for (int i = 0; i < a.n; i++)
+            if (!a.items[i].is_prefix)
+                a.items[i].size =
+                    s3__sse_object_size(r, r->bucket, s3__list_acc_key(&a, i), a.items[i].size);
     gz_buf_init(&x, LIST_XML_MAX);
     gz_buf_init(&tmp, LIST_TMP_MAX);
     s3_xml_begin(&x, "ListBucketResult");
@@ -323,6 +329,7 @@ struct parts_render {
     struct gz_buf *x;
     int count;
     int last;
+    bool encrypted; /* parts are stored sealed: list their plaintext size */
 };
 
 static void list_parts_cb(const struct store_part *p, void *ud)
@@ -333,7 +340,8 @@ static void list_parts_cb(const struct store_part *p, void *ud)
     s3_xml_elemf(pr->x, "PartNumber", "%d", p->number);
     xml_time(pr->x, "LastModified", p->mtime_ms);
     xml_etag(pr->x, p->etag);
-    s3_xml_elemf(pr->x, "Size", "%lld", (long long)p->size);
+    int64_t size = pr->encrypted ? s3__sse_plain_size(p->size) : p->size;
+    s3_xml_elemf(pr->x, "Size", "%lld", (long long)(size < 0 ? p->size : size));
     gz_buf_append_cstr(pr->x, "</Part>");
     pr->count++;
     pr->last = p->number;
@@ -389,7 +397,7 @@ void s3_multipart_list_parts(struct s3_request *r)
         s3_reply_error(r, e, msg[0] ? msg : NULL);
         goto out;
     }
-    pr = (struct parts_render){&parts, 0, 0};
+    pr = (struct parts_render){&parts, 0, 0, s3__sse_is_encrypted(q.up.headers)};
     if (q.max > 0)
         rc = store_upload_parts(r->svc->store, q.upload_id, q.marker, q.max, list_parts_cb, &pr,
                                 &truncated);

@@ -15,6 +15,7 @@
 
 #include "list_util.h"
 #include "s3_obj_int.h"
+#include "sse_int.h"
 
 #define UPLOAD_HOLD_MAX (1024 * 1024) /* an upload's stored headers */
 #define PART_COPY_BUF (256 * 1024)
@@ -67,6 +68,8 @@ void s3_multipart_create(struct s3_request *r)
     struct gz_slice alg = s3_header(r, "x-amz-checksum-algorithm");
     struct gz_buf enc, x;
     enum iam_acl acl = IAM_ACL_PRIVATE;
+    struct s3__sse_req sse;
+    struct s3__sse_put *none = NULL;
     enum s3_err e;
     int rc;
 
@@ -74,11 +77,16 @@ void s3_multipart_create(struct s3_request *r)
     gz_buf_init(&x, MPU_XML_MAX);
     e = s3__bucket_access(r, r->bucket, NULL);
     if (e == S3_OK)
+        e = s3__sse_write_request(r, &sse, msg, sizeof(msg));
+    if (e == S3_OK)
         e = s3_meta_from_request(r, &enc, msg, sizeof(msg));
     if (e == S3_OK) /* the completed object's ACL rides with the upload's headers */
         e = s3__acl_from_request(r, &acl, msg, sizeof(msg));
     if (e == S3_OK && s3__acl_header_add(&enc, acl) < 0)
         e = S3_ERR_METADATA_TOO_LARGE;
+    if (e == S3_OK && sse.alg != SSE_ALG_NONE) /* the upload's data key, for every part */
+        e = s3__sse_put_begin(r, &sse, &enc, NULL, &none);
+    memset(&sse, 0, sizeof(sse));
     if (e != S3_OK) {
         reply_err(r, e, msg);
         goto out;
@@ -95,6 +103,7 @@ void s3_multipart_create(struct s3_request *r)
     s3_xml_end(&x, "InitiateMultipartUploadResult");
     if (alg.ptr)
         http_resp_header(r->req, "x-amz-checksum-algorithm", alg);
+    s3__sse_resp_headers(r, gz_buf_slice(&enc));
     s3_reply_xml(r, 200, &x);
 out:
     gz_buf_free(&enc);
@@ -115,6 +124,8 @@ struct part_put {
     char etag[33];
     enum gz_hash_alg ck_alg;
     char ck_b64[64];
+    struct gz_buf up_hold;   /* the upload's headers (SSE response headers) */
+    struct s3__sse_put *enc; /* the upload is encrypted */
 };
 
 static void part_put_cleanup(void *arg)
@@ -123,8 +134,11 @@ static void part_put_cleanup(void *arg)
 
     s3_payload_free(pp->pl);
     pp->pl = NULL;
+    s3__sse_put_free(pp->enc);
+    pp->enc = NULL;
     store_writer_abort(pp->w);
     pp->w = NULL;
+    gz_buf_free(&pp->up_hold);
 }
 
 static void part_put_fail(struct part_put *pp, enum s3_err e)
@@ -144,7 +158,8 @@ static int part_put_emit(void *ud, struct gz_slice data)
         part_put_fail(pp, S3_ERR_ENTITY_TOO_LARGE);
         return -E2BIG;
     }
-    rc = store_writer_write(pp->w, data.ptr, data.len);
+    rc = pp->enc ? s3__sse_put_write(pp->enc, data.ptr, data.len)
+                 : store_writer_write(pp->w, data.ptr, data.len);
     if (rc < 0) {
         log_error("upload part: write failed: %s", gz_strerror(rc));
         part_put_fail(pp, s3_err_from_gz(rc));
@@ -183,6 +198,7 @@ static void part_put_resume(struct s3_request *r, int status, void *ud)
     }
     s3_etag_quote(pp->etag, q);
     http_resp_header(r->req, "ETag", gz_slice_cstr(q));
+    s3__sse_resp_headers(r, gz_buf_slice(&pp->up_hold));
     if (pp->ck_alg != GZ_HASH_NONE && pp->ck_b64[0]) {
         alg = gz_hash_alg_name(pp->ck_alg);
         snprintf(name, sizeof(name), "x-amz-checksum-%s", alg);
@@ -212,11 +228,13 @@ static void part_put_on_end(struct http_req *req, int status, void *ud)
         if (e != S3_OK)
             part_put_fail(pp, e);
     }
+    if (pp->err == S3_OK && pp->enc && s3__sse_put_finish(pp->enc) < 0)
+        part_put_fail(pp, S3_ERR_INTERNAL_ERROR);
     if (pp->err != S3_OK) {
         reply_err(r, pp->err, pp->msg);
         return;
     }
-    gz_hex_encode(pp->etag, s3_payload_md5(pp->pl), 16);
+    s3__sse_put_etag(pp->enc, s3_payload_md5(pp->pl), pp->etag);
     pp->ck_alg = s3_payload_checksum_alg(pp->pl);
     b64 = s3_payload_checksum_b64(pp->pl);
     snprintf(pp->ck_b64, sizeof(pp->ck_b64), "%s", b64 ? b64 : "");
@@ -254,27 +272,32 @@ static void part_put_start(struct s3_request *r)
 {
     struct part_put *pp = http_req_alloc(r->req, sizeof(*pp));
     struct store_upload up;
-    struct gz_buf hold;
+    struct s3__sse_key dk = {.alg = SSE_ALG_NONE};
     enum s3_err e;
     int rc;
 
     memset(pp, 0, sizeof(*pp));
     pp->hop = (struct s3__hop){.r = r, .fn = part_put_resume, .ud = pp};
+    gz_buf_init(&pp->up_hold, UPLOAD_HOLD_MAX);
     http_req_on_free(r->req, part_put_cleanup, pp);
-    gz_buf_init(&hold, UPLOAD_HOLD_MAX);
     e = part_number_param(r, &pp->part_number, pp->msg, sizeof(pp->msg));
     if (e == S3_OK)
-        e = upload_find(r, pp->upload_id, &up, &hold);
-    gz_buf_free(&hold);
+        e = upload_find(r, pp->upload_id, &up, &pp->up_hold);
+    if (e == S3_OK) /* the upload's data key; SSE-C: the customer's key must match */
+        e = s3__sse_upload_key(r, up.headers, &dk, pp->msg, sizeof(pp->msg));
     if (e == S3_OK)
         e = part_put_length_check(r, pp->msg, sizeof(pp->msg));
     if (e == S3_OK)
         e = s3_payload_new(&r->auth, r->info, &pp->pl, pp->msg, sizeof(pp->msg));
     if (e != S3_OK) {
+        memset(&dk, 0, sizeof(dk));
         reply_err(r, e, pp->msg);
         return;
     }
     rc = store_writer_open(r->svc->store, &pp->w);
+    if (rc == 0 && dk.alg != SSE_ALG_NONE)
+        rc = s3__sse_part_begin(dk.alg, dk.key, dk.customer, pp->part_number, pp->w, &pp->enc);
+    memset(&dk, 0, sizeof(dk));
     if (rc < 0) {
         s3__reply_store_error(r, rc, "upload part");
         return;
@@ -296,11 +319,21 @@ struct part_copy {
     int part_number;
     char etag[33];
     char msg[256];
+    struct s3__sse_get *dec; /* the source is encrypted */
+    struct s3__sse_put *enc; /* the upload is encrypted */
+    int64_t pos;             /* plaintext position in the source, when dec */
+    struct gz_buf up_hold;   /* the upload's headers (SSE response headers) */
 };
 
 static void part_copy_cleanup(void *arg)
 {
     struct part_copy *pc = arg;
+
+    s3__sse_get_free(pc->dec);
+    pc->dec = NULL;
+    s3__sse_put_free(pc->enc);
+    pc->enc = NULL;
+    gz_buf_free(&pc->up_hold);
 
     store_reader_close(pc->rd);
     pc->rd = NULL;
@@ -393,14 +426,25 @@ static enum s3_err part_copy_open(struct s3_request *r, struct part_copy *pc)
     rc = store_object_open(r->svc->store, sb, sk, &pc->rd, &meta);
     if (rc < 0)
         return s3_err_from_gz(rc);
-    e = part_copy_conditions(r, &meta);
+    struct s3__sse_req sq;
+    e = s3__sse_key_request(r, true, &sq, pc->msg, sizeof(pc->msg));
     if (e == S3_OK)
-        e = part_copy_range(r, meta.size, &first, &pc->remaining, pc->msg, sizeof(pc->msg));
+        e = s3__sse_get_open(r, meta.headers, meta.size, pc->rd, &sq, 0, &pc->dec, pc->msg,
+                             sizeof(pc->msg));
+    memset(&sq, 0, sizeof(sq));
+    if (e == S3_OK)
+        e = part_copy_conditions(r, &meta);
+    int64_t size = pc->dec ? s3__sse_get_size(pc->dec) : meta.size;
+    if (e == S3_OK)
+        e = part_copy_range(r, size, &first, &pc->remaining, pc->msg, sizeof(pc->msg));
     if (e == S3_OK && pc->remaining > 0)
         e = s3__quota_precheck(r, r->bucket, GZ_SLICE_NULL, pc->remaining, 0, pc->msg,
                                sizeof(pc->msg));
     if (e != S3_OK)
         return e;
+    pc->pos = first;
+    if (pc->dec)
+        return S3_OK;
     rc = store_reader_seek(pc->rd, first);
     return rc < 0 ? s3_err_from_gz(rc) : S3_OK;
 }
@@ -418,6 +462,7 @@ static void part_copy_resume(struct s3_request *r, int status, void *ud)
     gz_buf_init(&x, MPU_XML_MAX);
     s3_etag_quote(pc->etag, q);
     gz_time_iso8601(gz_now_ms(), t);
+    s3__sse_resp_headers(r, gz_buf_slice(&pc->up_hold));
     s3_xml_begin(&x, "CopyPartResult");
     s3_xml_elem(&x, "LastModified", gz_slice_cstr(t));
     s3_xml_elem(&x, "ETag", gz_slice_cstr(q));
@@ -432,9 +477,13 @@ static void part_copy_commit(struct part_copy *pc)
     uint8_t md5[GZ_HASH_MAX_LEN];
     struct store_writer *w = pc->w;
 
+    if (pc->enc && s3__sse_put_finish(pc->enc) < 0) {
+        s3__reply_store_error(r, -EIO, "upload part copy");
+        return;
+    }
     gz_hash_final(&pc->md5, md5);
     pc->hashing = false;
-    gz_hex_encode(pc->etag, md5, 16);
+    s3__sse_put_etag(pc->enc, md5, pc->etag);
     store_reader_close(pc->rd);
     pc->rd = NULL;
     pc->w = NULL;
@@ -452,14 +501,24 @@ static void part_copy_step(struct http_req *req, void *arg)
 
     while (rc == 0 && pc->remaining > 0 && budget > 0) {
         size_t want = (size_t)GZ_MIN(pc->remaining, (int64_t)PART_COPY_BUF);
-        int64_t got = store_reader_read(pc->rd, pc->buf, want);
+        struct gz_slice s = GZ_SLICE_NULL;
+        int64_t got;
 
+        if (pc->dec) { /* plaintext of an encrypted source, one segment at a time */
+            rc = s3__sse_get_read(pc->dec, pc->pos, (int64_t)want, &s);
+            got = rc < 0 ? rc : (int64_t)s.len;
+        } else {
+            got = store_reader_read(pc->rd, pc->buf, want);
+            s = gz_slice(pc->buf, got > 0 ? (size_t)got : 0);
+        }
         if (got <= 0) {
             rc = got < 0 ? (int)got : GZ_ECLOSED; /* the source ended early */
             break;
         }
-        gz_hash_update(&pc->md5, pc->buf, (size_t)got);
-        rc = store_writer_write(pc->w, pc->buf, (size_t)got);
+        gz_hash_update(&pc->md5, s.ptr, s.len);
+        rc = pc->enc ? s3__sse_put_write(pc->enc, s.ptr, s.len)
+                     : store_writer_write(pc->w, s.ptr, s.len);
+        pc->pos += got;
         pc->remaining -= got;
         budget -= got;
     }
@@ -468,6 +527,13 @@ static void part_copy_step(struct http_req *req, void *arg)
             rc = GZ_ECLOSED;
         else if ((rc = http_req_post(req, part_copy_step, pc)) == 0)
             return;
+    }
+    if (rc == GZ_ECORRUPT) {
+        log_error("request %s: SSE: copy source does not authenticate (tampered or corrupt "
+                  "on disk)",
+                  pc->hop.r->info->request_id);
+        reply_err(pc->hop.r, S3_ERR_INTERNAL_ERROR, NULL);
+        return;
     }
     if (rc < 0) {
         s3__reply_store_error(pc->hop.r, rc, "upload part copy");
@@ -480,25 +546,30 @@ static void part_copy_start(struct s3_request *r)
 {
     struct part_copy *pc = http_req_alloc(r->req, sizeof(*pc));
     struct store_upload up;
-    struct gz_buf hold;
+    struct s3__sse_key dk = {.alg = SSE_ALG_NONE};
     enum s3_err e;
     int rc;
 
     memset(pc, 0, sizeof(*pc));
     pc->hop = (struct s3__hop){.r = r, .fn = part_copy_resume, .ud = pc};
+    gz_buf_init(&pc->up_hold, UPLOAD_HOLD_MAX);
     http_req_on_free(r->req, part_copy_cleanup, pc);
-    gz_buf_init(&hold, UPLOAD_HOLD_MAX);
     e = part_number_param(r, &pc->part_number, pc->msg, sizeof(pc->msg));
     if (e == S3_OK)
-        e = upload_find(r, pc->upload_id, &up, &hold);
-    gz_buf_free(&hold);
+        e = upload_find(r, pc->upload_id, &up, &pc->up_hold);
+    if (e == S3_OK) /* the upload's data key; SSE-C: the customer's key must match */
+        e = s3__sse_upload_key(r, up.headers, &dk, pc->msg, sizeof(pc->msg));
     if (e == S3_OK)
         e = part_copy_open(r, pc);
     if (e != S3_OK) {
+        memset(&dk, 0, sizeof(dk));
         reply_err(r, e, pc->msg);
         return;
     }
     rc = store_writer_open(r->svc->store, &pc->w);
+    if (rc == 0 && dk.alg != SSE_ALG_NONE)
+        rc = s3__sse_part_begin(dk.alg, dk.key, dk.customer, pc->part_number, pc->w, &pc->enc);
+    memset(&dk, 0, sizeof(dk));
     if (rc < 0) {
         s3__reply_store_error(r, rc, "upload part copy");
         return;
@@ -527,6 +598,7 @@ struct complete {
     struct store_part *parts; /* requested, validated; owned */
     int nparts;
     struct store_meta meta;
+    struct gz_buf sse_headers; /* encrypted: the upload's headers plus the parts layout */
 };
 
 static void complete_cleanup(void *arg)
@@ -536,34 +608,45 @@ static void complete_cleanup(void *arg)
     gz_free(c->parts);
     c->parts = NULL;
     gz_buf_free(&c->hold);
+    gz_buf_free(&c->sse_headers);
 }
+
+struct complete_feed {
+    struct s3__mpu_match m;
+    bool encrypted; /* sealed parts: sizes are checked (and listed) as plaintext */
+};
 
 static void complete_match_cb(const struct store_part *p, void *ud)
 {
-    s3__mpu_match_feed(ud, p);
+    struct complete_feed *f = ud;
+    struct store_part plain = *p;
+
+    if (f->encrypted && s3__sse_plain_size(p->size) >= 0)
+        plain.size = s3__sse_plain_size(p->size);
+    s3__mpu_match_feed(&f->m, &plain);
 }
 
 /* Every requested part must exist with its ETag, all but the last >= 5 MiB. Pages through
  * the store's parts, skipping runs of unlisted ones. */
 static enum s3_err complete_match(struct s3_request *r, struct complete *c)
 {
-    struct s3__mpu_match m;
+    struct complete_feed f = {.encrypted = s3__sse_is_encrypted(c->up.headers)};
     bool more = true;
 
-    s3__mpu_match_init(&m, c->parts, c->nparts);
-    while (more && m.err == S3_OK && m.next < m.n) {
-        int from = GZ_MAX(m.last_seen, c->parts[m.next].number - 1);
+    s3__mpu_match_init(&f.m, c->parts, c->nparts);
+    while (more && f.m.err == S3_OK && f.m.next < f.m.n) {
+        int from = GZ_MAX(f.m.last_seen, c->parts[f.m.next].number - 1);
         int rc;
 
         more = false;
         rc = store_upload_parts(r->svc->store, c->upload_id, from, STORE_MAX_PARTS,
-                                complete_match_cb, &m, &more);
+                                complete_match_cb, &f, &more);
         if (rc < 0)
             return s3_err_from_gz(rc);
-        if (m.last_seen <= from)
+        if (f.m.last_seen <= from)
             break; /* no progress: the remaining requested parts do not exist */
     }
-    return s3__mpu_match_finish(&m);
+    return s3__mpu_match_finish(&f.m);
 }
 
 /* Location: the object's URL as the client addressed us (path- or virtual-hosted style). */
@@ -614,6 +697,7 @@ static void complete_resume(struct s3_request *r, int status, void *ud)
     s3_xml_elem(&x, "Key", r->key);
     s3_xml_elem(&x, "ETag", gz_slice_cstr(q));
     s3_xml_end(&x, "CompleteMultipartUploadResult");
+    s3__sse_resp_headers(r, c->meta.headers);
     s3_reply_xml(r, 200, &x);
     gz_buf_free(&x);
     gz_buf_free(&loc);
@@ -652,6 +736,24 @@ static void complete_on_body(struct s3_request *r, enum s3_err err, struct gz_sl
     }
     c->meta.parts = c->nparts;
     c->meta.headers = c->up.headers;
+    if (s3__sse_is_encrypted(c->up.headers)) { /* the bodies' layout, for reads */
+        gz_buf_init(&c->sse_headers, UPLOAD_HOLD_MAX);
+        struct gz_buf lay;
+        gz_buf_init(&lay, UPLOAD_HOLD_MAX);
+        int rc = gz_buf_append(&c->sse_headers, c->up.headers.ptr, c->up.headers.len);
+        if (rc == 0)
+            rc = s3__sse_parts_format(c->parts, c->nparts, &lay);
+        if (rc == 0)
+            rc = store_headers_add(&c->sse_headers, GZ_SLICE_LIT(SSE_PARTS_HEADER),
+                                   gz_buf_slice(&lay));
+        gz_buf_free(&lay);
+        if (rc < 0) {
+            reply_err(r, S3_ERR_METADATA_TOO_LARGE, NULL);
+            return;
+        }
+        c->meta.headers = gz_buf_slice(&c->sse_headers);
+        s3__sse_mark_bucket(r, r->bucket);
+    }
     c->meta.mtime_ms = gz_now_ms();
     store_upload_complete(r->svc->store, r->bucket, r->key, c->upload_id, c->parts, c->nparts,
                           &c->meta, s3__hop_done, &c->hop);

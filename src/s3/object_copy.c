@@ -6,7 +6,7 @@
  */
 #include <stdio.h>
 
-#include "s3_obj_int.h"
+#include "sse_int.h"
 
 #define COPY_META_MAX (16 * 1024)
 #define COPY_MAX_ATTEMPTS 3
@@ -22,6 +22,7 @@ struct copy_ctx {
     struct gz_buf headers;  /* new headers for REPLACE */
     struct store_meta meta;
     struct s3__hop hop;
+    struct s3__sse_req src_q, dst_q; /* SSE-C key of the source; the copy's encryption */
 };
 
 static void copy_ctx_free(void *arg)
@@ -29,6 +30,8 @@ static void copy_ctx_free(void *arg)
     struct copy_ctx *c = arg;
     gz_buf_free(&c->src_hold);
     gz_buf_free(&c->headers);
+    memset(&c->src_q, 0, sizeof(c->src_q));
+    memset(&c->dst_q, 0, sizeof(c->dst_q));
 }
 
 /* "bucket/key" or "/bucket/key", percent-encoded, optionally "?versionId=..." (ignored:
@@ -166,7 +169,9 @@ static enum s3_err copy_attempt(struct copy_ctx *c, char *msg, size_t msgsz)
     }
     struct gz_slice sc = s3_header(r, "x-amz-storage-class");
     bool same = gz_slice_eq(c->src_bucket, r->bucket) && gz_slice_eq(c->src_key, r->key);
-    if (!c->replace && sc.ptr == NULL && same) {
+    bool via_sse =
+        c->dst_q.alg != SSE_ALG_NONE || c->src_q.customer || s3__sse_is_encrypted(c->src.headers);
+    if (!c->replace && sc.ptr == NULL && same && !via_sse) {
         snprintf(msg, msgsz,
                  "This copy request is illegal because it is trying to copy an "
                  "object to itself without changing the object's metadata, storage "
@@ -177,12 +182,22 @@ static enum s3_err copy_attempt(struct copy_ctx *c, char *msg, size_t msgsz)
                        s3__acl_from_headers(c->src.headers) != IAM_ACL_PRIVATE;
     if (c->replace)
         e = copy_build_headers(c, msg, msgsz);
-    else if (new_headers)
+    else if (new_headers || via_sse)
         e = copy_headers_from_source(c, sc);
     if (e == S3_OK)
         e = s3__quota_precheck(r, r->bucket, r->key, c->src.size, 1, msg, msgsz);
     if (e != S3_OK)
         return e;
+    if (via_sse) {
+        struct s3__sse_copy_args a = {.src_bucket = c->src_bucket,
+                                      .src_key = c->src_key,
+                                      .src_etag = c->src.etag,
+                                      .src_q = &c->src_q,
+                                      .dst_q = &c->dst_q,
+                                      .headers = gz_buf_slice(&c->headers)};
+        s3__sse_copy_object(r, &a);
+        return S3_OK;
+    }
     c->attempts++;
     c->hop.r = r;
     c->hop.fn = copy_done;
@@ -261,13 +276,10 @@ void s3_object_copy(struct s3_request *r)
         e = s3__bucket_access(r, r->bucket, NULL);
     if (e == S3_OK) /* the destination was authorised by the router; the source is read */
         e = s3__authorize(r, "s3:GetObject", c->src_bucket, c->src_key, msg, sizeof(msg));
-    if (e == S3_OK &&
-        s3_header(r, "x-amz-copy-source-server-side-encryption-customer-algorithm").ptr) {
-        snprintf(msg, sizeof(msg),
-                 "Server-side encryption with customer keys is not "
-                 "supported.");
-        e = S3_ERR_NOT_IMPLEMENTED;
-    }
+    if (e == S3_OK)
+        e = s3__sse_key_request(r, true, &c->src_q, msg, sizeof(msg));
+    if (e == S3_OK)
+        e = s3__sse_write_request(r, &c->dst_q, msg, sizeof(msg));
     if (e == S3_OK)
         e = copy_attempt(c, msg, sizeof(msg));
     if (e != S3_OK)

@@ -6,7 +6,7 @@
 #include <errno.h>
 #include <stdio.h>
 
-#include "s3_obj_int.h"
+#include "sse_int.h"
 
 #define GET_SEGMENT_MAX (4 * 1024 * 1024)
 
@@ -76,6 +76,8 @@ struct get_ctx {
     int part;           /* partNumber, 0 if none */
     int64_t start, len; /* what goes out */
     bool ranged;
+    struct s3__sse_get *sse; /* decrypting view, or NULL */
+    int64_t pos;             /* next plaintext offset, when sse */
     int64_t remaining;
     int write_status;
     bool in_pump, again;
@@ -86,7 +88,29 @@ static void get_reader_close(void *arg)
     store_reader_close(arg);
 }
 
+static void get_sse_free(void *arg)
+{
+    s3__sse_get_free(arg);
+}
+
 static void get_pump(struct get_ctx *g);
+
+/* Next piece of plaintext; a tampered segment fails here (logged). */
+static int get_sse_next(struct get_ctx *g, struct store_segment *seg)
+{
+    struct gz_slice s;
+    int rc = s3__sse_get_read(g->sse, g->pos, GZ_MIN(g->remaining, GET_SEGMENT_MAX), &s);
+    if (rc == GZ_ECORRUPT)
+        log_error("request %s: SSE: %.*s/%.*s: segment at %lld does not authenticate "
+                  "(tampered or corrupt on disk)",
+                  g->r->info->request_id, (int)g->r->bucket.len, g->r->bucket.ptr,
+                  (int)g->r->key.len, g->r->key.ptr, (long long)g->pos);
+    seg->fd = -1;
+    seg->mem = (const uint8_t *)s.ptr;
+    seg->len = rc < 0 ? 0 : (int64_t)s.len;
+    g->pos += seg->len;
+    return rc;
+}
 
 static void get_written(struct http_req *req, int status, void *ud)
 {
@@ -111,7 +135,8 @@ static void get_pump(struct get_ctx *g)
         if (g->write_status < 0 || g->remaining == 0)
             break;
         struct store_segment seg;
-        int rc = store_reader_next(g->rd, GZ_MIN(g->remaining, GET_SEGMENT_MAX), &seg);
+        int rc = g->sse ? get_sse_next(g, &seg)
+                        : store_reader_next(g->rd, GZ_MIN(g->remaining, GET_SEGMENT_MAX), &seg);
         if (rc < 0 || seg.len <= 0) {
             /* The response is already started: all we can do is cut it short so the client
              * sees a truncated body, never a wrong one. */
@@ -222,6 +247,44 @@ static enum s3_err get_open(struct get_ctx *g, char *msg, size_t msgsz)
     return S3_OK;
 }
 
+/* An encrypted object (or SSE-C headers on the request): the decrypting view, the
+ * plaintext size, and the key checks (InvalidRequest, AccessDenied). */
+static enum s3_err get_sse_open(struct get_ctx *g, char *msg, size_t msgsz)
+{
+    struct s3_request *r = g->r;
+    struct s3__sse_req q;
+    enum s3_err e = s3__sse_key_request(r, false, &q, msg, msgsz);
+    if (e != S3_OK || (!q.customer && !s3__sse_is_encrypted(g->meta.headers)))
+        return e;
+    e = s3__sse_get_open(r, g->meta.headers, g->meta.size, g->rd, &q,
+                         g->meta.parts > 0 ? g->part : 0, &g->sse, msg, msgsz);
+    memset(&q, 0, sizeof(q));
+    if (e != S3_OK || g->sse == NULL)
+        return e;
+    http_req_on_free(r->req, get_sse_free, g->sse);
+    g->size = s3__sse_get_size(g->sse);
+    g->meta.size = s3__sse_get_total(g->sse);
+    g->part_offset = s3__sse_get_offset(g->sse);
+    return S3_OK;
+}
+
+/* Decrypts the first segment served before any header goes out: a tampered object then
+ * fails with InternalError instead of a cut-off 200. */
+static enum s3_err get_sse_check(struct get_ctx *g)
+{
+    struct gz_slice s;
+    if (g->sse == NULL || g->len == 0 || gz_slice_eq_cstr(g->r->info->method, "HEAD"))
+        return S3_OK;
+    g->pos = g->start;
+    if (s3__sse_get_read(g->sse, g->start, 1, &s) == 0)
+        return S3_OK;
+    log_error("request %s: SSE: %.*s/%.*s: segment at %lld does not authenticate (tampered or "
+              "corrupt on disk)",
+              g->r->info->request_id, (int)g->r->bucket.len, g->r->bucket.ptr, (int)g->r->key.len,
+              g->r->key.ptr, (long long)g->start);
+    return S3_ERR_INTERNAL_ERROR;
+}
+
 static void get_validators(struct get_ctx *g)
 {
     char date[30], etag[51];
@@ -309,10 +372,14 @@ void s3_object_get(struct s3_request *r)
     if (e == S3_OK)
         e = get_open(g, msg, sizeof(msg));
     if (e == S3_OK)
+        e = get_sse_open(g, msg, sizeof(msg));
+    if (e == S3_OK)
         e = get_conditions(g);
     if (e == S3_OK)
         e = get_range(g);
-    if (e == S3_OK && g->start > 0 && store_reader_seek(g->rd, g->start) < 0) {
+    if (e == S3_OK)
+        e = get_sse_check(g);
+    if (e == S3_OK && !g->sse && g->start > 0 && store_reader_seek(g->rd, g->start) < 0) {
         log_error("request %s: seek failed", r->info->request_id);
         e = S3_ERR_INTERNAL_ERROR;
     }

@@ -9,9 +9,10 @@
  * early exit leaves no file behind.
  */
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 
-#include "s3_obj_int.h"
+#include "sse_int.h"
 
 #define PUT_META_MAX (16 * 1024)
 
@@ -22,7 +23,9 @@ struct put_ctx {
     struct gz_buf headers; /* store header encoding */
     struct store_meta meta;
     struct s3__hop hop;
-    enum s3_err err; /* first error while streaming */
+    struct s3__sse_put *sse; /* encrypting, or NULL */
+    int64_t plain;           /* body bytes received */
+    enum s3_err err;         /* first error while streaming */
     bool replied;
 };
 
@@ -30,6 +33,7 @@ static void put_ctx_free(void *arg)
 {
     struct put_ctx *c = arg;
     s3_payload_free(c->pl);
+    s3__sse_put_free(c->sse);
     store_writer_abort(c->w);
     gz_buf_free(&c->headers);
 }
@@ -49,11 +53,13 @@ static int put_emit(void *ud, struct gz_slice data)
     struct put_ctx *c = ud;
     if (c->err != S3_OK)
         return -ECANCELED;
-    if (store_writer_size(c->w) + (int64_t)data.len > S3_MAX_PUT_SIZE) {
+    if (c->plain + (int64_t)data.len > S3_MAX_PUT_SIZE) {
         c->err = S3_ERR_ENTITY_TOO_LARGE;
         return -EFBIG;
     }
-    int rc = store_writer_write(c->w, data.ptr, data.len);
+    c->plain += (int64_t)data.len;
+    int rc = c->sse ? s3__sse_put_write(c->sse, data.ptr, data.len)
+                    : store_writer_write(c->w, data.ptr, data.len);
     if (rc < 0) {
         log_error("request %s: object write: %s", c->r->info->request_id, gz_strerror(rc));
         c->err = s3_err_from_gz(rc);
@@ -97,6 +103,7 @@ static void put_committed(struct s3_request *r, int status, void *ud)
     char etag[51];
     s3_etag_quote(c->meta.etag, etag);
     http_resp_header(r->req, "ETag", gz_slice_cstr(etag));
+    s3__sse_resp_headers(r, gz_buf_slice(&c->headers));
     enum gz_hash_alg alg = s3_payload_checksum_alg(c->pl);
     if (alg != GZ_HASH_NONE) {
         char name[64];
@@ -139,11 +146,13 @@ static void put_end(struct http_req *req, int status, void *ud)
     enum s3_err e = s3_payload_finish(c->pl, msg, sizeof(msg));
     if (e == S3_OK && put_add_checksum(c) < 0)
         e = S3_ERR_METADATA_TOO_LARGE;
+    if (e == S3_OK && c->sse && s3__sse_put_finish(c->sse) < 0)
+        e = S3_ERR_INTERNAL_ERROR;
     if (e != S3_OK) {
         put_reply_error(c, e, msg[0] ? msg : NULL);
         return;
     }
-    gz_hex_encode(c->meta.etag, s3_payload_md5(c->pl), 16);
+    s3__sse_put_etag(c->sse, s3_payload_md5(c->pl), c->meta.etag);
     c->meta.mtime_ms = gz_now_ms();
     c->meta.headers = gz_buf_slice(&c->headers);
     c->hop.r = c->r;
@@ -162,10 +171,6 @@ static enum s3_err put_precheck(struct s3_request *r, char *msg, size_t msgsz)
     enum s3_err e = s3__bucket_access(r, r->bucket, NULL);
     if (e != S3_OK)
         return e;
-    if (s3_header(r, "x-amz-server-side-encryption-customer-algorithm").ptr) {
-        snprintf(msg, msgsz, "Server-side encryption with customer keys is not supported.");
-        return S3_ERR_NOT_IMPLEMENTED;
-    }
     const struct http_req_info *info = r->info;
     if (info->content_length < 0 && !info->chunked)
         return S3_ERR_MISSING_CONTENT_LENGTH;
@@ -200,7 +205,10 @@ void s3_object_put(struct s3_request *r)
     gz_buf_init(&c->headers, PUT_META_MAX);
     http_req_on_free(r->req, put_ctx_free, c);
     enum iam_acl acl = IAM_ACL_PRIVATE;
-    e = s3_meta_from_request(r, &c->headers, msg, sizeof(msg));
+    struct s3__sse_req sse;
+    e = s3__sse_write_request(r, &sse, msg, sizeof(msg));
+    if (e == S3_OK)
+        e = s3_meta_from_request(r, &c->headers, msg, sizeof(msg));
     if (e == S3_OK)
         e = s3__acl_from_request(r, &acl, msg, sizeof(msg));
     if (e == S3_OK && s3__acl_header_add(&c->headers, acl) < 0)
@@ -215,6 +223,13 @@ void s3_object_put(struct s3_request *r)
     if (rc < 0) {
         c->replied = true;
         s3__reply_store_error(r, rc, "open object writer");
+        return;
+    }
+    if (sse.alg != SSE_ALG_NONE)
+        e = s3__sse_put_begin(r, &sse, &c->headers, c->w, &c->sse);
+    OPENSSL_cleanse(&sse, sizeof(sse));
+    if (e != S3_OK) {
+        put_reply_error(c, e, NULL);
         return;
     }
     http_req_read_body(r->req, put_data, put_end, c);

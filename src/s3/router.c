@@ -9,6 +9,7 @@
 
 #include "auth_int.h"
 #include "s3_obj_int.h"
+#include "sse_int.h"
 
 /* ---- decoding ---- */
 
@@ -361,7 +362,6 @@ static const char *const unsupported_subresources[] = {
     "analytics",
     "attributes",
     "cors",
-    "encryption",
     "intelligent-tiering",
     "inventory",
     "legal-hold",
@@ -434,6 +434,11 @@ static handler_fn route_bucket_sub(struct s3_request *r)
             return get ? s3_bucket_acl_get : s3_bucket_acl_put;
         return reply_method_not_allowed;
     }
+    if (s3_param_has(r, "encryption")) { /* sse.c */
+        if (get || put)
+            return get ? s3__bucket_encryption_get : s3__bucket_encryption_put;
+        return method_is(r, "DELETE") ? s3__bucket_encryption_delete : reply_method_not_allowed;
+    }
     return NULL;
 }
 
@@ -472,7 +477,7 @@ static handler_fn route_bucket(struct s3_request *r, bool *is_create)
 static handler_fn route_object(struct s3_request *r)
 {
     bool upload = s3_param_has(r, "uploadId");
-    if (s3_param_has(r, "policy"))
+    if (s3_param_has(r, "policy") || s3_param_has(r, "encryption"))
         return reply_not_implemented;
     if (s3_param_has(r, "acl")) {
         if (method_is(r, "GET"))

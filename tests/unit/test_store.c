@@ -2032,6 +2032,28 @@ static bool attr_is(struct store *s, const char *bucket, const char *name, const
     return ok;
 }
 
+/* What gzy sse rotate relies on: store_data_dir, and a copy onto itself that keeps a given
+ * mtime. */
+static void t_data_dir(void)
+{
+    char *dir = tmpdir_new();
+    struct store *s = open_store(dir, 1, 0);
+    TAP_OK(strcmp(store_data_dir(s), dir) == 0, "store_data_dir is the folder opened");
+    /* a copy onto itself with meta->mtime_ms set rewrites the headers, keeping the mtime */
+    bucket_make(s, "b", "t1");
+    TAP_OK(put(s, "b", "k", "body", 4, "0123456789abcdef0123456789abcdef", S("")) == 0, "put");
+    struct store_meta m = {.mtime_ms = 1234567, .headers = gz_slice("h\0v\0", 4)}, got;
+    struct gz_buf hold;
+    TAP_OK(copy(s, "b", "k", "0123456789abcdef0123456789abcdef", "b", "k", &m) == 0, "copy");
+    TAP_OK(store_object_stat(s, S("b"), S("k"), &got, &hold) == 0 && got.mtime_ms == 1234567 &&
+               got.headers.len == 4 && got.size == 4,
+           "headers replaced, the given mtime kept");
+    gz_buf_free(&hold);
+    store_close(s);
+    rm_rf(dir);
+    gz_free(dir);
+}
+
 static void t_attrs(void)
 {
     char *dir = tmpdir_new();
@@ -2317,6 +2339,7 @@ int main(void)
     TAP_RUN(t_usage_batch);
     TAP_RUN(t_owner_change);
     TAP_RUN(t_attrs);
+    TAP_RUN(t_data_dir);
     if (getenv("GZ_STORE_BENCH") != NULL) {
         TAP_RUN(bench_commits);
         TAP_RUN(bench_list);

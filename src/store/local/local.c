@@ -335,3 +335,8 @@ void store_close(struct store *s)
         log_warn("store: could not mark %s clean; the next open will sweep it", s->dir);
     store_free(s);
 }
+
+const char *store_data_dir(const struct store *s)
+{
+    return s->dir;
+}

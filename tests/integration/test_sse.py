@@ -1,0 +1,591 @@
+"""Encryption at rest: SSE-S3 (AES256), SM4, SSE-C and bucket default encryption through boto3
+and the aws CLI; range reads across segment boundaries; tampered bytes on disk; the plaintext
+never on disk; key rotation."""
+
+import base64
+import glob
+import hashlib
+import os
+import subprocess
+import unittest
+
+import botocore.exceptions
+
+import harness as h
+
+SEG = 64 * 1024
+
+
+def stored_size(n):
+    nseg = 1 if n == 0 else (n + SEG - 1) // SEG
+    return 16 + n + 16 * nseg
+
+
+def ssec_args(key, copy_source=False):
+    pre = "CopySource" if copy_source else ""
+    return {pre + "SSECustomerAlgorithm": "AES256", pre + "SSECustomerKey": key}
+
+
+def data_files(data_dir):
+    """Every regular file under the data folder (object files, index, WAL)."""
+    out = []
+    for root, _dirs, files in os.walk(data_dir):
+        for f in files:
+            out.append(os.path.join(root, f))
+    return out
+
+
+class SseTests(h.ServerTestCase):
+    gzy_only = True
+
+    def setUp(self):
+        self.b = self.new_bucket()
+
+    def test_aes256_roundtrip_sizes(self):
+        for n in (0, 1, SEG - 1, SEG, SEG + 1, 3 * SEG + 100):
+            data = h.random_bytes(n, seed=n)
+            key = "o%d" % n
+            resp = self.put(self.b, key, data, ServerSideEncryption="AES256")
+            self.assertEqual(resp["ServerSideEncryption"], "AES256")
+            self.assertEqual(resp["ETag"], '"%s"' % h.md5_hex(data), "ETag is the plaintext MD5")
+            got = self.s3.get_object(Bucket=self.b, Key=key)
+            self.assertEqual(got["Body"].read(), data, "%d bytes" % n)
+            self.assertEqual(got["ContentLength"], n)
+            self.assertEqual(got["ServerSideEncryption"], "AES256")
+            head = self.s3.head_object(Bucket=self.b, Key=key)
+            self.assertEqual(head["ContentLength"], n)
+            self.assertEqual(head["ServerSideEncryption"], "AES256")
+            self.assertEqual(head["ETag"], resp["ETag"])
+        listed = {o["Key"]: o["Size"] for o in
+                  self.s3.list_objects_v2(Bucket=self.b)["Contents"]}
+        self.assertEqual(listed["o%d" % (SEG + 1)], SEG + 1, "listing shows the plaintext size")
+        self.assertEqual(listed["o0"], 0)
+
+    def test_sm4_roundtrip(self):
+        data = h.random_bytes(2 * SEG + 5, seed=4)
+        resp = self.s3.put_object(Bucket=self.b, Key="sm4", Body=data,
+                                  ServerSideEncryption="SM4")
+        self.assertEqual(resp["ResponseMetadata"]["HTTPHeaders"]
+                         ["x-amz-server-side-encryption"], "SM4")
+        got = self.s3.get_object(Bucket=self.b, Key="sm4")
+        self.assertEqual(got["Body"].read(), data)
+        self.assertEqual(got["ResponseMetadata"]["HTTPHeaders"]
+                         ["x-amz-server-side-encryption"], "SM4")
+        r = self.s3.get_object(Bucket=self.b, Key="sm4", Range="bytes=%d-%d" % (SEG - 3, SEG + 3))
+        self.assertEqual(r["Body"].read(), data[SEG - 3:SEG + 4])
+
+    def test_ranges_at_segment_boundaries(self):
+        n = 3 * SEG + 100
+        data = h.random_bytes(n, seed=7)
+        self.put(self.b, "r", data, ServerSideEncryption="AES256")
+        cases = [(0, 0), (0, SEG - 1), (SEG - 1, SEG), (SEG, 2 * SEG - 1), (SEG - 1, 2 * SEG),
+                 (100, n - 1), (3 * SEG, n - 1), (n - 1, n - 1), (5, 3 * SEG + 50)]
+        for a, b in cases:
+            r = self.s3.get_object(Bucket=self.b, Key="r", Range="bytes=%d-%d" % (a, b))
+            self.assertEqual(r["Body"].read(), data[a:b + 1], "bytes=%d-%d" % (a, b))
+            self.assertEqual(r["ContentRange"], "bytes %d-%d/%d" % (a, b, n))
+        r = self.s3.get_object(Bucket=self.b, Key="r", Range="bytes=-70000")
+        self.assertEqual(r["Body"].read(), data[-70000:])
+        r = self.s3.get_object(Bucket=self.b, Key="r", Range="bytes=%d-" % (2 * SEG))
+        self.assertEqual(r["Body"].read(), data[2 * SEG:])
+        self.assertS3Error("InvalidRange", self.s3.get_object, Bucket=self.b, Key="r",
+                           Range="bytes=%d-" % n, status=416)
+
+    def test_plaintext_never_on_disk(self):
+        marker = b"PLAINTEXT-MARKER-" + os.urandom(8).hex().encode()
+        small = marker * 10
+        big = (marker + h.random_bytes(1000, seed=1)) * 300
+        self.put(self.b, "small", small, ServerSideEncryption="AES256")
+        self.put(self.b, "big", big, ServerSideEncryption="SM4")
+        self.assertEqual(self.get_bytes(self.b, "big"), big)
+        # a plain object with the marker proves the scan would see it
+        self.put(self.b, "plain", marker)
+        seen_plain = False
+        for path in data_files(self.server.data_dir):
+            with open(path, "rb") as f:
+                blob = f.read()
+            if marker in blob:
+                seen_plain = True
+                self.assertNotIn(marker * 2, blob, "plaintext of an encrypted object in %s" % path)
+        self.assertTrue(seen_plain, "the unencrypted control object's bytes were found")
+
+    def _object_file(self, n):
+        want = stored_size(n)
+        found = [p for p in glob.glob(os.path.join(self.server.data_dir, "objects", "*", "*"))
+                 if os.path.getsize(p) == want]
+        self.assertEqual(len(found), 1, "one object file of %d bytes" % want)
+        return found[0]
+
+    def test_flipped_byte_fails(self):
+        n = 4 * SEG + 12345
+        data = h.random_bytes(n, seed=11)
+        self.put(self.b, "t", data, ServerSideEncryption="AES256")
+        path = self._object_file(n)
+        with open(path, "r+b") as f:
+            f.seek(16 + 100)  # in the first segment
+            b = f.read(1)
+            f.seek(16 + 100)
+            f.write(bytes([b[0] ^ 0x01]))
+        self.assertS3Error("InternalError", self.s3.get_object, Bucket=self.b, Key="t",
+                           status=500)
+        # a range beyond the damage still reads (segments are independent)
+        r = self.s3.get_object(Bucket=self.b, Key="t", Range="bytes=%d-%d" % (SEG, SEG + 9))
+        self.assertEqual(r["Body"].read(), data[SEG:SEG + 10])
+        with open(path, "r+b") as f:  # repair segment 0, damage segment 2
+            f.seek(16 + 100)
+            f.write(b)
+            f.seek(16 + 2 * (SEG + 16) + 7)
+            c = f.read(1)
+            f.seek(16 + 2 * (SEG + 16) + 7)
+            f.write(bytes([c[0] ^ 0x80]))
+        # the headers are out before segment 2 is read: the body must be cut short
+        try:
+            body = self.s3.get_object(Bucket=self.b, Key="t")["Body"].read()
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError):
+            body = None
+        self.assertNotEqual(body, data, "a corrupted object was served as good")
+        if body is not None:
+            self.assertLess(len(body), n)
+        # truncating the file is detected too
+        with open(path, "r+b") as f:
+            f.truncate(16 + 2 * (SEG + 16))
+        self.assertS3Error("InternalError", self.s3.get_object, Bucket=self.b, Key="t",
+                           Range="bytes=%d-%d" % (3 * SEG, 3 * SEG + 1), status=500)
+        self.assertIn("does not authenticate", self.server_log())
+
+    def server_log(self):
+        return self.server.stderr_text()
+
+    def test_unsupported_values(self):
+        self.assertS3Error("NotImplemented", self.s3.put_object, Bucket=self.b, Key="k",
+                           Body=b"x", ServerSideEncryption="aws:kms", status=501)
+        raw = self.server.request("PUT", "/%s/k2" % self.b, body=b"x",
+                                  headers={"x-amz-server-side-encryption": "DES"})
+        self.assertRawError(raw, 400, "InvalidArgument")
+
+    def test_bucket_default(self):
+        self.assertS3Error("ServerSideEncryptionConfigurationNotFoundError",
+                           self.s3.get_bucket_encryption, Bucket=self.b, status=404)
+        cfg = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}
+        self.s3.put_bucket_encryption(Bucket=self.b, ServerSideEncryptionConfiguration=cfg)
+        got = self.s3.get_bucket_encryption(Bucket=self.b)
+        rule = got["ServerSideEncryptionConfiguration"]["Rules"][0]
+        self.assertEqual(rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"], "AES256")
+        resp = self.put(self.b, "d", b"default encrypted")
+        self.assertEqual(resp.get("ServerSideEncryption"), "AES256")
+        self.assertEqual(self.s3.head_object(Bucket=self.b, Key="d")["ServerSideEncryption"],
+                         "AES256")
+        self.assertEqual(self.get_bytes(self.b, "d"), b"default encrypted")
+        sm4 = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "SM4"}}]}
+        self.s3.put_bucket_encryption(Bucket=self.b, ServerSideEncryptionConfiguration=sm4)
+        resp = self.put(self.b, "s", b"sm4 by default")
+        self.assertEqual(resp["ResponseMetadata"]["HTTPHeaders"]
+                         ["x-amz-server-side-encryption"], "SM4")
+        kms = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}}]}
+        self.assertS3Error("NotImplemented", self.s3.put_bucket_encryption, Bucket=self.b,
+                           ServerSideEncryptionConfiguration=kms)
+        self.s3.delete_bucket_encryption(Bucket=self.b)
+        self.assertS3Error("ServerSideEncryptionConfigurationNotFoundError",
+                           self.s3.get_bucket_encryption, Bucket=self.b)
+        resp = self.put(self.b, "p", b"plain again")
+        self.assertNotIn("ServerSideEncryption", resp)
+        self.assertEqual(self.get_bytes(self.b, "s"), b"sm4 by default")
+
+    def test_key_file(self):
+        self.put(self.b, "k", b"x", ServerSideEncryption="AES256")
+        path = os.path.join(self.server.data_dir, "sse.keys")
+        self.assertEqual(os.stat(path).st_mode & 0o777, 0o600)
+
+
+class SseCopyTests(h.ServerTestCase):
+    gzy_only = True
+
+    def setUp(self):
+        self.b = self.new_bucket()
+
+    def _src(self, key, n, **kw):
+        data = h.random_bytes(n, seed=n)
+        self.put(self.b, key, data, **kw)
+        return data
+
+    def test_plain_to_encrypted_and_back(self):
+        data = self._src("plain", 2 * SEG + 9)
+        r = self.s3.copy_object(Bucket=self.b, Key="enc", ServerSideEncryption="AES256",
+                                CopySource={"Bucket": self.b, "Key": "plain"})
+        self.assertEqual(r["ServerSideEncryption"], "AES256")
+        self.assertEqual(r["CopyObjectResult"]["ETag"], '"%s"' % h.md5_hex(data))
+        head = self.s3.head_object(Bucket=self.b, Key="enc")
+        self.assertEqual(head["ServerSideEncryption"], "AES256")
+        self.assertEqual(head["ContentLength"], len(data))
+        self.assertEqual(self.get_bytes(self.b, "enc"), data)
+        r = self.s3.copy_object(Bucket=self.b, Key="back",
+                                CopySource={"Bucket": self.b, "Key": "enc"})
+        self.assertNotIn("ServerSideEncryption", r)
+        head = self.s3.head_object(Bucket=self.b, Key="back")
+        self.assertNotIn("ServerSideEncryption", head)
+        self.assertEqual(head["ContentLength"], len(data))
+        self.assertEqual(self.get_bytes(self.b, "back"), data)
+        # in place: SM4 re-encryption of the same key is a legal change
+        r = self.s3.copy_object(Bucket=self.b, Key="enc", ServerSideEncryption="SM4",
+                                CopySource={"Bucket": self.b, "Key": "enc"})
+        self.assertEqual(r["ResponseMetadata"]["HTTPHeaders"]
+                         ["x-amz-server-side-encryption"], "SM4")
+        self.assertEqual(self.get_bytes(self.b, "enc"), data)
+
+    def test_metadata_survives(self):
+        data = self._src("m", 1000, ServerSideEncryption="AES256", ContentType="text/x-a",
+                         Metadata={"color": "blue"})
+        self.s3.copy_object(Bucket=self.b, Key="m2", CopySource={"Bucket": self.b, "Key": "m"},
+                            ServerSideEncryption="AES256")
+        head = self.s3.head_object(Bucket=self.b, Key="m2")
+        self.assertEqual(head["ContentType"], "text/x-a")
+        self.assertEqual(head["Metadata"], {"color": "blue"})
+        self.assertEqual(self.get_bytes(self.b, "m2"), data)
+
+    def test_ssec_copy(self):
+        k1, k2 = os.urandom(32), os.urandom(32)
+        data = self._src("c", SEG + 1, **ssec_args(k1))
+        self.assertS3Error("InvalidRequest", self.s3.copy_object, Bucket=self.b, Key="d",
+                           CopySource={"Bucket": self.b, "Key": "c"}, status=400)
+        self.assertS3Error("AccessDenied", self.s3.copy_object, Bucket=self.b, Key="d",
+                           CopySource={"Bucket": self.b, "Key": "c"}, status=403,
+                           **ssec_args(k2, copy_source=True))
+        r = self.s3.copy_object(Bucket=self.b, Key="d", CopySource={"Bucket": self.b, "Key": "c"},
+                                **ssec_args(k1, copy_source=True), **ssec_args(k2))
+        self.assertEqual(r["SSECustomerKeyMD5"],
+                         base64.b64encode(hashlib.md5(k2).digest()).decode())
+        self.assertEqual(self.get_bytes(self.b, "d", **ssec_args(k2)), data)
+        self.assertS3Error("AccessDenied", self.s3.get_object, Bucket=self.b, Key="d",
+                           **ssec_args(k1))
+        r = self.s3.copy_object(Bucket=self.b, Key="p", CopySource={"Bucket": self.b, "Key": "d"},
+                                **ssec_args(k2, copy_source=True))
+        self.assertEqual(self.get_bytes(self.b, "p"), data)
+
+    def test_bucket_default_applies_to_copy(self):
+        data = self._src("s", 5000)
+        dst = self.new_bucket("dflt")
+        cfg = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "SM4"}}]}
+        self.s3.put_bucket_encryption(Bucket=dst, ServerSideEncryptionConfiguration=cfg)
+        self.s3.copy_object(Bucket=dst, Key="s", CopySource={"Bucket": self.b, "Key": "s"})
+        head = self.s3.head_object(Bucket=dst, Key="s")
+        self.assertEqual(head["ResponseMetadata"]["HTTPHeaders"]
+                         ["x-amz-server-side-encryption"], "SM4")
+        self.assertEqual(self.get_bytes(dst, "s"), data)
+        self.assertEqual(self.s3.list_objects_v2(Bucket=dst)["Contents"][0]["Size"], len(data))
+
+
+class SseRotateTests(h.ServerTestCase):
+    gzy_only = True
+
+    def rotate(self):
+        return subprocess.run([self.server.bin, "sse", "rotate", "--data", self.server.data_dir],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              timeout=120)
+
+    def object_files(self):
+        out = {}
+        for p in glob.glob(os.path.join(self.server.data_dir, "objects", "*", "*")):
+            with open(p, "rb") as f:
+                out[p] = hashlib.sha256(f.read()).hexdigest()
+        return out
+
+    def test_rotate(self):
+        b = self.new_bucket()
+        ck = os.urandom(32)
+        objs = {
+            "aes": (h.random_bytes(3 * SEG + 1, seed=1), {"ServerSideEncryption": "AES256"}),
+            "sm4": (h.random_bytes(SEG * 2, seed=2), {"ServerSideEncryption": "SM4"}),
+            "small": (b"tiny inline object", {"ServerSideEncryption": "AES256"}),
+            "ssec": (h.random_bytes(SEG + 3, seed=3), ssec_args(ck)),
+            "plain": (h.random_bytes(SEG + 5, seed=4), {}),
+        }
+        for k, (data, kw) in objs.items():
+            self.put(b, k, data, **kw)
+        mtimes = {k: self.s3.head_object(Bucket=b, Key=k, **(kw if k == "ssec" else {}))
+                  ["LastModified"] for k, (data, kw) in objs.items()}
+        p = self.rotate()
+        self.assertEqual(p.returncode, 2, "refuses while the server runs: %s" % p.stderr)
+        self.assertIn("stop it first", p.stderr)
+        files_before = self.object_files()
+        self.server.stop()
+        p = self.rotate()
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("3 object(s) re-wrapped", p.stdout)
+        with open(os.path.join(self.server.data_dir, "sse.keys")) as f:
+            ids = [ln.split()[0] for ln in f if ln.strip() and not ln.startswith("#")]
+        self.assertEqual(ids, ["1", "2"])
+        self.assertEqual(self.object_files(), files_before, "bodies are not rewritten")
+        p = self.rotate()
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.server.start(port=self.server.port)
+        for k, (data, kw) in objs.items():
+            extra = kw if k == "ssec" else {}
+            self.assertEqual(self.get_bytes(b, k, **extra), data, k)
+            self.assertEqual(self.s3.head_object(Bucket=b, Key=k, **extra)["LastModified"],
+                             mtimes[k], "rotation keeps Last-Modified of " + k)
+        # a new object uses the newest key; and dropping the old keys proves the old
+        # objects no longer need them
+        self.put(b, "new", b"after rotation", ServerSideEncryption="AES256")
+        self.server.stop()
+        path = os.path.join(self.server.data_dir, "sse.keys")
+        with open(path) as f:
+            lines = [ln for ln in f if ln.strip()]
+        with open(path, "w") as f:
+            f.writelines([ln for ln in lines if ln.startswith("#") or ln.startswith("3 ")])
+        self.server.start(port=self.server.port)
+        for k, (data, kw) in objs.items():
+            extra = kw if k == "ssec" else {}
+            self.assertEqual(self.get_bytes(b, k, **extra), data, k + " with only key 3")
+        self.assertEqual(self.get_bytes(b, "new"), b"after rotation")
+
+
+class SseMultipartTests(h.ServerTestCase):
+    gzy_only = True
+
+    def setUp(self):
+        self.b = self.new_bucket()
+
+    def _mpu(self, key, parts, create_kw=None, part_kw=None):
+        create_kw = create_kw or {}
+        part_kw = part_kw or {}
+        up = self.s3.create_multipart_upload(Bucket=self.b, Key=key, **create_kw)
+        etags = []
+        for i, data in enumerate(parts, 1):
+            r = self.s3.upload_part(Bucket=self.b, Key=key, UploadId=up["UploadId"],
+                                    PartNumber=i, Body=data, **part_kw)
+            etags.append({"PartNumber": i, "ETag": r["ETag"]})
+        done = self.s3.complete_multipart_upload(Bucket=self.b, Key=key,
+                                                 UploadId=up["UploadId"],
+                                                 MultipartUpload={"Parts": etags})
+        return up, done
+
+    def test_sse_s3_multipart(self):
+        p1 = h.random_bytes(5 * h.MiB, seed=31)
+        p2 = h.random_bytes(SEG + 77, seed=32)
+        data = p1 + p2
+        up, done = self._mpu("m", [p1, p2], {"ServerSideEncryption": "AES256"})
+        self.assertEqual(up["ServerSideEncryption"], "AES256")
+        self.assertEqual(done["ServerSideEncryption"], "AES256")
+        self.assertEqual(done["ETag"], h.multipart_etag([p1, p2]))
+        head = self.s3.head_object(Bucket=self.b, Key="m")
+        self.assertEqual(head["ContentLength"], len(data))
+        self.assertEqual(head["ServerSideEncryption"], "AES256")
+        self.assertEqual(self.get_bytes(self.b, "m"), data)
+        edge = len(p1)
+        for a, b in [(edge - 5, edge + 5), (edge, edge), (edge - SEG, edge + SEG),
+                     (0, len(data) - 1), (edge + SEG, len(data) - 1)]:
+            r = self.s3.get_object(Bucket=self.b, Key="m", Range="bytes=%d-%d" % (a, b))
+            self.assertEqual(r["Body"].read(), data[a:b + 1], "bytes=%d-%d" % (a, b))
+        part2 = self.s3.get_object(Bucket=self.b, Key="m", PartNumber=2)
+        self.assertEqual(part2["Body"].read(), p2)
+        self.assertEqual(part2["ContentRange"],
+                         "bytes %d-%d/%d" % (edge, len(data) - 1, len(data)))
+        self.assertEqual(self.s3.list_objects_v2(Bucket=self.b)["Contents"][0]["Size"],
+                         len(data))
+        # copy the encrypted multipart object to a plain one and back into SM4
+        self.s3.copy_object(Bucket=self.b, Key="plain", CopySource={"Bucket": self.b,
+                                                                     "Key": "m"})
+        self.assertEqual(self.get_bytes(self.b, "plain"), data)
+        self.s3.copy_object(Bucket=self.b, Key="sm4", ServerSideEncryption="SM4",
+                            CopySource={"Bucket": self.b, "Key": "plain"})
+        self.assertEqual(self.get_bytes(self.b, "sm4"), data)
+
+    def test_small_part_checked_in_plaintext(self):
+        """A part of 5 MiB - 100 plaintext bytes is too small even though its sealed body is
+        larger than 5 MiB."""
+        up = self.s3.create_multipart_upload(Bucket=self.b, Key="sm",
+                                             ServerSideEncryption="AES256")
+        uid = up["UploadId"]
+        parts = []
+        for i, n in ((1, 5 * h.MiB - 100), (2, 10)):
+            r = self.s3.upload_part(Bucket=self.b, Key="sm", UploadId=uid, PartNumber=i,
+                                    Body=b"s" * n)
+            parts.append({"PartNumber": i, "ETag": r["ETag"]})
+        self.assertS3Error("EntityTooSmall", self.s3.complete_multipart_upload, Bucket=self.b,
+                           Key="sm", UploadId=uid, MultipartUpload={"Parts": parts})
+        self.s3.abort_multipart_upload(Bucket=self.b, Key="sm", UploadId=uid)
+
+    def test_list_parts_plaintext_sizes(self):
+        up = self.s3.create_multipart_upload(Bucket=self.b, Key="lp", ServerSideEncryption="SM4")
+        self.s3.upload_part(Bucket=self.b, Key="lp", UploadId=up["UploadId"], PartNumber=1,
+                            Body=b"z" * 1000)
+        parts = self.s3.list_parts(Bucket=self.b, Key="lp", UploadId=up["UploadId"])["Parts"]
+        self.assertEqual(parts[0]["Size"], 1000)
+        self.s3.abort_multipart_upload(Bucket=self.b, Key="lp", UploadId=up["UploadId"])
+
+    def test_ssec_multipart(self):
+        k, other = os.urandom(32), os.urandom(32)
+        p1 = h.random_bytes(5 * h.MiB, seed=41)
+        p2 = h.random_bytes(1234, seed=42)
+        up = self.s3.create_multipart_upload(Bucket=self.b, Key="c", **ssec_args(k))
+        self.assertEqual(up["SSECustomerAlgorithm"], "AES256")
+        uid = up["UploadId"]
+        self.assertS3Error("InvalidRequest", self.s3.upload_part, Bucket=self.b, Key="c",
+                           UploadId=uid, PartNumber=1, Body=p1)
+        self.assertS3Error("AccessDenied", self.s3.upload_part, Bucket=self.b, Key="c",
+                           UploadId=uid, PartNumber=1, Body=p1, **ssec_args(other))
+        e1 = self.s3.upload_part(Bucket=self.b, Key="c", UploadId=uid, PartNumber=1, Body=p1,
+                                 **ssec_args(k))["ETag"]
+        e2 = self.s3.upload_part(Bucket=self.b, Key="c", UploadId=uid, PartNumber=2, Body=p2,
+                                 **ssec_args(k))["ETag"]
+        self.s3.complete_multipart_upload(
+            Bucket=self.b, Key="c", UploadId=uid,
+            MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": e1},
+                                       {"PartNumber": 2, "ETag": e2}]})
+        self.assertS3Error("InvalidRequest", self.s3.get_object, Bucket=self.b, Key="c")
+        self.assertEqual(self.get_bytes(self.b, "c", **ssec_args(k)), p1 + p2)
+        r = self.s3.get_object(Bucket=self.b, Key="c", Range="bytes=%d-%d" % (len(p1) - 2,
+                                                                              len(p1) + 2),
+                               **ssec_args(k))
+        self.assertEqual(r["Body"].read(), (p1 + p2)[len(p1) - 2:len(p1) + 3])
+
+    def test_upload_part_copy(self):
+        src = h.random_bytes(5 * h.MiB + 10, seed=51)
+        self.put(self.b, "src", src, ServerSideEncryption="AES256")
+        for dst_kw in ({"ServerSideEncryption": "SM4"}, {}):
+            up = self.s3.create_multipart_upload(Bucket=self.b, Key="pc", **dst_kw)
+            uid = up["UploadId"]
+            r1 = self.s3.upload_part_copy(Bucket=self.b, Key="pc", UploadId=uid, PartNumber=1,
+                                          CopySource={"Bucket": self.b, "Key": "src"})
+            r2 = self.s3.upload_part_copy(Bucket=self.b, Key="pc", UploadId=uid, PartNumber=2,
+                                          CopySource={"Bucket": self.b, "Key": "src"},
+                                          CopySourceRange="bytes=%d-%d" % (SEG - 1, SEG + 99))
+            self.assertEqual(r1["CopyPartResult"]["ETag"], '"%s"' % h.md5_hex(src))
+            self.s3.complete_multipart_upload(
+                Bucket=self.b, Key="pc", UploadId=uid,
+                MultipartUpload={"Parts": [
+                    {"PartNumber": 1, "ETag": r1["CopyPartResult"]["ETag"]},
+                    {"PartNumber": 2, "ETag": r2["CopyPartResult"]["ETag"]}]})
+            want = src + src[SEG - 1:SEG + 100]
+            self.assertEqual(self.get_bytes(self.b, "pc"), want, str(dst_kw))
+            head = self.s3.head_object(Bucket=self.b, Key="pc")
+            self.assertEqual(head["ContentLength"], len(want))
+            self.assertEqual(head.get("ServerSideEncryption"), dst_kw.get("ServerSideEncryption"))
+
+    def test_awscli_large(self):
+        src = os.path.join(self.server.tmp, "big.bin")
+        dst = os.path.join(self.server.tmp, "big.out")
+        data = h.random_bytes(9 * h.MiB + 3, seed=61)
+        with open(src, "wb") as f:
+            f.write(data)
+        self.server.aws("s3", "cp", src, "s3://%s/big" % self.b, "--sse", "AES256")
+        self.server.aws("s3", "cp", "s3://%s/big" % self.b, dst)
+        with open(dst, "rb") as f:
+            self.assertEqual(f.read(), data)
+        ckey = "c" * 32
+        self.server.aws("s3", "cp", src, "s3://%s/bigc" % self.b, "--sse-c", "AES256",
+                        "--sse-c-key", ckey)
+        self.server.aws("s3", "cp", "s3://%s/bigc" % self.b, dst, "--sse-c", "AES256",
+                        "--sse-c-key", ckey)
+        with open(dst, "rb") as f:
+            self.assertEqual(f.read(), data)
+        head = self.s3.head_object(Bucket=self.b, Key="big")
+        self.assertEqual(head["ContentLength"], len(data))
+        self.assertTrue(head["ETag"].endswith('-2"'), "uploaded in parts: %s" % head["ETag"])
+
+
+class SseCustomerTests(h.ServerTestCase):
+    gzy_only = True
+
+    def setUp(self):
+        self.b = self.new_bucket()
+        self.key = os.urandom(32)
+        self.other = os.urandom(32)
+
+    def test_roundtrip_and_errors(self):
+        data = h.random_bytes(SEG * 2 + 77, seed=21)
+        resp = self.put(self.b, "c", data, **ssec_args(self.key))
+        md5 = base64.b64encode(hashlib.md5(self.key).digest()).decode()
+        self.assertEqual(resp["SSECustomerAlgorithm"], "AES256")
+        self.assertEqual(resp["SSECustomerKeyMD5"], md5)
+        self.assertNotIn("ServerSideEncryption", resp)
+        # as on AWS, an SSE-C ETag is not the MD5 of the data (listing must not reveal it)
+        self.assertNotEqual(resp["ETag"], '"%s"' % h.md5_hex(data))
+        self.assertRegex(resp["ETag"], r'^"[0-9a-f]{32}"$')
+        again = self.put(self.b, "c2", data, **ssec_args(self.key))
+        self.assertNotEqual(again["ETag"], resp["ETag"], "not linkable across objects")
+        listed = {o["Key"]: o for o in self.s3.list_objects_v2(Bucket=self.b)["Contents"]}
+        self.assertEqual(listed["c"]["ETag"], resp["ETag"])
+        self.assertEqual(listed["c"]["Size"], len(data))
+        got = self.s3.get_object(Bucket=self.b, Key="c", **ssec_args(self.key))
+        self.assertEqual(got["ETag"], resp["ETag"])
+        self.assertEqual(got["Body"].read(), data)
+        self.assertEqual(got["SSECustomerKeyMD5"], md5)
+        self.assertEqual(got["ContentLength"], len(data))
+        r = self.s3.get_object(Bucket=self.b, Key="c", Range="bytes=%d-%d" % (SEG - 1, SEG),
+                               **ssec_args(self.key))
+        self.assertEqual(r["Body"].read(), data[SEG - 1:SEG + 1])
+        head = self.s3.head_object(Bucket=self.b, Key="c", **ssec_args(self.key))
+        self.assertEqual(head["ContentLength"], len(data))
+        self.assertEqual(head["SSECustomerAlgorithm"], "AES256")
+        self.assertS3Error("InvalidRequest", self.s3.get_object, Bucket=self.b, Key="c",
+                           status=400)
+        self.assertS3Error("AccessDenied", self.s3.get_object, Bucket=self.b, Key="c",
+                           status=403, **ssec_args(self.other))
+        self.assertS3Error("400", self.s3.head_object, Bucket=self.b, Key="c")
+        self.assertS3Error("403", self.s3.head_object, Bucket=self.b, Key="c",
+                           **ssec_args(self.other))
+        self.put(self.b, "plain", b"p")
+        self.assertS3Error("InvalidRequest", self.s3.get_object, Bucket=self.b, Key="plain",
+                           status=400, **ssec_args(self.key))
+        # the key is never stored, in any form
+        b64 = base64.b64encode(self.key)
+        for path in data_files(self.server.data_dir):
+            with open(path, "rb") as f:
+                blob = f.read()
+            self.assertNotIn(self.key, blob, path)
+            self.assertNotIn(b64, blob, path)
+
+    def test_header_errors(self):
+        k = base64.b64encode(self.key).decode()
+        md5 = base64.b64encode(hashlib.md5(self.key).digest()).decode()
+        bad_md5 = base64.b64encode(hashlib.md5(self.other).digest()).decode()
+        short = base64.b64encode(self.key[:16]).decode()
+        cases = [
+            ({"x-amz-server-side-encryption-customer-algorithm": "AES256",
+              "x-amz-server-side-encryption-customer-key": k,
+              "x-amz-server-side-encryption-customer-key-MD5": bad_md5}, 400, "InvalidArgument"),
+            ({"x-amz-server-side-encryption-customer-algorithm": "AES256",
+              "x-amz-server-side-encryption-customer-key": short,
+              "x-amz-server-side-encryption-customer-key-MD5": md5}, 400, "InvalidArgument"),
+            ({"x-amz-server-side-encryption-customer-algorithm": "AES256",
+              "x-amz-server-side-encryption-customer-key": k}, 400, "InvalidArgument"),
+            ({"x-amz-server-side-encryption-customer-algorithm": "AES128",
+              "x-amz-server-side-encryption-customer-key": k,
+              "x-amz-server-side-encryption-customer-key-MD5": md5}, 400,
+             "InvalidEncryptionAlgorithmError"),
+            ({"x-amz-server-side-encryption": "AES256",
+              "x-amz-server-side-encryption-customer-algorithm": "AES256",
+              "x-amz-server-side-encryption-customer-key": k,
+              "x-amz-server-side-encryption-customer-key-MD5": md5}, 400, "InvalidArgument"),
+        ]
+        for headers, status, code in cases:
+            raw = self.server.request("PUT", "/%s/e" % self.b, body=b"x", headers=headers)
+            self.assertRawError(raw, status, code)
+        self.assertS3Error("404", self.s3.head_object, Bucket=self.b, Key="e")
+
+    def test_awscli(self):
+        src = os.path.join(self.server.tmp, "cli-src.bin")
+        dst = os.path.join(self.server.tmp, "cli-dst.bin")
+        data = h.random_bytes(3 * SEG + 3, seed=5)
+        with open(src, "wb") as f:
+            f.write(data)
+        self.server.aws("s3", "cp", src, "s3://%s/sse" % self.b, "--sse", "AES256")
+        head = self.s3.head_object(Bucket=self.b, Key="sse")
+        self.assertEqual(head["ServerSideEncryption"], "AES256")
+        self.assertEqual(head["ContentLength"], len(data))
+        ckey = "k" * 32
+        self.server.aws("s3", "cp", src, "s3://%s/ssec" % self.b, "--sse-c", "AES256",
+                        "--sse-c-key", ckey)
+        self.server.aws("s3", "cp", "s3://%s/ssec" % self.b, dst, "--sse-c", "AES256",
+                        "--sse-c-key", ckey)
+        with open(dst, "rb") as f:
+            self.assertEqual(f.read(), data)
+        p = self.server.aws("s3", "cp", "s3://%s/ssec" % self.b, dst + ".2", check=False)
+        self.assertNotEqual(p.returncode, 0, "no key: the download fails")
+        ls = self.server.aws("s3", "ls", "s3://%s/" % self.b).stdout
+        self.assertIn(str(len(data)), ls)
+
+
+if __name__ == "__main__":
+    unittest.main()
