@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <stdio.h>
 
+#include "../s3/sse.h"
 #include "../util/hash.h"
 #include "admin_int.h"
 
@@ -230,6 +231,8 @@ out:
 struct get_ctx {
     struct http_req *req;
     struct store_reader *rd;
+    struct s3_sse_reader *sse; /* decrypting view of rd for objects encrypted at rest */
+    int64_t pos;               /* plaintext position (encrypted objects) */
     int64_t remaining;
     int write_status;
     bool in_pump, again;
@@ -237,7 +240,25 @@ struct get_ctx {
 
 static void get_reader_close(void *arg)
 {
-    store_reader_close(arg);
+    struct get_ctx *g = arg;
+    s3_sse_reader_close(g->sse);
+    store_reader_close(g->rd);
+}
+
+/* The next piece of the body: a file range or memory from the store, or decrypted bytes. */
+static int get_next(struct get_ctx *g, struct store_segment *seg)
+{
+    if (g->sse == NULL)
+        return store_reader_next(g->rd, GZ_MIN(g->remaining, OBJ_SEGMENT_MAX), seg);
+    struct gz_slice plain;
+    int rc = s3_sse_reader_read(g->sse, g->pos, g->remaining, &plain);
+    if (rc < 0)
+        return rc;
+    g->pos += (int64_t)plain.len;
+    seg->fd = -1;
+    seg->mem = (const uint8_t *)plain.ptr;
+    seg->len = (int64_t)plain.len;
+    return 0;
 }
 
 static void get_pump(struct get_ctx *g);
@@ -261,7 +282,7 @@ static void get_pump(struct get_ctx *g)
     g->in_pump = true;
     while (g->write_status == 0 && g->remaining > 0) {
         struct store_segment seg;
-        int rc = store_reader_next(g->rd, GZ_MIN(g->remaining, OBJ_SEGMENT_MAX), &seg);
+        int rc = get_next(g, &seg);
         if (rc < 0 || seg.len <= 0) {
             log_error("admin: object read failed: %s", rc < 0 ? gz_strerror(rc) : "early end");
             break; /* the response is cut short: the client sees a truncated body */
@@ -328,13 +349,37 @@ static void get_start(struct admin_call *c, struct get_ctx *g, struct gz_slice k
     http_resp_header(req, "Cache-Control", GZ_SLICE_LIT("no-store"));
     http_resp_header(req, "X-Content-Type-Options", GZ_SLICE_LIT("nosniff"));
     get_disposition(req, key);
-    http_resp_start(req, meta->size);
-    g->remaining = meta->size;
-    if (meta->size == 0) {
+    g->remaining = g->sse ? s3_sse_reader_size(g->sse) : meta->size;
+    http_resp_start(req, g->remaining);
+    if (g->remaining == 0) {
         http_resp_end(req);
         return;
     }
     get_pump(g);
+}
+
+/* Objects encrypted at rest are served decrypted (and checked) like an S3 GET does; those
+ * sealed with a customer key (SSE-C) cannot be opened without it. */
+static int get_decrypting(struct admin_call *c, struct get_ctx *g, const struct store_meta *meta)
+{
+    struct gz_slice plain;
+    if (s3_sse_customer(meta->headers)) {
+        admin__reply_error(c, 400, "InvalidRequest",
+                           "the object is encrypted with a customer-provided key (SSE-C): "
+                           "download it with an S3 client that sends the key");
+        return -EACCES;
+    }
+    int rc = s3_sse_reader_open(c->svc->store, meta->headers, meta->size, g->rd, &g->sse);
+    if (rc == 0 && s3_sse_reader_size(g->sse) > 0)
+        rc = s3_sse_reader_read(g->sse, 0, 1, &plain); /* authenticate before any header */
+    if (rc < 0) {
+        log_error("admin: %s: cannot decrypt the object: %s", c->info->request_id,
+                  gz_strerror(rc));
+        admin__reply_error(c, 500, "InternalError",
+                           "the object could not be decrypted and verified; it was not served");
+        return rc;
+    }
+    return 0;
 }
 
 void admin__object_get(struct admin_call *c)
@@ -352,7 +397,9 @@ void admin__object_get(struct admin_call *c)
                            rc == GZ_ENOKEY ? "no such key" : NULL, "the object");
         goto fail;
     }
-    http_req_on_free(c->req, get_reader_close, g->rd);
+    http_req_on_free(c->req, get_reader_close, g);
+    if (s3_sse_encrypted(meta.headers) && (rc = get_decrypting(c, g, &meta)) < 0)
+        goto fail;
     /* A successful read is not audited (not a change), so the call is not finished through
      * admin__finish: the body streams straight from the reader. */
     get_start(c, g, key, &meta);
@@ -505,11 +552,28 @@ static int put_quota_precheck(struct admin_call *c, struct gz_slice key)
     return GZ_EQUOTA;
 }
 
+/* The console stores bodies as they come; a bucket that encrypts new objects by default
+ * gets them from S3 clients instead (never a plaintext object in an encrypting bucket). */
+static int put_default_encryption_refused(struct admin_call *c)
+{
+    struct gz_buf v;
+    int rc = store_bucket_attr_get(c->svc->store, gz_slice_cstr(c->seg[1]), S3_SSE_BUCKET_ATTR,
+                                   &v);
+    if (rc == 0)
+        gz_buf_free(&v);
+    if (rc != 0)
+        return 0;
+    admin__reply_error(c, 409, "EncryptedBucket",
+                       "this bucket encrypts new objects by default: upload with an S3 client "
+                       "(aws s3 cp, rclone, boto3)");
+    return -EPERM;
+}
+
 void admin__object_put(struct admin_call *c)
 {
     struct gz_slice key;
     if (obj_key(c, &key) < 0 || obj_authorize(c, "s3:PutObject", true, key) < 0 ||
-        put_quota_precheck(c, key) < 0) {
+        put_default_encryption_refused(c) < 0 || put_quota_precheck(c, key) < 0) {
         admin__finish(c);
         return;
     }

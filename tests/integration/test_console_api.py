@@ -381,6 +381,28 @@ class TestConsoleObjects(ConsoleCase):
         principal.s3.create_bucket(Bucket=bucket)
         return bucket
 
+    def test_objects_encrypted_at_rest_download_decrypted_and_sse_c_is_refused(self):
+        tenant, admin, c = self.tenant_with_admin("enc")
+        bucket = self.make_bucket(admin)
+        data = os.urandom(200 * 1024 + 7)  # several 64 KiB segments
+        for alg, key in (("AES256", "aes.bin"), ("SM4", "sm4.bin")):
+            admin.s3.put_object(Bucket=bucket, Key=key, Body=data, ServerSideEncryption=alg)
+            r = c.call("GET", c.object_url(bucket, key))
+            self.assertEqual(r.status_code, 200, r.text[:200])
+            self.assertEqual(int(r.headers["Content-Length"]), len(data))
+            self.assertEqual(r.content, data, alg)
+        ckey = os.urandom(32)
+        admin.s3.put_object(Bucket=bucket, Key="c.bin", Body=b"secret",
+                            SSECustomerAlgorithm="AES256", SSECustomerKey=ckey)
+        self.assertError(c.call("GET", c.object_url(bucket, "c.bin")), 400, "InvalidRequest")
+        # A bucket that encrypts by default takes uploads from S3 clients only.
+        admin.s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+        r = c.call("PUT", c.object_url(bucket, "up.bin"), data=b"plain")
+        self.assertError(r, 409, "EncryptedBucket")
+        with self.assertRaises(h.botocore.exceptions.ClientError):
+            admin.s3.head_object(Bucket=bucket, Key="up.bin")
+
     def test_upload_list_download_delete_round_trip(self):
         tenant, admin, c = self.tenant_with_admin("obj")
         bucket = self.make_bucket(admin)
