@@ -212,6 +212,7 @@ static int create_parse(struct admin_call *c, struct create_in *in)
         field_int(c, "interval_seconds", INT64_C(10) * 365 * 86400, &interval) < 0 ||
         field_bool(c, "delete_extraneous", &in->spec.delete_extraneous) < 0 ||
         field_bool(c, "dry_run", &in->spec.dry_run) < 0 ||
+        field_bool(c, "check_acl", &in->spec.check_acl) < 0 ||
         field_bool(c, "start", &in->spec.start) < 0)
         return -EINVAL;
     in->spec.concurrency = (int)conc;

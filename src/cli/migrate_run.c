@@ -33,7 +33,7 @@ struct run_args {
     const char *concurrency, *bwlimit, *interval;
     const char *include[RUN_MAX_GLOBS], *exclude[RUN_MAX_GLOBS];
     int n_include, n_exclude;
-    bool dry_run, delete_extraneous, detach, csv, json, tty;
+    bool dry_run, delete_extraneous, check_acl, detach, csv, json, tty;
 };
 
 static const char *const commands[] = {"run",    "jobs",   "status", "pause",
@@ -54,7 +54,7 @@ void gz_migrate_run_usage(FILE *f)
             "         --source-access-key K --source-secret-key S --dest-bucket D\n"
             "         [--source-provider P] [--source-region R] [--source-prefix P]\n"
             "         [--concurrency N] [--dry-run] [--include GLOB]... [--exclude GLOB]...\n"
-            "         [--bwlimit BYTES/S] [--delete-extraneous] [--interval SECONDS]\n"
+            "         [--bwlimit BYTES/S] [--delete-extraneous] [--check-acl] [--interval SECONDS]\n"
             "         [--name TEXT] [--detach]\n"
             "       gzy migrate jobs [--tenant T] | status ID | pause ID | resume ID\n"
             "         | cancel ID | delete ID | report ID [--csv]\n"
@@ -114,6 +114,7 @@ static int parse_flag(struct run_args *a, const char *name)
         bool *b;
     } flags[] = {{"dry-run", &a->dry_run},
                  {"delete-extraneous", &a->delete_extraneous},
+                 {"check-acl", &a->check_acl},
                  {"detach", &a->detach},
                  {"csv", &a->csv},
                  {"json", &a->json}};
@@ -234,6 +235,7 @@ static int job_body(const struct run_args *a, cJSON **out)
     add_opt_str(b, "dest_bucket", a->dest_bucket);
     cJSON_AddBoolToObject(b, "delete_extraneous", a->delete_extraneous);
     cJSON_AddBoolToObject(b, "dry_run", a->dry_run);
+    cJSON_AddBoolToObject(b, "check_acl", a->check_acl);
     cJSON_AddBoolToObject(b, "start", true);
     if (add_number(b, "concurrency", a->concurrency, false) != 0 ||
         add_number(b, "bwlimit", a->bwlimit, true) != 0 ||

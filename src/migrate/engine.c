@@ -108,8 +108,11 @@ static void object_done(struct engine *e, const char *key, int rc,
         count_method(e->st, detail);
         e->st->not_carried += res->not_carried[0] != '\0';
     }
-    if (e->opt->on_object)
+    if (e->opt->on_object) {
         e->opt->on_object(e->opt->cb_arg, key, res->size, state, detail);
+        if (rc == 0 && !res->waiting && res->not_carried[0] != '\0')
+            e->opt->on_object(e->opt->cb_arg, key, res->size, "not-carried", res->not_carried);
+    }
     pthread_mutex_unlock(&e->mu);
 }
 
@@ -342,6 +345,7 @@ int gz_migrate_copy(const struct gz_mig_options *opt, struct gz_mig_stats *st,
     }
     e.env = (struct mig_copy_env){.src = &e.src, .dst = &e.dst, .j = &e.j,
                                   .part_size = e.part_size, .no_restore = opt->no_restore,
+                                  .check_acl = opt->check_acl,
                                   .should_stop = opt->should_stop, .stop_arg = opt->cb_arg};
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         snprintf(err, errsz, "libcurl initialisation failed");

@@ -26,6 +26,11 @@ static const char schema[] =
     " updated_ms INTEGER, finished_ms INTEGER, next_run_ms INTEGER,"
     " stats_json TEXT, last_json TEXT, report TEXT);";
 
+/* Columns added after the first release (an existing table gets them; errors ignored). */
+static const char *const added_columns[] = {
+    "ALTER TABLE jobs ADD COLUMN check_acl INTEGER DEFAULT 0",
+};
+
 /* ---- small helpers ---- */
 
 static char *dup_or_null(const char *s)
@@ -170,6 +175,7 @@ static struct mig_job *job_load(struct mig_jobs *jobs, sqlite3_stmt *st)
     j->next_run_ms = sqlite3_column_int64(st, 30);
     mig__stats_parse(col_text(st, 31), &j->stats);
     mig__stats_parse(col_text(st, 32), &j->last);
+    j->check_acl = sqlite3_column_int(st, 33) != 0;
     return j;
 }
 
@@ -178,7 +184,7 @@ static struct mig_job *job_load(struct mig_jobs *jobs, sqlite3_stmt *st)
     " secret_sealed, include_json, exclude_json, dest_bucket, concurrency, bandwidth_limit,"       \
     " delete_extraneous, interval_s, dry_run, state, phase, pass, passes_done, error,"             \
     " manifest, manifests, created_ms, started_ms, updated_ms, finished_ms, next_run_ms,"          \
-    " stats_json, last_json"
+    " stats_json, last_json, check_acl"
 
 static int table_load(struct mig_jobs *jobs)
 {
@@ -210,9 +216,10 @@ static int job_insert(struct mig_jobs *jobs, const struct mig_job *j)
                            "INSERT INTO jobs(id, tenant_id, tenant_name, name, provider, endpoint,"
                            " region, bucket, prefix, access_key, secret_sealed, include_json,"
                            " exclude_json, dest_bucket, concurrency, bandwidth_limit,"
-                           " delete_extraneous, interval_s, dry_run, state, created_ms)"
+                           " delete_extraneous, interval_s, dry_run, state, created_ms,"
+                           " check_acl)"
                            " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,"
-                           "?18,?19,?20,?21)",
+                           "?18,?19,?20,?21,?22)",
                            -1, &st, NULL) != SQLITE_OK)
         goto out;
     const char *text[] = {j->id, j->tenant_id, j->tenant_name, j->name};
@@ -230,6 +237,7 @@ static int job_insert(struct mig_jobs *jobs, const struct mig_job *j)
     sqlite3_bind_int(st, 19, j->dry_run);
     sqlite3_bind_text(st, 20, j->state, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 21, j->created_ms);
+    sqlite3_bind_int(st, 22, j->check_acl);
     rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
 out:
     if (rc)
@@ -313,6 +321,8 @@ static int db_open(struct mig_jobs *jobs)
         sqlite3_free(err);
         return -EIO;
     }
+    for (size_t i = 0; i < sizeof(added_columns) / sizeof(added_columns[0]); i++)
+        sqlite3_exec(jobs->db, added_columns[i], NULL, NULL, NULL);
     return 0;
 }
 
@@ -478,6 +488,7 @@ static struct mig_job *job_new(struct mig_jobs *jobs, const struct mig_job_spec 
     j->delete_extraneous = s->delete_extraneous;
     j->interval_s = s->interval_s;
     j->dry_run = s->dry_run;
+    j->check_acl = s->check_acl;
     snprintf(j->state, sizeof(j->state), "%s", s->start ? "running" : "created");
     snprintf(j->phase, sizeof(j->phase), "%s", s->start ? "queued" : "");
     j->created_ms = gz_now_ms();

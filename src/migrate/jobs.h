@@ -56,6 +56,7 @@ struct mig_job_spec {
     int64_t interval_s;         /* > 0: incremental passes this long apart until cancelled */
     bool start;                 /* start at once (else "created") */
     bool dry_run;               /* list and diff only: passes copy nothing */
+    bool check_acl;             /* gz_mig_options.check_acl: one GET ?acl per copied object */
 };
 
 /* Creates a job; id_out gets its id. -EINVAL (msg says which field), -ENOENT (tenant). */

@@ -32,7 +32,7 @@ struct mig_job {
     char *dest_bucket;
     int concurrency;
     int64_t bandwidth_limit, interval_s;
-    bool delete_extraneous, dry_run;
+    bool delete_extraneous, dry_run, check_acl;
     /* mutable, under mu */
     char state[16];            /* created running paused completed failed cancelled */
     char phase[16];            /* queued listing diff copying waiting ... */

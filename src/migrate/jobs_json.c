@@ -107,6 +107,7 @@ static cJSON *options_json(const struct mig_job *j)
     cJSON_AddBoolToObject(o, "delete_extraneous", j->delete_extraneous);
     cJSON_AddNumberToObject(o, "interval_seconds", (double)j->interval_s);
     cJSON_AddBoolToObject(o, "dry_run", j->dry_run);
+    cJSON_AddBoolToObject(o, "check_acl", j->check_acl);
     return o;
 }
 

@@ -139,6 +139,7 @@ static int pass_copy(struct pass_ctx *p, struct gz_mig_stats *st, char *err, siz
         .concurrency = j->concurrency,
         .dry_run = j->dry_run,
         .delete_extraneous = j->delete_extraneous,
+        .check_acl = j->check_acl,
         .journal_path = journal,
         .on_object = cb_object,
         .on_progress = cb_progress,
@@ -190,6 +191,8 @@ static char *pass_report(struct pass_ctx *p, const struct gz_mig_stats *st, int6
     cJSON_AddStringToObject(r, "tenant", j->tenant_name);
     cJSON_AddNumberToObject(r, "pass", (double)pass);
     cJSON_AddBoolToObject(r, "dry_run", j->dry_run);
+    /* never silent: without check_acl the report says the ACLs were not looked at */
+    cJSON_AddStringToObject(r, "acls", j->check_acl ? "examined" : "not examined");
     gz_time_iso8601(st->started_ms, t);
     cJSON_AddStringToObject(r, "started", t);
     gz_time_iso8601(st->started_ms + st->elapsed_ms, t);

@@ -145,3 +145,40 @@ bool mig_storage_class_archive(const char *sc)
             return true;
     return false;
 }
+
+/* The text of the next <tag>...</tag> at or after p (bounded by end), or NULL. */
+static const char *xml_next(const char *p, const char *end, const char *tag, size_t *len)
+{
+    char open[32], close[32];
+    snprintf(open, sizeof(open), "<%s>", tag);
+    snprintf(close, sizeof(close), "</%s>", tag);
+    const char *a = memmem(p, (size_t)(end - p), open, strlen(open));
+    if (a == NULL)
+        return NULL;
+    a += strlen(open);
+    const char *b = memmem(a, (size_t)(end - a), close, strlen(close));
+    if (b == NULL)
+        return NULL;
+    *len = (size_t)(b - a);
+    return a;
+}
+
+bool mig_acl_has_extra_grants(const char *xml, size_t len)
+{
+    const char *end = xml + len, *p = xml, *owner, *grant;
+    size_t olen, glen, ilen, plen, permlen;
+    const char *own = xml_next(xml, end, "Owner", &olen);
+    owner = own ? xml_next(own, own + olen, "ID", &ilen) : NULL;
+    while ((grant = xml_next(p, end, "Grant", &glen)) != NULL) {
+        const char *gend = grant + glen;
+        const char *id = xml_next(grant, gend, "ID", &plen);
+        const char *perm = xml_next(grant, gend, "Permission", &permlen);
+        bool owner_full = id != NULL && owner != NULL && plen == ilen &&
+                          memcmp(id, owner, plen) == 0 && perm != NULL && permlen == 12 &&
+                          memcmp(perm, "FULL_CONTROL", 12) == 0;
+        if (!owner_full)
+            return true;
+        p = gend;
+    }
+    return false;
+}

@@ -76,7 +76,10 @@ struct gz_mig_stats {
 
 /* Per-object outcome, for JSON lines: state is "verified", "failed" or "waiting" (archive
  * class, restore requested); detail is the verification method ("md5", "crc64", "mpu-md5",
- * "size+sha256") or the failure reason. */
+ * "size+sha256") or the failure reason. A verified object with something that could not be
+ * carried over gets a second call, state "not-carried", detail the comma-separated list
+ * ("tags", "storage-class", "sse-kms", "sse-c", "website-redirect", "object-lock", "acl",
+ * "acl-unknown"). */
 typedef void gz_mig_object_fn(void *arg, const char *key, int64_t size, const char *state,
                               const char *detail);
 typedef void gz_mig_progress_fn(void *arg, const struct gz_mig_stats *st, const char *phase);
@@ -103,6 +106,11 @@ struct gz_mig_options {
     int n_exclude;
     int64_t bandwidth_limit;    /* bytes/s read from the source, all workers together; 0: none */
     bool no_restore;            /* do not request restores of archive-class objects */
+    /* Read each copied object's ACL at the source (one GET ?acl per object) and report the
+     * objects whose grants go beyond the owner's full control ("acl" in not_carried: grants
+     * are not carried over; access at the destination follows the tenant's bucket policies).
+     * Without it the pass report says ACLs were not examined. */
+    bool check_acl;
     /* Polled between objects and between parts; returning true ends the pass early (pause,
      * cancel, shutdown) with the journal resumable: gz_migrate_copy returns GZ_MIG_STOPPED. */
     bool (*should_stop)(void *arg);

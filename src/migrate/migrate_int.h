@@ -277,8 +277,12 @@ struct curl_slist *mig_meta_headers(const struct gz_mig_preset *preset,
                                     const struct mig_resp *src);
 
 /* What could not be carried over, from a source GET/HEAD response: comma-separated words
- * ("tags", "storage-class", "sse-kms", "sse-c", "website-redirect", "object-lock"). */
+ * ("tags", "storage-class", "sse-kms", "sse-c", "website-redirect", "object-lock"; "acl" is
+ * added by the copy when check_acl finds extra grants). */
 void mig_meta_not_carried(const struct mig_resp *src, char *out, size_t outsz);
+/* True if an AccessControlPolicy document grants anything beyond the owner's FULL_CONTROL
+ * (another grantee, a group URI, an e-mail, or a lesser permission of the owner). */
+bool mig_acl_has_extra_grants(const char *xml, size_t len);
 /* Archive classes needing a restore before a GET (GLACIER, DEEP_ARCHIVE, OSS Archive,
  * ColdArchive, DeepColdArchive, OBS COLD, COS ARCHIVE / DEEP_ARCHIVE; not GLACIER_IR). */
 bool mig_storage_class_archive(const char *sc);
@@ -289,6 +293,7 @@ struct mig_copy_env {
     struct mig_journal *j;      /* part-level resume; NULL: none */
     int64_t part_size;
     bool no_restore;
+    bool check_acl;             /* GET ?acl after each copy (gz_mig_options.check_acl) */
     bool (*should_stop)(void *arg);
     void *stop_arg;
 };

@@ -185,6 +185,27 @@ class MigrateFeatureTests(h.ServerTestCase):
         p, _, _ = self.run_copy(src, dst, "--bwlimit", "fast", check=False)
         self.assertEqual(p.returncode, 2)
 
+    def test_acl_grants_reported_with_check_acl_and_never_silently(self):
+        src, dst = h.unique_bucket("aclsrc"), h.unique_bucket("acldst")
+        m = self.moto.s3
+        m.create_bucket(Bucket=src)
+        m.put_object(Bucket=src, Key="private.txt", Body=b"p")
+        m.put_object(Bucket=src, Key="public.txt", Body=b"q", ACL="public-read")
+        self.s3.create_bucket(Bucket=dst)
+        _, rep, lines = self.run_copy(src, dst)
+        self.assertEqual(rep["acls"], "not examined")
+        self.assertEqual(rep["not_carried"], 0)
+        dst2 = h.unique_bucket("acldst2")
+        self.s3.create_bucket(Bucket=dst2)
+        journal = os.path.join(self.server.tmp, "acl-journal.db")
+        _, rep, _ = self.run_copy(src, dst2, "--check-acl", "--journal", journal)
+        self.assertEqual(rep["acls"], "examined")
+        self.assertEqual(rep["copied"]["objects"], 2)
+        self.assertEqual(rep["not_carried"], 1, rep)
+        with sqlite3.connect(journal) as db:
+            rows = dict(db.execute("SELECT key, not_carried FROM src").fetchall())
+        self.assertEqual(rows, {"private.txt": None, "public.txt": "acl"})
+
     def test_bandwidth_limit(self):
         src, dst = h.unique_bucket("bwsrc"), h.unique_bucket("bwdst")
         m = self.moto.s3

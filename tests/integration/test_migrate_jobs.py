@@ -188,6 +188,7 @@ class MigrateJobsTests(h.ServerTestCase, t.TenancyMixin):
         self.assertEqual(rep["result"], "completed")
         self.assertEqual(rep["stats"]["verified"], n)
         self.assertEqual(rep["failed"], [])
+        self.assertEqual(rep["acls"], "not examined")
         self.assertEqual(sum(rep["verification"].values()), n)
         r = self.api("GET", "/%s/report" % job["id"], who=self.admin_a, query=[("format", "csv")])
         self.assertEqual(r.status, 200, r)
@@ -218,6 +219,20 @@ class MigrateJobsTests(h.ServerTestCase, t.TenancyMixin):
         self.assertEqual(self.api("GET", "/" + job["id"]).status, 404)
         self.assertFalse(os.path.exists(os.path.join(self.server.data_dir, "migrate",
                                                      "job-%s.journal" % job["id"])))
+
+    def test_check_acl_reports_grants_not_carried(self):
+        src, dst = h.unique_bucket("jaclsrc"), h.unique_bucket("jacldst")
+        self.moto.s3.create_bucket(Bucket=src)
+        self.moto.s3.put_object(Bucket=src, Key="open.txt", Body=b"o", ACL="public-read")
+        self.moto.s3.put_object(Bucket=src, Key="closed.txt", Body=b"c")
+        job = self.create(self.body(src, dst, check_acl=True), who=self.admin_a)
+        self.assertTrue(job["options"]["check_acl"], job)
+        j = self.wait_state(job["id"], ("completed", "failed"))
+        self.assertEqual(j["state"], "completed", j)
+        rep = self.api("GET", "/%s/report" % job["id"], who=self.admin_a).json
+        self.assertEqual(rep["acls"], "examined")
+        self.assertEqual([(x["key"], x.get("reason") or x.get("detail")) for x in
+                          rep["not_carried"]], [("open.txt", "acl")], rep["not_carried"])
 
     def test_cli_run_and_commands(self):
         src, dst = h.unique_bucket("csrc"), h.unique_bucket("cdst")

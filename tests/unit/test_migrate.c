@@ -521,6 +521,27 @@ static void t_journal_uploads(void)
     unlink(path);
 }
 
+static void t_acl_extra_grants(void)
+{
+    const char *own = "<AccessControlPolicy><Owner><ID>abc</ID></Owner><AccessControlList>"
+                      "<Grant><Grantee xsi:type=\"CanonicalUser\"><ID>abc</ID></Grantee>"
+                      "<Permission>FULL_CONTROL</Permission></Grant>";
+    char doc[1024];
+    snprintf(doc, sizeof(doc), "%s</AccessControlList></AccessControlPolicy>", own);
+    TAP_OK(!mig_acl_has_extra_grants(doc, strlen(doc)), "owner FULL_CONTROL only: nothing extra");
+    snprintf(doc, sizeof(doc), "%s<Grant><Grantee xsi:type=\"Group\"><URI>http://acs.amazonaws"
+             ".com/groups/global/AllUsers</URI></Grantee><Permission>READ</Permission></Grant>"
+             "</AccessControlList></AccessControlPolicy>", own);
+    TAP_OK(mig_acl_has_extra_grants(doc, strlen(doc)), "AllUsers READ is an extra grant");
+    snprintf(doc, sizeof(doc), "%s<Grant><Grantee><ID>other</ID></Grantee><Permission>WRITE"
+             "</Permission></Grant></AccessControlList></AccessControlPolicy>", own);
+    TAP_OK(mig_acl_has_extra_grants(doc, strlen(doc)), "another user's grant is extra");
+    snprintf(doc, sizeof(doc), "<AccessControlPolicy><Owner><ID>abc</ID></Owner>"
+             "<AccessControlList><Grant><Grantee><ID>abc</ID></Grantee><Permission>READ"
+             "</Permission></Grant></AccessControlList></AccessControlPolicy>");
+    TAP_OK(mig_acl_has_extra_grants(doc, strlen(doc)), "the owner with less than full control");
+}
+
 int main(void)
 {
     TAP_RUN(t_presets);
@@ -535,5 +556,6 @@ int main(void)
     TAP_RUN(t_not_carried);
     TAP_RUN(t_dest_store);
     TAP_RUN(t_journal_uploads);
+    TAP_RUN(t_acl_extra_grants);
     return tap_done();
 }
