@@ -427,9 +427,13 @@ int audit__mark_write(const char *dir, enum audit_mark_kind kind, struct audit_m
     if (rc == 0 && fsync(fd) < 0)
         rc = -errno;
     close(fd);
+    /* A first head must reach the disk with its name too: a power loss that took the entry
+     * away would read as a deleted head (tampering) at the next start (found by the power-loss
+     * harness, tests/fault/powerloss). Later heads may lag. */
+    bool first = access(path, F_OK) != 0;
     if (rc == 0 && rename(tmp, path) < 0)
         rc = -errno;
-    if (rc == 0 && kind == AUDIT_MARK_CHECKPOINT)
+    if (rc == 0 && (kind == AUDIT_MARK_CHECKPOINT || first))
         rc = audit__fsync_dir(dir);
     if (rc < 0)
         unlink(tmp);

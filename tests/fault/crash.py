@@ -26,6 +26,8 @@ State accumulates across rounds on the same data. A failure raises CrashFailure 
 round, the bucket/key and the evidence (what was read, what was allowed, the key's history).
 
   tests/fault/crash.py --rounds 500 [--threads 4] [--seed N] [--bin build/san/gzy] [-v]
+  tests/fault/crash.py --powerloss drop|keep-some|garble|mixed ...   (power loss instead
+      of kill -9: only what was fsynced survives; README.md, "Power loss")
 """
 
 import argparse
@@ -139,6 +141,101 @@ class Stats:
             d[kind] = d.get(kind, 0) + 1
 
 
+POWERLOSS_DIR = os.path.join(HERE, "powerloss")
+POWERLOSS_MODES = ("drop", "keep-some", "garble")
+
+
+def powerloss_shim():
+    """Builds (if missing or older than its source) and returns the path of the power-loss
+    LD_PRELOAD shim, build/powerloss/powerloss.so of this checkout."""
+    src = os.path.join(POWERLOSS_DIR, "powerloss.c")
+    so = os.path.abspath(os.path.join(HERE, "..", "..", "build", "powerloss", "powerloss.so"))
+    if not os.path.exists(so) or os.path.getmtime(so) < os.path.getmtime(src):
+        p = subprocess.run(["make", "-s", "-C", POWERLOSS_DIR, "OUT=" + so],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        if p.returncode != 0:
+            raise CrashFailure("building the power-loss shim failed:\n%s"
+                               % p.stdout.decode("utf-8", "replace"))
+    return so
+
+
+def asan_runtime(binary):
+    """The ASan runtime a sanitized binary links (it must come first in LD_PRELOAD), or
+    None for an uninstrumented one."""
+    p = subprocess.run(["ldd", binary], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    for line in p.stdout.decode().splitlines():
+        parts = line.split()
+        if parts and parts[0].startswith("libasan.so") and len(parts) >= 3:
+            return parts[2]
+    return None
+
+
+class PowerLossServer(h.GzyServer):
+    """gzy under the power-loss shim (tests/fault/powerloss/powerloss.c) on its data folder.
+
+    arm() arms the shim: the `after`-th mutating file call from then on loses power
+    (SIGUSR1, GZY_POWERLOSS_AFTER); power_off() loses power now (SIGPWR), when the harness
+    ends the load before that call came, or in the other rounds. Either way the shim throws
+    away everything not fsynced and the process exits with 137. Each crash appends a JSON
+    line to self.report_path."""
+
+    def __init__(self, mode="drop", nosync=None, **kw):
+        super().__init__(**kw)
+        self.shim = powerloss_shim()
+        self.mode = mode          # a POWERLOSS_MODES name, or "mixed" (one per start)
+        self.nosync = nosync      # self-test: GZY_POWERLOSS_NOSYNC
+        self.report_path = os.path.join(self.tmp, "powerloss.jsonl")
+        self.rng = random.Random()
+        self.next_at = 0          # GZY_POWERLOSS_AT of the next start (0: none)
+        self.after = 1 << 40      # GZY_POWERLOSS_AFTER of the next start
+        asan = asan_runtime(self.bin)
+        self.preload = ((asan + " ") if asan else "") + self.shim
+
+    def _env(self):
+        env = super()._env()
+        env["LD_PRELOAD"] = self.preload
+        env["GZY_POWERLOSS_DIR"] = self.data_dir
+        env["GZY_POWERLOSS_REPORT"] = self.report_path
+        mode = self.mode if self.mode != "mixed" else self.rng.choice(POWERLOSS_MODES)
+        env["GZY_POWERLOSS_MODE"] = mode
+        env["GZY_POWERLOSS_SEED"] = str(self.rng.randrange(1, 1 << 62))
+        env["GZY_POWERLOSS_AFTER"] = str(self.after)
+        if self.next_at:
+            env["GZY_POWERLOSS_AT"] = str(self.next_at)
+        if self.nosync:
+            env["GZY_POWERLOSS_NOSYNC"] = self.nosync
+        if self.sanitized:
+            # ASan's own check that it is first in the library list stays on.
+            env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=1"
+        return env
+
+    def arm(self):
+        """The GZY_POWERLOSS_AFTER-th mutating call from now on loses power."""
+        self.proc.send_signal(signal.SIGUSR1)
+
+    def power_off(self, proc=None):
+        """Power loss now (SIGPWR); waits for the exit. Returns the exit status."""
+        proc = proc or self.proc
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGPWR)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise CrashFailure("the power-loss shim did not end gzy within 60 s of SIGPWR")
+        if proc is self.proc:
+            self.proc = None
+        return proc.returncode
+
+    def reports(self):
+        try:
+            with open(self.report_path) as f:
+                return [json.loads(line) for line in f if line.strip()]
+        except OSError:
+            return []
+
+
 def _meta_headers(meta):
     return {"x-amz-meta-" + k: v for k, v in meta.items()}
 
@@ -146,7 +243,7 @@ def _meta_headers(meta):
 class Harness:
     def __init__(self, rounds=50, threads=4, seed=None, min_load=0.05, max_load=0.5,
                  recovery_kill_every=8, fsck_every=0, verbose=False, out=None, server=None,
-                 sabotage=None, sse=0.0, check_usage=True):
+                 sabotage=None, sse=0.0, check_usage=True, powerloss=False, max_calls=800):
         self.rounds = rounds
         self.threads = threads
         self.seed = seed if seed is not None else random.randrange(1 << 30)
@@ -158,6 +255,12 @@ class Harness:
         self.sabotaged = None     # (bucket, key) damaged
         self.sse = sse            # fraction of PUTs and uploads encrypted at rest
         self.usage_checked = check_usage
+        # Power-loss mode (server is a PowerLossServer): half of the rounds lose power at
+        # the Nth mutating file call after the load starts (N in 1..max_calls), the others
+        # (and those whose Nth call did not come) at a random moment (SIGPWR).
+        self.powerloss = powerloss
+        self.max_calls = max_calls
+        self.early_power_offs = 0  # SIGPWR before the shim was set up (no report line)
         self.verbose = verbose
         self.out = out or (lambda s: print(s, flush=True))
         self.server = server or h.GzyServer(threads=2)
@@ -177,6 +280,9 @@ class Harness:
     # ---- set-up ----
 
     def start(self):
+        if self.powerloss:
+            self.server.rng.seed(self.seed)
+            self.server.after = self.rng.randint(1, self.max_calls)
         self.server.start()
         for b in self.buckets:
             r = self.server.request("PUT", "/" + b)
@@ -442,13 +548,44 @@ class Harness:
         srv = self.server
         cmd = [srv.bin, "serve", "--data", srv.data_dir, "--listen", "127.0.0.1:0",
                "--admin-listen", "127.0.0.1:0", "--threads", "1"]
-        with open(srv.stdout_path, "ab") as o, open(srv.stderr_path, "ab") as e:
-            p = subprocess.Popen(cmd, stdout=o, stderr=e, stdin=subprocess.DEVNULL,
-                                 env=srv._env())
+        if self.powerloss:
+            srv.next_at = self.rng.randint(1, 60)  # a power loss while it recovers
+        try:
+            with open(srv.stdout_path, "ab") as o, open(srv.stderr_path, "ab") as e:
+                p = subprocess.Popen(cmd, stdout=o, stderr=e, stdin=subprocess.DEVNULL,
+                                     env=srv._env())
+        finally:
+            if self.powerloss:
+                srv.next_at = 0
         time.sleep(self.rng.uniform(0.0, 0.15))
-        p.send_signal(signal.SIGKILL)
-        p.wait()
+        if self.powerloss:
+            rc = srv.power_off(p)
+            # -SIGPWR: the signal came before the shim's constructor set its handler, i.e.
+            # before gzy did anything: a power loss at the very start.
+            if rc == -signal.SIGPWR:
+                self.early_power_offs += 1
+            elif rc != 137:
+                self.fail("gzy under the power-loss shim, started on the crashed data, exited"
+                          " with %s, not 137" % rc, extra=srv.logs(3000))
+        else:
+            p.send_signal(signal.SIGKILL)
+            p.wait()
         self.stats.recovery_kills += 1
+
+    def power_loss_during_load(self):
+        srv = self.server
+        proc = srv.proc
+        deadline = time.monotonic() + self.rng.uniform(self.min_load, self.max_load)
+        if self.rng.random() < 0.5:
+            srv.arm()
+        while time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.005)
+        if proc.poll() is not None:
+            self.killed.set()  # clients stop at once: no "no answer while up" noise
+        rc = srv.power_off(proc)
+        if rc != 137:
+            self.fail("gzy under the power-loss shim exited with %s, not 137 (the shim's"
+                      " power loss)" % rc, extra=srv.logs(3000))
 
     def load_and_kill(self):
         self.killed.clear()
@@ -456,8 +593,11 @@ class Harness:
                                     daemon=True) for i in range(self.threads)]
         for w in workers:
             w.start()
-        time.sleep(self.rng.uniform(self.min_load, self.max_load))
-        self.server.kill9()
+        if self.powerloss:
+            self.power_loss_during_load()
+        else:
+            time.sleep(self.rng.uniform(self.min_load, self.max_load))
+            self.server.kill9()
         self.killed.set()
         for w in workers:
             w.join(60)
@@ -482,6 +622,8 @@ class Harness:
             self.fsck_repair_crashed()
         if self.sabotage and self.sabotage[0] == self.round:
             self.damage(self.sabotage[1])
+        if self.powerloss:
+            self.server.after = self.rng.randint(1, self.max_calls)
         self.server.start(port=self.server.port)
         self.verify()
         self.stats.rounds += 1
@@ -513,7 +655,30 @@ class Harness:
                 " checked, %d present at the end, %d uploads pending"
                 % (s.rounds, self.elapsed, self.seed, json.dumps(s.acked, sort_keys=True),
                    json.dumps(s.unknown, sort_keys=True), s.recovery_kills, s.fsck_runs,
-                   s.checked_keys, present, len(self.uploads)))
+                   s.checked_keys, present, len(self.uploads))) + self.powerloss_summary()
+
+    def powerloss_stats(self):
+        """Totals over the shim's crash reports: {"crashes", "at", "signal",
+        "bytes_dropped", "ns_undone", "sectors_garbled", "blocks_restored"}."""
+        tot = dict.fromkeys(("crashes", "at", "signal", "bytes_dropped", "ns_undone",
+                             "sectors_garbled", "blocks_restored"), 0)
+        for r in self.server.reports():
+            if r["event"] == "exit":
+                continue
+            tot["crashes"] += 1
+            tot[r["event"]] += 1
+            for k in ("bytes_dropped", "ns_undone", "sectors_garbled", "blocks_restored"):
+                tot[k] += r[k]
+        return tot
+
+    def powerloss_summary(self):
+        if not self.powerloss:
+            return ""
+        t = self.powerloss_stats()
+        return ("; power losses (%s): %d (%d at the Nth file call, %d by SIGPWR), %d unsynced"
+                " bytes dropped, %d sectors garbled, %d name operations undone"
+                % (self.server.mode, t["crashes"], t["at"], t["signal"], t["bytes_dropped"],
+                   t["sectors_garbled"], t["ns_undone"]))
 
     # ---- self-test: damage the stopped server's data (the checks must notice) ----
 
@@ -614,7 +779,11 @@ class Harness:
         return listed
 
     def read_value(self, ks):
-        resp = self.server.request("GET", "/%s/%s" % (ks.bucket, ks.key))
+        try:
+            resp = self.server.request("GET", "/%s/%s" % (ks.bucket, ks.key))
+        except (OSError, ValueError, ConnectionError) as e:
+            # e.g. a body file shorter than its row: the answer breaks off after the headers
+            self.fail("GET got no complete answer: %r" % e, ks, extra=self.server.logs(2000))
         if resp.status == 404 and resp.error_code == "NoSuchKey":
             return DELETED, resp
         if resp.status != 200:
@@ -713,6 +882,12 @@ class Harness:
         report = self.server.sanitizer_report()
         if report:
             self.fail("sanitizer report in the server's stderr", extra=report)
+        # The audit log must come through a crash or a power loss as a valid chain: a
+        # "chain broken" at start-up would be a false tampering alarm.
+        log = self.server.stderr_text()
+        if "chain broken" in log:
+            at = log.index("chain broken")
+            self.fail("the audit chain did not survive the crash", extra=log[at - 200:at + 400])
         self.check_orphans()
         self.s3 = self.server.client()  # one per round: the old one's connections are dead
         totals = {}
@@ -751,6 +926,16 @@ def main():
                          " SM4); 0 by default")
     ap.add_argument("--no-usage-check", action="store_true",
                     help="skip the usage counter check (with --sse: usage counts stored bytes)")
+    ap.add_argument("--powerloss", metavar="MODE", default=None,
+                    choices=POWERLOSS_MODES + ("mixed",),
+                    help="simulate power losses instead of kill -9 (the LD_PRELOAD shim in"
+                         " tests/fault/powerloss): drop, keep-some, garble or mixed")
+    ap.add_argument("--max-calls", type=int, default=800,
+                    help="power-loss mode: lose power at the Nth mutating file call, N in"
+                         " 1..MAX (half of the rounds)")
+    ap.add_argument("--nosync", default=None, metavar="TEXT",
+                    help="power-loss self-test: ignore the fsyncs of files whose path contains"
+                         " TEXT (e.g. objects/): the run must fail")
     ap.add_argument("--keep", action="store_true", help="keep the data folder")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
@@ -759,11 +944,16 @@ def main():
         os.environ["GZY_SANITIZED"] = "1"
     if args.keep:
         os.environ["GZY_KEEP_TMP"] = "1"
+    if args.powerloss:
+        server = PowerLossServer(mode=args.powerloss, nosync=args.nosync, threads=2)
+    else:
+        server = h.GzyServer(threads=2)
     hr = Harness(rounds=args.rounds, threads=args.threads, seed=args.seed,
                  min_load=args.min_load, max_load=args.max_load,
                  recovery_kill_every=args.recovery_kill_every, fsck_every=args.fsck_every,
-                 verbose=args.verbose, server=h.GzyServer(threads=2), sse=args.sse,
-                 check_usage=not args.no_usage_check)
+                 verbose=args.verbose, server=server, sse=args.sse,
+                 check_usage=not args.no_usage_check, powerloss=bool(args.powerloss),
+                 max_calls=args.max_calls)
     rc = 0
     try:
         hr.start()
