@@ -34,7 +34,8 @@ SAN_ENV = {
 # Started first, longest first, so the parallel workers finish together.
 SLOW_MODULES = ["test_migrate_radosgw.py", "test_console.py", "test_fault_crash.py",
                 "test_fault_powerloss.py", "test_bitrot.py",
-                "test_valgrind.py", "test_migrate_copy.py", "test_migrate_jobs.py", "test_migrate_features.py",
+                "test_valgrind.py", "test_migrate_copy.py", "test_migrate_jobs.py",
+                "test_migrate_features.py",
                 "test_awscli.py", "test_tools.py", "test_multipart.py", "test_restart.py",
                 "test_streaming.py"]
 UNIT_TIMEOUT_S = 300

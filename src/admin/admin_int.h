@@ -197,6 +197,9 @@ void admin__policy_get(struct admin_call *c);
 void admin__policy_put(struct admin_call *c);
 void admin__status_get(struct admin_call *c);
 void admin__report_get(struct admin_call *c);
+/* scrub.c: the store's bit-rot state (GET), a scrub pass now (POST) */
+void admin__scrub_get(struct admin_call *c);
+void admin__scrub_start(struct admin_call *c);
 void admin__migrations_list(struct admin_call *c);
 void admin__migrations_create(struct admin_call *c);
 void admin__migrations_show(struct admin_call *c);

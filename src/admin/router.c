@@ -54,6 +54,8 @@ static const struct admin_route routes[] = {
     {"PUT", "policy", "SetPolicy", ADMIN_ACCESS_PLATFORM_WRITE, true, admin__policy_put},
     {"GET", "status", "GetStatus", ADMIN_ACCESS_READ, false, admin__status_get},
     {"GET", "report", "GetReport", ADMIN_ACCESS_READ, false, admin__report_get},
+    {"GET", "scrub", "GetScrub", ADMIN_ACCESS_PLATFORM_READ, false, admin__scrub_get},
+    {"POST", "scrub", "StartScrub", ADMIN_ACCESS_PLATFORM_WRITE, true, admin__scrub_start},
     {"GET", "migrations", "ListMigrations", ADMIN_ACCESS_READ, false, admin__migrations_list},
     {"POST", "migrations", "CreateMigration", ADMIN_ACCESS_TENANT_WRITE, true,
      admin__migrations_create},

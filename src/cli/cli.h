@@ -27,6 +27,9 @@ struct gz_config {
     int64_t console_session_ttl_s; /* web console session lifetime */
     char *tls_cert;             /* PEM chain; with tls_key: both listeners speak TLS */
     char *tls_key;
+    char *verify_reads;         /* "on" | "off": GETs verify block CRCs (store.h, integrity) */
+    char *scrub_rate;           /* background scrub bytes/s: "20M" (K, M, G; 0 = off) */
+    char *scrub_interval;       /* between full scrub passes: "24h" (s, m, h, d; 0 = off) */
 };
 
 enum gz_config_type { GZ_CONF_STRING, GZ_CONF_INT };
@@ -50,6 +53,10 @@ int gz_config_parse(struct gz_config *cfg, int argc, char **argv);
 void gz_config_free(struct gz_config *cfg);
 void gz_config_usage(const char *cmd);
 void gz_config_dump(const struct gz_config *cfg);
+struct store_config;
+/* Fills the integrity fields of a store_config (no_verify_reads, scrub_rate,
+ * scrub_interval_ms) from cfg; -EINVAL (message on stderr) if a value does not parse. */
+int gz_config_store_integrity(const struct gz_config *cfg, struct store_config *out);
 
 int gz_cmd_serve(int argc, char **argv);
 int gz_cmd_config(int argc, char **argv);

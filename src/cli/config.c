@@ -43,6 +43,12 @@ const struct gz_config_option gz_config_options[] = {
      OFF(console_session_ttl_s), "web console sessions end this many seconds after sign-in"},
     {"inline-max", GZ_CONF_INT, "65536", 0, 1048576, NULL, OFF(inline_max),
      "objects up to this many bytes are kept inline in the index"},
+    {"verify-reads", GZ_CONF_STRING, "on", 0, 0, "GZY_VERIFY_READS", OFF(verify_reads),
+     "on: GETs check every block's CRC32C (no sendfile); off: file bodies go out unchecked"},
+    {"scrub-rate", GZ_CONF_STRING, "20M", 0, 0, "GZY_SCRUB_RATE", OFF(scrub_rate),
+     "background scrub reads at most this many bytes/s (K, M, G suffixes; 0 = no scrub)"},
+    {"scrub-interval", GZ_CONF_STRING, "24h", 0, 0, "GZY_SCRUB_INTERVAL", OFF(scrub_interval),
+     "pause between full scrub passes (s, m, h, d suffixes; 0 = no scrub)"},
 };
 const size_t gz_config_noptions = GZ_ARRAY_LEN(gz_config_options);
 
@@ -170,5 +176,51 @@ int gz_cmd_config(int argc, char **argv)
     }
     gz_config_dump(&cfg);
     gz_config_free(&cfg);
+    return 0;
+}
+
+/* "20M" -> 20971520 with mult[] for the suffixes in sfx (no suffix: unit). */
+static int config_scaled(const char *v, const char *sfx, const int64_t *mult, int64_t unit,
+                         int64_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long long n = strtoll(v ? v : "", &end, 10);
+    if (errno || end == v || n < 0)
+        return -EINVAL;
+    int64_t m = unit;
+    if (*end != '\0') {
+        const char *p = strchr(sfx, *end >= 'a' && *end <= 'z' ? *end - 32 : *end);
+        if (p == NULL || end[1] != '\0')
+            return -EINVAL;
+        m = mult[p - sfx];
+    }
+    if (n > INT64_MAX / m)
+        return -EINVAL;
+    *out = (int64_t)n * m;
+    return 0;
+}
+
+int gz_config_store_integrity(const struct gz_config *cfg, struct store_config *out)
+{
+    static const int64_t bytes[] = {1024, 1024 * 1024, 1024 * 1024 * 1024};
+    static const int64_t ms[] = {1000, 60 * 1000, 3600 * 1000, 86400 * 1000};
+    const char *vr = cfg->verify_reads ? cfg->verify_reads : "on";
+    if (strcmp(vr, "on") != 0 && strcmp(vr, "off") != 0) {
+        fprintf(stderr, "gzy: --verify-reads: '%s' is neither on nor off\n", vr);
+        return -EINVAL;
+    }
+    out->no_verify_reads = strcmp(vr, "off") == 0;
+    if (config_scaled(cfg->scrub_rate ? cfg->scrub_rate : "0", "KMG", bytes, 1,
+                      &out->scrub_rate) < 0) {
+        fprintf(stderr, "gzy: --scrub-rate: '%s' is not a rate like 20M\n", cfg->scrub_rate);
+        return -EINVAL;
+    }
+    if (config_scaled(cfg->scrub_interval ? cfg->scrub_interval : "0", "SMHD", ms, 1000,
+                      &out->scrub_interval_ms) < 0) {
+        fprintf(stderr, "gzy: --scrub-interval: '%s' is not a duration like 24h\n",
+                cfg->scrub_interval);
+        return -EINVAL;
+    }
     return 0;
 }

@@ -335,6 +335,8 @@ static int serve(const struct gz_config *cfg)
     }
     struct store_config scfg = {.data_dir = cfg->data_dir,
                                 .inline_max = (size_t)cfg->inline_max, .sync = 1};
+    if ((rc = gz_config_store_integrity(cfg, &scfg)) < 0)
+        goto out;
     if ((rc = store_open(&scfg, &store)) < 0) {
         fprintf(stderr, "gzy: cannot open store in %s: %s\n", cfg->data_dir, gz_strerror(rc));
         goto out;

@@ -2,6 +2,13 @@
  * object_get.c - GetObject and HeadObject: conditional requests (RFC 7232 as S3 applies
  * them), one byte range, partNumber reads, response-* overrides, and the body streamed from
  * a store reader one segment at a time (sendfile for file segments).
+ *
+ * The store verifies bodies against their block CRCs as they are read (store.h, integrity).
+ * The first segment is read before any header goes out, so damage there (or an object the
+ * scrub marked corrupt) is a 500 InternalError; damage found later cuts the connection short
+ * (the client sees a truncated body, never a wrong one). Both are logged with bucket/key; the
+ * store counts them (GET /admin/v1/scrub). Bodies encrypted at rest are left to their AEAD
+ * tags instead (a segment that does not authenticate fails the same two ways).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -81,6 +88,8 @@ struct get_ctx {
     int64_t remaining;
     int write_status;
     bool in_pump, again;
+    bool has_first;          /* first: read (and verified) before the headers */
+    struct store_segment first;
 };
 
 static void get_reader_close(void *arg)
@@ -135,14 +144,23 @@ static void get_pump(struct get_ctx *g)
         if (g->write_status < 0 || g->remaining == 0)
             break;
         struct store_segment seg;
-        int rc = g->sse ? get_sse_next(g, &seg)
+        int rc = 0;
+        if (g->has_first) {
+            seg = g->first;
+            g->has_first = false;
+        } else {
+            rc = g->sse ? get_sse_next(g, &seg)
                         : store_reader_next(g->rd, GZ_MIN(g->remaining, GET_SEGMENT_MAX), &seg);
+        }
         if (rc < 0 || seg.len <= 0) {
             /* The response is already started: all we can do is cut it short so the client
              * sees a truncated body, never a wrong one. */
-            log_error("request %s: object read failed after %lld of %lld bytes: %s",
-                      g->r->info->request_id, (long long)(g->len - g->remaining), (long long)g->len,
-                      rc < 0 ? gz_strerror(rc) : "unexpected end");
+            log_error("request %s: %.*s/%.*s: object read failed after %lld of %lld bytes: %s%s",
+                      g->r->info->request_id, (int)g->r->bucket.len, g->r->bucket.ptr,
+                      (int)g->r->key.len, g->r->key.ptr, (long long)(g->len - g->remaining),
+                      (long long)g->len, rc < 0 ? gz_strerror(rc) : "unexpected end",
+                      rc == GZ_ECORRUPT ? " (stored bytes fail their checksum); connection cut"
+                                        : "");
             break;
         }
         seg.len = GZ_MIN(seg.len, g->remaining);
@@ -237,6 +255,13 @@ static enum s3_err get_open(struct get_ctx *g, char *msg, size_t msgsz)
         snprintf(msg, msgsz, "The requested partnumber is not satisfiable");
         return S3_ERR_INVALID_PART_NUMBER;
     }
+    if (rc == GZ_ECORRUPT) {
+        log_error("request %s: %.*s/%.*s: stored object failed verification (corrupt): "
+                  "InternalError",
+                  r->info->request_id, (int)r->bucket.len, r->bucket.ptr, (int)r->key.len,
+                  r->key.ptr);
+        return S3_ERR_INTERNAL_ERROR;
+    }
     if (rc < 0) {
         enum s3_err e = s3_err_from_gz(rc);
         if (e == S3_ERR_INTERNAL_ERROR)
@@ -244,6 +269,10 @@ static enum s3_err get_open(struct get_ctx *g, char *msg, size_t msgsz)
         return e;
     }
     http_req_on_free(r->req, get_reader_close, g->rd);
+    /* Encrypted bodies are authenticated per segment by their AEAD tags (sse_get.c); a CRC
+     * check would make damage in one block (the header's) fail every range. */
+    if (s3__sse_is_encrypted(g->meta.headers))
+        store_reader_set_verify(g->rd, false);
     return S3_OK;
 }
 
@@ -282,6 +311,25 @@ static enum s3_err get_sse_check(struct get_ctx *g)
               "corrupt on disk)",
               g->r->info->request_id, (int)g->r->bucket.len, g->r->bucket.ptr, (int)g->r->key.len,
               g->r->key.ptr, (long long)g->start);
+    return S3_ERR_INTERNAL_ERROR;
+}
+
+/* Reads the first segment before any header goes out (the store verifies it): a damaged
+ * first block is then a 500 InternalError instead of a cut-off 200. */
+static enum s3_err get_first_check(struct get_ctx *g)
+{
+    if (g->sse != NULL || g->len == 0 || gz_slice_eq_cstr(g->r->info->method, "HEAD"))
+        return S3_OK;
+    int rc = store_reader_next(g->rd, GZ_MIN(g->len, GET_SEGMENT_MAX), &g->first);
+    if (rc == 0 && g->first.len > 0) {
+        g->has_first = true;
+        return S3_OK;
+    }
+    log_error("request %s: %.*s/%.*s: reading the body at %lld failed before the headers: %s",
+              g->r->info->request_id, (int)g->r->bucket.len, g->r->bucket.ptr, (int)g->r->key.len,
+              g->r->key.ptr, (long long)g->start,
+              rc == GZ_ECORRUPT ? "stored bytes fail their checksum"
+                                : rc < 0 ? gz_strerror(rc) : "unexpected end");
     return S3_ERR_INTERNAL_ERROR;
 }
 
@@ -383,6 +431,8 @@ void s3_object_get(struct s3_request *r)
         log_error("request %s: seek failed", r->info->request_id);
         e = S3_ERR_INTERNAL_ERROR;
     }
+    if (e == S3_OK)
+        e = get_first_check(g);
     if (e != S3_OK) {
         s3_reply_error(r, e, msg[0] ? msg : NULL);
         return;

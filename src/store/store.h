@@ -35,6 +35,10 @@ struct store_config {
     const char *data_dir;       /* created if missing */
     size_t inline_max;          /* 0 = STORE_DEFAULT_INLINE_MAX */
     int sync;                   /* 1 (default semantics): fsync before done; 0 only for tests */
+    /* Bit rot (see "integrity" below). Zero values: reads verified, no background scrub. */
+    bool no_verify_reads;       /* true: file bodies go out unverified (sendfile segments) */
+    int64_t scrub_rate;         /* background scrub, bytes per second; 0 = no scrub */
+    int64_t scrub_interval_ms;  /* pause between full passes; 0 = no scrub */
 };
 
 /* Opens (creating or recovering) the store: removes half-written files and files the index
@@ -42,6 +46,53 @@ struct store_config {
 int store_open(const struct store_config *cfg, struct store **out);
 /* Waits for queued mutations, then closes. */
 void store_close(struct store *s);
+
+/* ---- integrity: checksums recorded at write time (src/store/local/blocksum.c, scrub.c) ----
+ * Every body the store writes (object file, inline body, multipart part) gets a CRC32C per
+ * STORE_CRC_BLOCK bytes, computed while it streams through the writer and committed with
+ * its index row. Readers verify each block they hand out (a range reads whole blocks at its
+ * edges); a mismatch fails the read with GZ_ECORRUPT (logged, counted), so corrupt bytes are
+ * never returned as good. With no_verify_reads, file bodies are handed out as fd segments
+ * (sendfile) without a check; inline bodies are always checked. Bodies written before the
+ * checksums existed (index schema < 3) have none: "unprotected", served unchecked.
+ *
+ * The scrub thread (scrub_rate and scrub_interval_ms both > 0) walks every object at a bounded
+ * rate, checking the CRCs and, for simple unencrypted objects, the MD5 against the ETag. A
+ * failing object is marked corrupt in the index: every open of it then fails with GZ_ECORRUPT
+ * until it is overwritten or deleted. */
+#define STORE_CRC_BLOCK (64 * 1024)
+
+struct store_scrub_status {
+    bool enabled;               /* a scrub thread runs */
+    bool active;                /* a pass is in progress */
+    int64_t rate, interval_ms;
+    int64_t passes;             /* full passes finished since start-up */
+    int64_t pass_started_ms;    /* the current (or last) pass; 0 = none yet */
+    int64_t last_pass_ms;       /* end of the last full pass (kept in the index); 0 = never */
+    int64_t objects, bytes;     /* checked so far in the current pass (or the last one) */
+    int64_t last_objects, last_bytes, last_unprotected; /* the last full pass */
+    int64_t unprotected;        /* objects without checksums seen in the current pass */
+    int64_t found;              /* corrupt objects the scrub found since start-up */
+    int64_t read_failures;      /* reads that failed verification since start-up */
+    int64_t corrupt;            /* objects marked corrupt in the index now */
+};
+int store_scrub_status(struct store *s, struct store_scrub_status *out);
+/* Starts a full pass now (if the thread is between passes). -ENOTSUP if no scrub runs. */
+int store_scrub_kick(struct store *s);
+
+/* An object marked corrupt. Pointers valid during the callback only. */
+struct store_corrupt {
+    struct gz_slice bucket, key;
+    const char *what;           /* which check failed, e.g. "crc block 3 of objects/ab/..." */
+    int64_t mtime_ms;           /* the object's */
+    const char *etag;
+};
+/* Marked objects in (bucket, key) order, at most max; *truncated if more. */
+int store_corrupt_list(struct store *s, int max,
+                       void (*fn)(const struct store_corrupt *c, void *ud), void *ud,
+                       bool *truncated);
+/* Objects (simple or parts) whose bodies have no checksum (written before schema 3). */
+int store_unprotected_count(struct store *s, int64_t *out);
 
 /* ---- buckets ---- */
 
@@ -203,6 +254,10 @@ int store_reader_seek(struct store_reader *r, int64_t pos);
 /* Next piece from the current position, at most max bytes; advances. seg->len == 0 at end.
  * GZ_ECLOSED if the object's data vanished (replaced and removed mid-read). */
 int store_reader_next(struct store_reader *r, int64_t max, struct store_segment *seg);
+/* Turns block-CRC verification of this reader's file bodies off (or back on; on has effect only
+ * when the store verifies reads): for callers that authenticate the bytes themselves, e.g.
+ * AEAD-encrypted bodies, whose segments must stay independently readable. */
+void store_reader_set_verify(struct store_reader *r, bool on);
 /* Convenience: copies up to n bytes into buf; returns bytes read, 0 at end, or negative. */
 int64_t store_reader_read(struct store_reader *r, void *buf, size_t n);
 void store_reader_close(struct store_reader *r); /* NULL-safe */
@@ -294,7 +349,8 @@ enum store_fsck_kind {
     STORE_FSCK_LAYOUT,   /* a multipart object's part rows disagree with the object row */
     STORE_FSCK_REFS,     /* a file's reference count differs from the rows using it */
     STORE_FSCK_USAGE,    /* a bucket's or owner's usage counter differs from a recount */
-    STORE_FSCK_CONTENT,  /* the bytes do not match the recorded ETag (MD5) */
+    STORE_FSCK_CONTENT,  /* the bytes do not match the recorded ETag (MD5) or a block's
+                          * recorded CRC32C (the detail says which) */
 };
 
 /* One problem. Every pointer is valid during the report callback only. */
@@ -328,6 +384,8 @@ struct store_fsck_stats {
     int64_t buckets, objects, uploads, parts, files;
     int64_t verified;           /* bodies whose content was checked */
     int64_t unverified;         /* bodies not checked: opaque, or an ETag that is no MD5 */
+    int64_t crc_checked;        /* bodies whose block CRCs were checked */
+    int64_t unprotected;        /* bodies without CRCs (written before index schema 3) */
     int64_t bytes_read;
     int64_t problems, repaired;
 };

@@ -2037,6 +2037,31 @@ static bool attr_is(struct store *s, const char *bucket, const char *name, const
 
 /* What gzy sse rotate relies on: store_data_dir, and a copy onto itself that keeps a given
  * mtime. */
+/* An index lost while object files remain is refused, not replaced by an empty one. */
+static void t_lost_index_refused(void)
+{
+    char *dir = tmpdir_new(), path[4096];
+    struct store *s = open_store(dir, 1, 0);
+    uint8_t body[100000];
+    memset(body, 'z', sizeof(body));
+    bucket_make(s, "b", "u");
+    put(s, "b", "k", body, sizeof(body), "x", GZ_SLICE_NULL);
+    store_close(s);
+    const char *names[] = {"index.db", "index.db-wal", "index.db-shm"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+        unlink(path);
+    }
+    struct store_config cfg = {.data_dir = dir, .sync = 1};
+    s = NULL;
+    int rc = store_open(&cfg, &s);
+    TAP_OK(rc == -EUCLEAN && s == NULL, "a missing index.db beside object files is refused (%s)",
+           gz_strerror(rc));
+    TAP_OK(count_files(dir) == 1, "the object file is still there");
+    rm_rf(dir);
+    gz_free(dir);
+}
+
 static void t_data_dir(void)
 {
     char *dir = tmpdir_new();
@@ -2343,6 +2368,7 @@ int main(void)
     TAP_RUN(t_owner_change);
     TAP_RUN(t_attrs);
     TAP_RUN(t_data_dir);
+    TAP_RUN(t_lost_index_refused);
     if (getenv("GZ_STORE_BENCH") != NULL) {
         TAP_RUN(bench_commits);
         TAP_RUN(bench_list);

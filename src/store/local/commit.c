@@ -44,6 +44,7 @@ void store__op_free(struct store__op *op)
     gz_free((void *)op->bucket2.ptr);
     gz_free((void *)op->key2.ptr);
     gz_free((void *)op->headers.ptr);
+    gz_free((void *)op->file.ptr);
     gz_free(op->parts);
     store__idvec_free(&op->unlinks);
     store__writer_free(op->w);
@@ -77,6 +78,8 @@ static int op_dispatch(struct store *s, struct store__conn *c, struct store__op 
     case OP_BUCKET_QUOTA:
     case OP_OWNER_QUOTA: return store__apply_quota(s, c, op);
     case OP_BUCKET_ATTR: return store__apply_bucket_attr(s, c, op);
+    case OP_MARK_CORRUPT: return store__apply_mark(s, c, op);
+    case OP_META_SET: return store__apply_meta(s, c, op);
     }
     return -EINVAL;
 }

@@ -31,7 +31,7 @@
 #include "../../util/hash.h"
 #include "local_int.h"
 
-#define FSCK_SCHEMA_VERSION 2
+#define FSCK_SCHEMA_VERSION 3 /* schema 2 is read too (no block CRCs) */
 #define FSCK_READ_CHUNK (256 * 1024)
 #define FSCK_BURST_NS 100000000LL /* the token bucket holds at most 0.1 s of rate */
 
@@ -43,6 +43,7 @@ struct fsck {
     struct store__idvec unlinks; /* ids whose last reference the repair dropped */
     uint8_t *buf;
     int64_t next_ns; /* token bucket: when the next read may start */
+    bool crc_cols;   /* schema 3: files.crc and objects.crc exist */
 };
 
 /* ---- small helpers ---- */
@@ -773,9 +774,57 @@ static void rate_wait(struct fsck *f, size_t n)
     }
 }
 
-/* MD5 of a body file: 0, -ENOENT, or -errno. */
-static int file_md5(struct fsck *f, const uint8_t id[STORE__ID_LEN], uint8_t md5[16])
+/* The block CRCs in column i (NULL: none) are checked against the file's bytes as they are
+ * read (whole chunks of FSCK_READ_CHUNK, a multiple of the block size). */
+struct fsck_crc {
+    bool has;
+    struct gz_slice crc;
+    int64_t size;   /* the row's */
+    int64_t bad;    /* out: -1 fine, a failing block, or -2 (list does not fit the file) */
+};
+
+static struct fsck_crc fsck_crc_col(struct fsck *f, sqlite3_stmt *st, int i, int64_t size)
 {
+    struct fsck_crc c = {.bad = -1, .size = size};
+    c.has = f->crc_cols && sqlite3_column_type(st, i) != SQLITE_NULL;
+    if (c.has)
+        c.crc = store__col_slice(st, i);
+    return c;
+}
+
+static void fsck_crc_chunk(struct fsck *f, struct fsck_crc *c, int64_t off, size_t n)
+{
+    if (c == NULL || !c->has || c->bad != -1)
+        return;
+    c->bad = off + (int64_t)n > c->size
+                 ? -2
+                 : store__blocksum_check(c->crc, c->size, off, f->buf, n);
+}
+
+/* Reports a CRC failure found by file_md5 / an inline check; counts a checked body. */
+static void fsck_crc_verdict(struct fsck *f, struct store_fsck_problem *p, struct fsck_crc *c)
+{
+    if (c == NULL || !c->has) {
+        f->st->unprotected++;
+        return;
+    }
+    f->st->crc_checked++;
+    if (c->bad == -1)
+        return;
+    p->kind = STORE_FSCK_CONTENT;
+    if (c->bad == -2)
+        fsck_report(f, p, "the block CRC32C list does not fit the body's %lld bytes",
+                    (long long)c->size);
+    else
+        fsck_report(f, p, "block %lld (bytes %lld..) fails its CRC32C", (long long)c->bad,
+                    (long long)(c->bad * STORE_CRC_BLOCK));
+}
+
+/* MD5 of a body file (and its CRCs checked into *crc, if not NULL): 0, -ENOENT, or -errno. */
+static int file_md5(struct fsck *f, const uint8_t id[STORE__ID_LEN], uint8_t md5[16],
+                    struct fsck_crc *crc)
+{
+    int64_t off = 0;
     char rel[64];
     memset(md5, 0, 16);
     file_rel(id, rel);
@@ -786,13 +835,15 @@ static int file_md5(struct fsck *f, const uint8_t id[STORE__ID_LEN], uint8_t md5
     gz_hash_init(&h, GZ_HASH_MD5);
     int rc = 0;
     for (;;) {
-        ssize_t n = read(fd, f->buf, FSCK_READ_CHUNK);
+        ssize_t n = pread(fd, f->buf, FSCK_READ_CHUNK, off);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
             rc = n < 0 ? -errno : 0;
             break;
         }
+        fsck_crc_chunk(f, crc, off, (size_t)n);
+        off += n;
         gz_hash_update(&h, f->buf, (size_t)n);
         f->st->bytes_read += n;
         rate_wait(f, (size_t)n); /* pays for this read before the next one */
@@ -840,8 +891,11 @@ static int content_multipart(struct fsck *f, struct store_fsck_problem *base, in
 {
     sqlite3_stmt *st;
     int rc = fsck_prepare(f,
-                          "SELECT num,file FROM object_parts WHERE bucket=?1 AND key=?2"
-                          " ORDER BY num",
+                          f->crc_cols ? "SELECT p.num,p.file,f.crc,p.size FROM object_parts p"
+                                        " LEFT JOIN files f ON f.id=p.file"
+                                        " WHERE p.bucket=?1 AND p.key=?2 ORDER BY p.num"
+                                      : "SELECT num,file,NULL,size FROM object_parts"
+                                        " WHERE bucket=?1 AND key=?2 ORDER BY num",
                           &st);
     if (rc < 0)
         return rc;
@@ -853,12 +907,16 @@ static int content_multipart(struct fsck *f, struct store_fsck_problem *base, in
     uint8_t id[STORE__ID_LEN], md5[16];
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         n++;
-        int err = col_id(st, 1, id) ? file_md5(f, id, md5) : -EINVAL;
-        if (err < 0 && bad++ == 0) {
-            struct store_fsck_problem p = *base;
-            p.part = sqlite3_column_int(st, 0);
+        struct fsck_crc crc = fsck_crc_col(f, st, 2, sqlite3_column_int64(st, 3));
+        int err = col_id(st, 1, id) ? file_md5(f, id, md5, &crc) : -EINVAL;
+        struct store_fsck_problem p = *base;
+        p.part = sqlite3_column_int(st, 0);
+        if (err < 0 && bad++ == 0)
             content_unreadable(f, &p, id, err);
-        }
+        if (err == 0)
+            fsck_crc_verdict(f, &p, &crc);
+        if (err == 0 && crc.has && crc.bad != -1)
+            bad++; /* reported: the ETag over the parts would only say it again */
         gz_hash_update(&all, md5, 16);
     }
     sqlite3_finalize(st);
@@ -919,18 +977,24 @@ static int content_object(struct fsck *f, sqlite3_stmt *st)
     }
     if (multipart)
         return content_multipart(f, &p, sqlite3_column_int64(st, 6), etag);
+    struct fsck_crc crc = fsck_crc_col(f, st, 8, sqlite3_column_int64(st, 9));
     if (col_id(st, 4, id)) {
-        int err = file_md5(f, id, md5);
+        int err = file_md5(f, id, md5, &crc);
         if (err < 0) {
             content_unreadable(f, &p, id, err);
             return 0;
         }
     } else {
         struct gz_slice d = store__col_slice(st, 5);
+        if (crc.has)
+            crc.bad = store__blocksum_check(crc.crc, (int64_t)d.len, 0, d.ptr, d.len);
         gz_md5(d.ptr, d.len, md5);
         rate_wait(f, d.len);
         f->st->bytes_read += (int64_t)d.len;
     }
+    fsck_crc_verdict(f, &p, &crc);
+    if (crc.has && crc.bad != -1)
+        return 0; /* one report per body */
     gz_hex_encode(got, md5, 16);
     content_verdict(f, &p, etag, got);
     return 0;
@@ -941,9 +1005,14 @@ static int pass_content(struct fsck *f)
     sqlite3_stmt *st;
     bool count = !f->o->structure;
     int rc = fsck_prepare(f,
-                          "SELECT b.name,o.key,o.etag,o.parts,o.file,o.data,o.bucket,"
-                          "o.headers FROM objects o JOIN buckets b ON b.id=o.bucket"
-                          " ORDER BY b.name,o.key",
+                          f->crc_cols ? "SELECT b.name,o.key,o.etag,o.parts,o.file,o.data,o.bucket,"
+                                        "o.headers,CASE WHEN o.file IS NULL THEN o.crc ELSE"
+                                        " (SELECT crc FROM files WHERE id=o.file) END,o.size"
+                                        " FROM objects o JOIN buckets b ON b.id=o.bucket"
+                                        " ORDER BY b.name,o.key"
+                                      : "SELECT b.name,o.key,o.etag,o.parts,o.file,o.data,o.bucket,"
+                                        "o.headers,NULL,o.size FROM objects o"
+                                        " JOIN buckets b ON b.id=o.bucket ORDER BY b.name,o.key",
                           &st);
     while (rc == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         f->st->objects += count;
@@ -954,8 +1023,12 @@ static int pass_content(struct fsck *f)
         return rc < 0 ? rc : store__sql_err(rc);
     /* Pending upload parts: each ETag is the part's MD5. */
     rc = fsck_prepare(f,
-                      "SELECT b.name,u.key,p.upload,p.num,p.etag,p.file,u.headers"
-                      " FROM upload_parts p"
+                      f->crc_cols ? "SELECT b.name,u.key,p.upload,p.num,p.etag,p.file,u.headers,"
+                                    "(SELECT crc FROM files WHERE id=p.file),p.size"
+                                    " FROM upload_parts p JOIN uploads u ON u.id=p.upload"
+                                    " JOIN buckets b ON b.id=u.bucket ORDER BY p.upload,p.num"
+                                  : "SELECT b.name,u.key,p.upload,p.num,p.etag,p.file,u.headers,"
+                                    "NULL,p.size FROM upload_parts p"
                       " JOIN uploads u ON u.id=p.upload JOIN buckets b ON b.id=u.bucket"
                       " ORDER BY p.upload,p.num",
                       &st);
@@ -974,11 +1047,15 @@ static int pass_content(struct fsck *f)
             f->st->unverified++;
             continue;
         }
-        int err = file_md5(f, id, md5);
+        struct fsck_crc crc = fsck_crc_col(f, st, 7, sqlite3_column_int64(st, 8));
+        int err = file_md5(f, id, md5, &crc);
         if (err < 0) {
             content_unreadable(f, &p, id, err);
             continue;
         }
+        fsck_crc_verdict(f, &p, &crc);
+        if (crc.has && crc.bad != -1)
+            continue;
         gz_hex_encode(got, md5, 16);
         content_verdict(f, &p, etag, got);
     }
@@ -1023,7 +1100,8 @@ static int fsck_open_db(struct fsck *f)
         return GZ_ECORRUPT;
     int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
     sqlite3_finalize(st);
-    if (v != FSCK_SCHEMA_VERSION) {
+    f->crc_cols = v == FSCK_SCHEMA_VERSION;
+    if (v != FSCK_SCHEMA_VERSION && v != 2) {
         log_error("fsck: %s has index schema %lld; this build checks schema %d", path, (long long)v,
                   FSCK_SCHEMA_VERSION);
         return GZ_ECORRUPT;

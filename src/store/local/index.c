@@ -45,7 +45,7 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_META_GET] = "SELECT v FROM meta WHERE k=?1",
     [ST_META_SET] = "INSERT INTO meta(k,v) VALUES(?1,?2) ON CONFLICT(k) DO UPDATE SET v=?2",
     [ST_FILE_EXISTS] = "SELECT 1 FROM files WHERE id=?1",
-    [ST_FILE_NEW] = "INSERT INTO files(id,refs) VALUES(?1,1)",
+    [ST_FILE_NEW] = "INSERT INTO files(id,refs,crc) VALUES(?1,1,?2)",
     [ST_FILE_UNREF] = "UPDATE files SET refs=refs-1 WHERE id=?1 RETURNING refs",
     [ST_FILE_DEL] = "DELETE FROM files WHERE id=?1",
     [ST_FILE_COUNT] = "SELECT count(*) FROM files",
@@ -61,24 +61,29 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_OBJ_STAT] =
         "SELECT size,mtime_ms,etag,parts,headers FROM objects WHERE bucket=?1 AND key=?2",
     /* by bucket name: reader.c reads a simple object with this one statement */
-    [ST_OBJ_OPEN] = "SELECT o.size,o.mtime_ms,o.etag,o.parts,o.headers,o.file,o.data,b.id"
+    [ST_OBJ_OPEN] = "SELECT o.size,o.mtime_ms,o.etag,o.parts,o.headers,o.file,o.data,b.id,"
+                    "CASE WHEN o.file IS NULL THEN o.crc"
+                    " ELSE (SELECT crc FROM files WHERE id=o.file) END,o.bad"
                     " FROM buckets b JOIN objects o ON o.bucket=b.id"
                     " WHERE b.name=?1 AND o.key=?2",
     [ST_OBJ_REFS] = "SELECT file,parts,size FROM objects WHERE bucket=?1 AND key=?2",
     [ST_OBJ_PUT] = "INSERT OR REPLACE INTO objects(bucket,key,size,mtime_ms,etag,parts,file,"
-                   "headers,data) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+                   "headers,data,crc) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
     [ST_OBJ_DEL] = "DELETE FROM objects WHERE bucket=?1 AND key=?2",
     [ST_OBJ_SET_META] = "UPDATE objects SET headers=coalesce(?3,headers), mtime_ms=?4"
                         " WHERE bucket=?1 AND key=?2",
-    [ST_OBJ_COPY] = "INSERT INTO objects(bucket,key,size,mtime_ms,etag,parts,file,headers,data)"
-                    " SELECT ?3,?4,size,?5,etag,parts,file,coalesce(?6,headers),data"
+    [ST_OBJ_COPY] = "INSERT INTO objects(bucket,key,size,mtime_ms,etag,parts,file,headers,data,"
+                    "crc,bad) SELECT ?3,?4,size,?5,etag,parts,file,coalesce(?6,headers),data,"
+                    "crc,bad"
                     " FROM objects WHERE bucket=?1 AND key=?2",
     [ST_OBJ_FILE_REF] = "UPDATE files SET refs=refs+1 WHERE id=(SELECT file FROM objects"
                         " WHERE bucket=?1 AND key=?2)",
-    [ST_OPART_LIST] = "SELECT num,size,offset,file FROM object_parts WHERE bucket=?1 AND key=?2"
-                      " ORDER BY num",
+    [ST_OPART_LIST] = "SELECT p.num,p.size,p.offset,p.file,f.crc FROM object_parts p"
+                      " LEFT JOIN files f ON f.id=p.file WHERE p.bucket=?1 AND p.key=?2"
+                      " ORDER BY p.num",
     [ST_OPART_GET] =
-        "SELECT size,offset,file FROM object_parts WHERE bucket=?1 AND key=?2 AND num=?3",
+        "SELECT p.size,p.offset,p.file,f.crc FROM object_parts p LEFT JOIN files f"
+        " ON f.id=p.file WHERE p.bucket=?1 AND p.key=?2 AND p.num=?3",
     [ST_OPART_DEL] = "DELETE FROM object_parts WHERE bucket=?1 AND key=?2",
     [ST_OPART_INS] = "INSERT INTO object_parts(bucket,key,num,size,offset,file)"
                      " VALUES(?1,?2,?3,?4,?5,?6)",
@@ -130,6 +135,18 @@ static const char *const stmt_sql[ST__COUNT] = {
                     " ON CONFLICT(bucket,name) DO UPDATE SET value=?3",
     [ST_ATTR_DEL] = "DELETE FROM bucket_attrs WHERE bucket=?1 AND name=?2",
     [ST_ATTR_DEL_ALL] = "DELETE FROM bucket_attrs WHERE bucket=?1",
+    /* scrub.c (schema 3) */
+    [ST_OBJ_MARK] = "UPDATE objects SET bad=?5 WHERE bucket=?1 AND key=?2 AND etag=?3"
+                    " AND mtime_ms=?4 AND file IS ?6",
+    [ST_CORRUPT_LIST] = "SELECT b.name,o.key,o.bad,o.mtime_ms,o.etag FROM objects o"
+                        " JOIN buckets b ON b.id=o.bucket WHERE o.bad IS NOT NULL"
+                        " ORDER BY b.name,o.key",
+    [ST_CORRUPT_COUNT] = "SELECT count(*) FROM objects WHERE bad IS NOT NULL",
+    [ST_SCRUB_NEXT] = "SELECT o.bucket,o.key,o.size,o.mtime_ms,o.etag,o.parts,o.file,o.data,"
+                      "CASE WHEN o.file IS NULL THEN o.crc"
+                      " ELSE (SELECT crc FROM files WHERE id=o.file) END,o.headers,b.name"
+                      " FROM objects o JOIN buckets b ON b.id=o.bucket"
+                      " WHERE (o.bucket,o.key)>(?1,?2) ORDER BY o.bucket,o.key LIMIT ?3",
 };
 
 int store__sql_err(int rc)
@@ -403,12 +420,13 @@ int store__bucket_id(struct store__conn *c, struct gz_slice name, int64_t *id)
     return rc == SQLITE_DONE ? GZ_ENOBUCKET : store__sql_err(rc);
 }
 
-int store__file_new(struct store__conn *c, const uint8_t id[STORE__ID_LEN])
+int store__file_new(struct store__conn *c, const uint8_t id[STORE__ID_LEN], struct gz_slice crc)
 {
     sqlite3_stmt *st = store__stmt(c, ST_FILE_NEW);
     if (st == NULL)
         return -EIO;
     store__bind_id(st, 1, id);
+    store__bind_slice(st, 2, crc);
     int rc = sqlite3_step(st);
     store__stmt_done(st);
     return rc == SQLITE_DONE ? 0 : store__sql_err(rc);

@@ -277,8 +277,41 @@ static void store_free(struct store *s)
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv_commit);
     pthread_cond_destroy(&s->cv_sync);
+    pthread_mutex_destroy(&s->scrub.mu);
+    pthread_cond_destroy(&s->scrub.cv);
     gz_free(s->dir);
     gz_free(s);
+}
+
+/* An index that is missing while objects/ holds files means the index was lost (a deleted
+ * file, a power loss before its first sync, a bad restore): starting with an empty index
+ * would quietly hide every object (and the sweep would then delete them). -EUCLEAN. */
+static int index_lost_check(struct store *s)
+{
+    struct stat sb;
+    if (fstatat(s->dirfd, "index.db", &sb, 0) == 0 || errno != ENOENT)
+        return 0;
+    for (int i = 0; i < 256; i++) {
+        int fd = dup(s->subfd[i]);
+        DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+        if (d == NULL) {
+            if (fd >= 0)
+                close(fd);
+            continue;
+        }
+        struct dirent *e;
+        bool found = false;
+        while (!found && (e = readdir(d)) != NULL)
+            found = e->d_name[0] != '.';
+        closedir(d);
+        if (found) {
+            log_error("store: %s/index.db is missing but objects/ holds object files: refusing "
+                      "to start with an empty index that would hide them (restore index.db, or "
+                      "move objects/ aside to start empty)", s->dir);
+            return -EUCLEAN;
+        }
+    }
+    return 0;
 }
 
 int store_open(const struct store_config *cfg, struct store **out)
@@ -294,6 +327,7 @@ int store_open(const struct store_config *cfg, struct store **out)
     s->dir = gz_strdup(cfg->data_dir);
     s->inline_max = cfg->inline_max ? cfg->inline_max : STORE_DEFAULT_INLINE_MAX;
     s->sync = cfg->sync != 0;
+    s->verify_reads = !cfg->no_verify_reads;
     s->dirfd = s->objfd = s->lockfd = -1;
     for (int i = 0; i < 256; i++)
         s->subfd[i] = -1;
@@ -301,8 +335,12 @@ int store_open(const struct store_config *cfg, struct store **out)
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv_commit, NULL);
     pthread_cond_init(&s->cv_sync, NULL);
+    pthread_mutex_init(&s->scrub.mu, NULL);
+    pthread_cond_init(&s->scrub.cv, NULL);
 
     rc = dirs_open(s);
+    if (rc == 0)
+        rc = index_lost_check(s);
     if (rc == 0)
         rc = index_open(s);
     /* index.db and its -wal may have just been created: make their names durable. */
@@ -310,8 +348,11 @@ int store_open(const struct store_config *cfg, struct store **out)
         rc = -errno;
     if (rc == 0)
         rc = store__threads_start(s);
+    if (rc == 0)
+        rc = store__scrub_start(s, cfg);
     if (rc < 0) {
         log_error("store: cannot open %s: %s", cfg->data_dir, gz_strerror(rc));
+        store__scrub_stop(s);
         store__threads_stop(s);
         store_free(s);
         return rc;
@@ -324,6 +365,7 @@ void store_close(struct store *s)
 {
     if (s == NULL)
         return;
+    store__scrub_stop(s);
     store__threads_stop(s);
     long live = __atomic_load_n(&s->live_files, __ATOMIC_RELAXED);
     if (live > 0) {

@@ -29,6 +29,7 @@
 #include <sqlite3.h>
 
 #include "../store.h"
+#include "../../util/hash.h"
 
 #define STORE__ID_LEN 16          /* bytes in a file id (32 hex characters in its name) */
 #define STORE__SYNC_THREADS 4     /* parallel fdatasync of new files */
@@ -53,6 +54,7 @@ enum store__stmt {
     ST_USAGE_BKT_ADD, ST_USAGE_OWNER_ADD, ST_USAGE_BKT_GET, ST_USAGE_BKT_ROW, ST_USAGE_OWNER_GET,
     ST_QUOTA_BKT_SET, ST_QUOTA_OWNER_SET, ST_QUOTA_CHECK, ST_BKT_OWNER_SET,
     ST_ATTR_GET, ST_ATTR_SET, ST_ATTR_DEL, ST_ATTR_DEL_ALL,
+    ST_OBJ_MARK, ST_CORRUPT_LIST, ST_CORRUPT_COUNT, ST_SCRUB_NEXT,
     ST__COUNT
 };
 
@@ -73,6 +75,7 @@ enum store__op_kind {
     OP_PUT, OP_DELETE, OP_COPY, OP_BUCKET_CREATE, OP_BUCKET_DELETE,
     OP_UPLOAD_CREATE, OP_PART, OP_COMPLETE, OP_ABORT,
     OP_BUCKET_OWNER, OP_BUCKET_QUOTA, OP_OWNER_QUOTA, OP_BUCKET_ATTR,
+    OP_MARK_CORRUPT, OP_META_SET,
 };
 
 /* One queued mutation. Every slice is an owned copy (freed by store__op_free). */
@@ -104,6 +107,10 @@ struct store__op {
     bool u_pending;                 /* usage change to apply if the op commits (usage.c) */
     int u_ent;                      /* ... to this bucket entry of store.uacc */
     struct store_usage u_delta;
+    /* MARK_CORRUPT: bucket id, key, etag, mtime_ms and file as scanned; headers = what failed.
+     * META_SET: bid = meta.scrub_last_pass. */
+    int64_t bid;
+    struct gz_slice file;           /* a file id, or empty (inline, multipart) */
 };
 
 /* The usage changes of the batch being applied, by bucket and by owner (usage.c): loaded
@@ -121,6 +128,25 @@ struct store__uacc_ent {
 struct store__uacc {
     struct store__uacc_ent *e;
     int n, cap;
+};
+
+/* A body's block checksums being computed as it streams (blocksum.c). */
+struct store__blocksum {
+    uint8_t *crc;                   /* 4 bytes per finished block */
+    size_t n, cap;
+    size_t fill;                    /* bytes in the current block */
+    struct gz_hash h;               /* the current block's CRC32C */
+};
+
+/* The scrub thread's state (scrub.c): st, stop and kick guarded by mu. */
+struct store__scrub {
+    pthread_t tid;
+    bool started, stop, kick;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct store_scrub_status st;
+    int64_t next_ns;                /* token bucket (scrub thread only) */
+    uint8_t *buf;                   /* read buffer (scrub thread only) */
 };
 
 struct store__stats {
@@ -155,6 +181,9 @@ struct store {
     int nsyncers;
     bool committer_started;
     struct store__stats stats;
+    bool verify_reads;              /* !store_config.no_verify_reads */
+    int64_t read_failures;          /* atomic: reads that failed verification */
+    struct store__scrub scrub;
 };
 
 struct store_writer {
@@ -167,6 +196,7 @@ struct store_writer {
     uint8_t id[STORE__ID_LEN];
     int64_t size;
     int err;                        /* sticky write error */
+    struct store__blocksum sum;     /* block CRCs of every byte written */
 };
 
 /* ---- index.c ---- */
@@ -197,8 +227,8 @@ int store__exec_kv(struct store__conn *c, enum store__stmt id, int64_t bucket,
 int store__sql_err(int rc);
 /* Bucket name -> id: 0 and *id, or GZ_ENOBUCKET / error. */
 int store__bucket_id(struct store__conn *c, struct gz_slice name, int64_t *id);
-/* Adds a reference-1 row for a new file. */
-int store__file_new(struct store__conn *c, const uint8_t id[STORE__ID_LEN]);
+/* Adds a reference-1 row for a new file with its block checksums. */
+int store__file_new(struct store__conn *c, const uint8_t id[STORE__ID_LEN], struct gz_slice crc);
 /* Drops a reference; at zero the row goes and the id joins *unlinks. */
 int store__file_unref(struct store__conn *c, const uint8_t id[STORE__ID_LEN],
                       struct store__idvec *unlinks);
@@ -290,6 +320,30 @@ int store__apply_abort(struct store *s, struct store__conn *c, struct store__op 
 int store__writer_durable(struct store_writer *w, bool need_file);
 /* Frees the writer; unlinks its file unless w->keep. NULL-safe. */
 void store__writer_free(struct store_writer *w);
+
+/* ---- blocksum.c ---- */
+/* Length of the checksum BLOB of a body of size bytes. */
+size_t store__blocksum_len(int64_t size);
+uint32_t store__crc_block(const void *p, size_t n);
+void store__blocksum_update(struct store__blocksum *b, const void *p, size_t n);
+/* Closes the last (short) block; the BLOB stays owned by b. Idempotent. */
+struct gz_slice store__blocksum_final(struct store__blocksum *b);
+void store__blocksum_free(struct store__blocksum *b);
+/* Checks n bytes at p, which are the body's bytes [off, off + n): off a block boundary, n
+ * whole blocks (the last may end at the body's end). -1 if all match, the index of the first
+ * failing block, or -2 if the arguments or the BLOB's length do not fit the body's size. */
+int64_t store__blocksum_check(struct gz_slice crcs, int64_t size, int64_t off, const void *p,
+                              size_t n);
+
+/* ---- scrub.c ---- */
+int store__scrub_start(struct store *s, const struct store_config *cfg);
+void store__scrub_stop(struct store *s);
+int store__apply_mark(struct store *s, struct store__conn *c, struct store__op *op);
+int store__apply_meta(struct store *s, struct store__conn *c, struct store__op *op);
+/* The schema 2 -> 3 step (checksum columns, corrupt marks); run by store__schema_upgrade. */
+int store__schema_upgrade_v3(struct store__conn *c);
+/* Counts a read that failed verification (logged by the caller). */
+void store__read_failure(struct store *s);
 
 /* ---- list.c ---- */
 /* The smallest byte string greater than every string starting with p: false if none

@@ -93,7 +93,7 @@ int store__apply_part(struct store *s, struct store__conn *c, struct store__op *
     if (rc == 0)
         rc = part_drop(c, op->upload_id, op->part_number, &op->unlinks);
     if (rc == 0)
-        rc = store__file_new(c, op->w->id);
+        rc = store__file_new(c, op->w->id, store__blocksum_final(&op->w->sum));
     if (rc < 0)
         return rc;
     st = store__stmt(c, ST_UPART_PUT);

@@ -92,7 +92,7 @@ int store__apply_put(struct store *s, struct store__conn *c, struct store__op *o
     if (rc == 0) /* may refuse with GZ_EQUOTA: the savepoint then undoes the removal */
         rc = store__usage_add(s, c, op, bid, w->size - (old < 0 ? 0 : old), old < 0 ? 1 : 0);
     if (rc == 0 && w->has_file)
-        rc = store__file_new(c, w->id);
+        rc = store__file_new(c, w->id, store__blocksum_final(&w->sum));
     if (rc < 0)
         return rc;
     sqlite3_stmt *st = store__stmt(c, ST_OBJ_PUT);
@@ -107,8 +107,10 @@ int store__apply_put(struct store *s, struct store__conn *c, struct store__op *o
     if (w->has_file)
         store__bind_id(st, 7, w->id);
     store__bind_slice(st, 8, op->headers);
-    if (!w->has_file)
+    if (!w->has_file) {
         store__bind_slice(st, 9, gz_slice(w->buf, w->len));
+        store__bind_slice(st, 10, store__blocksum_final(&w->sum));
+    }
     rc = sqlite3_step(st);
     store__stmt_done(st);
     return rc == SQLITE_DONE ? 0 : store__sql_err(rc);

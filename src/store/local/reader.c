@@ -18,6 +18,13 @@
  * exactly what the index would return; a hit needs no SQLite read transaction (whose shared-
  * memory lock, taken under a process-wide mutex, is where loop threads queued). Per thread,
  * so no lock; freed when the thread exits.
+ *
+ * Verification (blocksum.c): an inline body is checked against its block CRCs when it is
+ * loaded; a file body, when the store verifies reads and the body has CRCs, is read with
+ * pread a few whole blocks at a time into the reader's buffer and each block checked before
+ * any of its bytes is handed out (a range starting or ending inside a block reads all of it),
+ * so next() returns memory segments instead of file ranges. A mismatch is GZ_ECORRUPT. A body
+ * without CRCs (written before schema 3) goes out as file ranges, unchecked.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -31,7 +38,11 @@ struct store__extent {
     int64_t file_off;   /* where those bytes start in the file */
     uint8_t id[STORE__ID_LEN];
     int fd;             /* -1 until opened */
+    uint8_t *crc;       /* the body's block CRCs (owned), or NULL: unprotected */
+    size_t crc_len;
 };
+
+#define READER_VERIFY_MAX (1024 * 1024) /* bytes read and checked at a time (whole blocks) */
 
 struct store_reader {
     struct store *s;
@@ -40,6 +51,11 @@ struct store_reader {
     struct store__extent *ext;
     int next, cur;
     char *headers;
+    uint8_t *vbuf;      /* verified bytes of extent vb_ext: object bytes [vb_start, +vb_len) */
+    size_t vcap;
+    int64_t vb_start, vb_len;
+    int vb_ext;
+    bool no_verify;     /* store_reader_set_verify(r, false) */
 };
 
 /* ---- the per-thread row cache ---- */
@@ -54,8 +70,10 @@ struct reader_cache_ent {
     int64_t size, mtime_ms;
     char etag[48];
     bool has_file;
+    bool has_crc;       /* has_file: the file's CRCs follow the data */
+    size_t crc_len;
     uint8_t id[STORE__ID_LEN];
-    char bytes[]; /* bucket, key, headers, data */
+    char bytes[]; /* bucket, key, headers, data, crc */
 };
 
 struct reader_cache {
@@ -120,7 +138,8 @@ static struct reader_cache_ent *reader_cache_find(struct store *s, struct gz_sli
 
 static void reader_reset(struct store_reader *r);
 static struct store__extent *reader_add_extent(struct store_reader *r, int cap, int64_t off,
-                                               int64_t size, struct gz_slice id);
+                                               int64_t size, struct gz_slice id,
+                                               const uint8_t *crc, size_t crc_len);
 
 /* Fills r and meta from a cached row (as reader_load would): 0, or -1 to read the index. */
 static int reader_cache_fill(struct store_reader *r, const struct reader_cache_ent *e,
@@ -139,7 +158,8 @@ static int reader_cache_fill(struct store_reader *r, const struct reader_cache_e
         memcpy(r->mem, headers + e->headers_len, e->data_len);
         return 0;
     }
-    reader_add_extent(r, 1, 0, r->size, gz_slice(e->id, STORE__ID_LEN));
+    reader_add_extent(r, 1, 0, r->size, gz_slice(e->id, STORE__ID_LEN),
+                      e->has_crc ? (const uint8_t *)headers + e->headers_len : NULL, e->crc_len);
     int fd = store__file_open(r->s, e->id);
     if (fd < 0) {
         reader_reset(r);
@@ -157,13 +177,14 @@ static void reader_cache_put(struct store *s, struct gz_slice bucket, struct gz_
 {
     bool has_file = r->next == 1;
     size_t data_len = has_file ? 0 : (size_t)r->size;
+    size_t crc_len = has_file && r->ext[0].crc ? r->ext[0].crc_len : 0;
     if (meta->parts != 0 || r->next > 1 || (!has_file && r->mem == NULL) ||
         data_len > READER_CACHE_MAX_INLINE || meta->headers.len > READER_CACHE_MAX_INLINE)
         return;
     struct reader_cache *c = reader_cache_get(true);
     if (c == NULL)
         return;
-    size_t n = bucket.len + key.len + meta->headers.len + data_len;
+    size_t n = bucket.len + key.len + meta->headers.len + data_len + crc_len;
     struct reader_cache_ent *e = gz_malloc(sizeof(*e) + n);
     e->s = s;
     e->gen = gen;
@@ -175,6 +196,8 @@ static void reader_cache_put(struct store *s, struct gz_slice bucket, struct gz_
     e->mtime_ms = meta->mtime_ms;
     memcpy(e->etag, meta->etag, sizeof(e->etag));
     e->has_file = has_file;
+    e->has_crc = has_file && r->ext[0].crc != NULL;
+    e->crc_len = crc_len;
     if (has_file)
         memcpy(e->id, r->ext[0].id, STORE__ID_LEN);
     char *p = e->bytes;
@@ -186,6 +209,8 @@ static void reader_cache_put(struct store *s, struct gz_slice bucket, struct gz_
     p += meta->headers.len;
     if (data_len)
         memcpy(p, r->mem, data_len);
+    if (crc_len)
+        memcpy(p + data_len, r->ext[0].crc, crc_len);
     size_t slot = reader_cache_slot(bucket, key);
     gz_free(c->slot[slot]);
     c->slot[slot] = e;
@@ -196,8 +221,13 @@ static void reader_reset(struct store_reader *r)
     for (int i = 0; i < r->next; i++) {
         if (r->ext[i].fd >= 0)
             close(r->ext[i].fd);
+        gz_free(r->ext[i].crc);
     }
     gz_free(r->ext);
+    gz_free(r->vbuf);
+    r->vbuf = NULL;
+    r->vcap = 0;
+    r->vb_len = 0;
     gz_free(r->mem);
     gz_free(r->headers);
     r->ext = NULL;
@@ -216,7 +246,8 @@ void store_reader_close(struct store_reader *r)
 }
 
 static struct store__extent *reader_add_extent(struct store_reader *r, int cap, int64_t off,
-                                               int64_t size, struct gz_slice id)
+                                               int64_t size, struct gz_slice id,
+                                               const uint8_t *crc, size_t crc_len)
 {
     if (r->ext == NULL)
         r->ext = gz_calloc((size_t)cap, sizeof(*r->ext));
@@ -227,7 +258,21 @@ static struct store__extent *reader_add_extent(struct store_reader *r, int cap, 
     e->fd = -1;
     if (id.len == STORE__ID_LEN)
         memcpy(e->id, id.ptr, STORE__ID_LEN);
+    e->crc = NULL;
+    e->crc_len = crc_len;
+    if (crc != NULL) {
+        e->crc = gz_malloc(crc_len ? crc_len : 1);
+        memcpy(e->crc, crc, crc_len);
+    }
     return e;
+}
+
+/* A CRC column: its bytes, or NULL if the body has none (SQL NULL). */
+static const uint8_t *col_crc(sqlite3_stmt *st, int i)
+{
+    if (sqlite3_column_type(st, i) == SQLITE_NULL)
+        return NULL;
+    return (const uint8_t *)store__col_slice(st, i).ptr;
 }
 
 /* Loads a multipart object's parts: all (part 0) or just one (as the reader's whole span). */
@@ -247,7 +292,8 @@ static int reader_load_parts(struct store__conn *c, int64_t bid, struct gz_slice
         if (rc == SQLITE_ROW) {
             *psize = r->size = sqlite3_column_int64(st, 0);
             *poff = sqlite3_column_int64(st, 1);
-            reader_add_extent(r, 1, 0, r->size, store__col_slice(st, 2));
+            reader_add_extent(r, 1, 0, r->size, store__col_slice(st, 2), col_crc(st, 3),
+                              store__col_slice(st, 3).len);
             rc = SQLITE_DONE;
         } else if (rc == SQLITE_DONE) {
             rc = GZ_EINVALIDPART;
@@ -255,7 +301,8 @@ static int reader_load_parts(struct store__conn *c, int64_t bid, struct gz_slice
     } else {
         while ((rc = sqlite3_step(st)) == SQLITE_ROW && r->next < nparts) {
             reader_add_extent(r, nparts, sqlite3_column_int64(st, 2),
-                              sqlite3_column_int64(st, 1), store__col_slice(st, 3));
+                              sqlite3_column_int64(st, 1), store__col_slice(st, 3),
+                              col_crc(st, 4), store__col_slice(st, 4).len);
         }
         if (rc == SQLITE_ROW)
             rc = SQLITE_DONE;
@@ -264,6 +311,21 @@ static int reader_load_parts(struct store__conn *c, int64_t bid, struct gz_slice
     if (rc < 0)
         return rc;
     return rc == SQLITE_DONE ? 0 : store__sql_err(rc);
+}
+
+/* Does an inline body fail its block CRCs (column 8; NULL: unprotected, not checked)? */
+static bool reader_inline_bad(sqlite3_stmt *st, struct gz_slice bucket, struct gz_slice key,
+                              struct gz_slice data)
+{
+    if (sqlite3_column_type(st, 8) == SQLITE_NULL)
+        return false;
+    int64_t blk = store__blocksum_check(store__col_slice(st, 8), (int64_t)data.len, 0, data.ptr,
+                                        data.len);
+    if (blk == -1)
+        return false;
+    log_error("store: %.*s/%.*s: inline body fails its CRC32C at block %lld: not served",
+              (int)bucket.len, bucket.ptr, (int)key.len, key.ptr, (long long)blk);
+    return true;
 }
 
 /* Fills r and meta from the object's row, looked up by bucket name and key in one statement
@@ -302,10 +364,17 @@ static int reader_load_row(struct store__conn *c, struct gz_slice bucket, struct
     rc = 0;
     if (meta->parts == 0 && part > 1) {
         rc = GZ_EINVALIDPART;
+    } else if (sqlite3_column_type(st, 9) != SQLITE_NULL) {
+        log_error("store: %.*s/%.*s is marked corrupt (%s): refusing to read it", (int)bucket.len,
+                  bucket.ptr, (int)key.len, key.ptr, (const char *)sqlite3_column_text(st, 9));
+        rc = GZ_ECORRUPT;
     } else if (meta->parts == 0 && file.len == STORE__ID_LEN) {
-        reader_add_extent(r, 1, 0, r->size, file);
+        reader_add_extent(r, 1, 0, r->size, file, col_crc(st, 8), store__col_slice(st, 8).len);
     } else if (meta->parts == 0) {
         if ((int64_t)data.len != r->size) {
+            rc = GZ_ECORRUPT;
+        } else if (reader_inline_bad(st, bucket, key, data)) {
+            store__read_failure(r->s);
             rc = GZ_ECORRUPT;
         } else {
             r->mem = gz_malloc(data.len ? data.len : 1);
@@ -421,6 +490,12 @@ int store_object_open_part(struct store *s, struct gz_slice bucket, struct gz_sl
     return reader_open(s, bucket, key, part_number, out, meta, part_offset, part_size);
 }
 
+void store_reader_set_verify(struct store_reader *r, bool on)
+{
+    r->no_verify = !on;
+    r->vb_len = 0;
+}
+
 int store_reader_seek(struct store_reader *r, int64_t pos)
 {
     if (pos < 0 || pos > r->size)
@@ -436,6 +511,64 @@ int store_reader_seek(struct store_reader *r, int64_t pos)
             hi = mid - 1;
     }
     r->cur = lo;
+    return 0;
+}
+
+static int pread_all(int fd, uint8_t *p, size_t n, int64_t off);
+
+/* Fills the verify buffer with the whole blocks of extent r->cur that hold [pos, pos + max)
+ * (at most READER_VERIFY_MAX bytes; never a block the caller did not ask for, so a range that
+ * avoids a damaged block reads), checking each: 0, GZ_ECORRUPT (logged, counted) or a read
+ * error. */
+static int reader_verify_fill(struct store_reader *r, struct store__extent *e, int64_t max)
+{
+    int64_t rel = (r->pos - e->off) / STORE_CRC_BLOCK * STORE_CRC_BLOCK;
+    int64_t want = r->pos - e->off + GZ_MIN(max, e->size - (r->pos - e->off)) - rel;
+    want = (want + STORE_CRC_BLOCK - 1) / STORE_CRC_BLOCK * STORE_CRC_BLOCK;
+    int64_t n = GZ_MIN(GZ_MIN((int64_t)READER_VERIFY_MAX, want), e->size - rel);
+    if (r->vcap < (size_t)n) {
+        gz_free(r->vbuf);
+        r->vcap = (size_t)n;
+        r->vbuf = gz_malloc(r->vcap);
+    }
+    r->vb_len = 0;
+    int rc = pread_all(e->fd, r->vbuf, (size_t)n, e->file_off + rel);
+    if (rc < 0)
+        return rc;
+    int64_t blk = store__blocksum_check(gz_slice(e->crc, e->crc_len), e->size, rel, r->vbuf,
+                                        (size_t)n);
+    if (blk != -1) {
+        char name[2 * STORE__ID_LEN + 1];
+        gz_hex_encode(name, e->id, STORE__ID_LEN);
+        if (blk == -2)
+            log_error("store: objects/%.2s/%s: its checksum list does not fit its size %lld",
+                      name, name, (long long)e->size);
+        else
+            log_error("store: objects/%.2s/%s: block %lld (bytes %lld..) fails its CRC32C: "
+                      "not served",
+                      name, name, (long long)blk, (long long)(blk * STORE_CRC_BLOCK));
+        store__read_failure(r->s);
+        return GZ_ECORRUPT;
+    }
+    r->vb_ext = r->cur;
+    r->vb_start = e->off + rel;
+    r->vb_len = n;
+    return 0;
+}
+
+/* The next piece of a verified file extent, from the buffer (refilled when pos left it). */
+static int reader_next_verified(struct store_reader *r, struct store__extent *e, int64_t max,
+                                struct store_segment *seg)
+{
+    if (r->vb_len == 0 || r->vb_ext != r->cur || r->pos < r->vb_start ||
+        r->pos >= r->vb_start + r->vb_len) {
+        int rc = reader_verify_fill(r, e, max);
+        if (rc < 0)
+            return rc;
+    }
+    seg->mem = r->vbuf + (r->pos - r->vb_start);
+    seg->len = GZ_MIN(max, r->vb_start + r->vb_len - r->pos);
+    r->pos += seg->len;
     return 0;
 }
 
@@ -467,6 +600,8 @@ int store_reader_next(struct store_reader *r, int64_t max, struct store_segment 
             return fd == -ENOENT ? GZ_ECLOSED : fd;
         e->fd = fd;
     }
+    if (e->crc != NULL && r->s->verify_reads && !r->no_verify)
+        return reader_next_verified(r, e, max, seg);
     seg->fd = e->fd;
     seg->offset = e->file_off + (r->pos - e->off);
     seg->len = GZ_MIN(max, end - r->pos);

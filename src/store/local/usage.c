@@ -27,7 +27,8 @@
 #include "local_int.h"
 
 #define STORE__SCHEMA_V1 1      /* the first release: no usage, version in meta.schema */
-#define STORE__SCHEMA_VERSION 2 /* usage, quotas, bucket attributes; PRAGMA user_version */
+#define STORE__SCHEMA_V2 2      /* usage, quotas, bucket attributes; PRAGMA user_version */
+#define STORE__SCHEMA_VERSION 3 /* block checksums, corrupt marks (scrub.c) */
 #define STORE__OWNER_MAX 64
 
 /* The schema 1 -> 2 step; also run on a new index right after the schema 1 tables. */
@@ -82,6 +83,8 @@ int store__schema_upgrade(struct store__conn *c)
         return rc;
     if (uv == STORE__SCHEMA_VERSION)
         return 0;
+    if (uv == STORE__SCHEMA_V2)
+        return store__schema_upgrade_v3(c);
     rc = store__meta_get(c, "schema", &legacy);
     if (rc < 0 && rc != -ENOENT)
         return rc;
@@ -94,8 +97,8 @@ int store__schema_upgrade(struct store__conn *c)
     rc = exec_sql(c, upgrade_v2_sql);
     if (rc == 0 && !fresh)
         log_info("store: index upgraded from schema %d to %d (usage computed from the objects)",
-                 STORE__SCHEMA_V1, STORE__SCHEMA_VERSION);
-    return rc;
+                 STORE__SCHEMA_V1, STORE__SCHEMA_V2);
+    return rc == 0 ? store__schema_upgrade_v3(c) : rc;
 }
 
 static bool quota_over(int64_t total, int64_t delta, int64_t max)

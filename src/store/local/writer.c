@@ -89,6 +89,7 @@ int store_writer_write(struct store_writer *w, const void *p, size_t n)
         return w->err;
     if (n == 0)
         return 0;
+    store__blocksum_update(&w->sum, p, n); /* as the bytes pass: no second read */
     if (!w->has_file && w->len + n <= w->s->inline_max) {
         rc = writer_buffer(w, p, n);
     } else {
@@ -99,7 +100,7 @@ int store_writer_write(struct store_writer *w, const void *p, size_t n)
             writer_write_behind(w, w->size, w->size + (int64_t)n);
     }
     if (rc < 0) {
-        w->err = rc;
+        w->err = rc; /* sticky: the checksums no longer matter */
         return rc;
     }
     w->size += (int64_t)n;
@@ -148,6 +149,7 @@ void store__writer_free(struct store_writer *w)
     if (w->has_file)
         __atomic_sub_fetch(&w->s->live_files, 1, __ATOMIC_RELAXED);
     gz_free(w->buf);
+    store__blocksum_free(&w->sum);
     gz_free(w);
 }
 
