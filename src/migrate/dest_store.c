@@ -81,10 +81,22 @@ int mig_client_init_store(struct mig_client *c, struct store *s, const char *buc
     snprintf(c->base, sizeof(c->base), "store");
     struct store_bucket b;
     int rc = store_bucket_get(s, gz_slice_cstr(c->bucket), &b);
-    if (rc < 0)
+    if (rc < 0) {
         snprintf(err, errsz, "destination bucket %s: %s", bucket,
                  rc == GZ_ENOBUCKET ? "does not exist" : gz_strerror(rc));
-    return rc < 0 ? (rc == GZ_ENOBUCKET ? -ENOENT : rc) : 0;
+        return rc == GZ_ENOBUCKET ? -ENOENT : rc;
+    }
+    /* Objects written here bypass the S3 handlers, which seal bodies for a bucket that
+     * encrypts by default: refuse rather than store plaintext there. */
+    struct gz_buf v;
+    if (store_bucket_attr_get(s, gz_slice_cstr(c->bucket), STORE_ATTR_SSE_DEFAULT, &v) == 0) {
+        gz_buf_free(&v);
+        snprintf(err, errsz, "destination bucket %s encrypts new objects by default; "
+                 "migrating into it is not supported yet: use a bucket without default "
+                 "encryption (or migrate through its S3 endpoint)", bucket);
+        return -EPERM;
+    }
+    return 0;
 }
 
 static const char *const canonical[] = {

@@ -16,7 +16,7 @@
 #include "../store/store.h"
 
 /* The bucket attribute holding a bucket's default encryption (absent: none). */
-#define S3_SSE_BUCKET_ATTR "sse"
+#define S3_SSE_BUCKET_ATTR STORE_ATTR_SSE_DEFAULT
 
 bool s3_sse_encrypted(struct gz_slice headers);
 bool s3_sse_customer(struct gz_slice headers); /* SSE-C */

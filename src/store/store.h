@@ -167,6 +167,9 @@ const char *store_data_dir(const struct store *s);
 /* Small named attributes of a bucket (policy JSON, canned ACL, ...), durable. value NULL
  * deletes. get fills *out (initialised by the callee) or returns -ENOENT. */
 #define STORE_MAX_ATTR_VALUE (64 * 1024)
+/* The attribute holding a bucket's default encryption (set by the S3 layer's
+ * PutBucketEncryption; read by writers that bypass the S3 handlers). */
+#define STORE_ATTR_SSE_DEFAULT "sse"
 int store_bucket_attr_set(struct store *s, struct gz_slice bucket, const char *name,
                           const struct gz_slice *value);
 int store_bucket_attr_get(struct store *s, struct gz_slice bucket, const char *name,

@@ -396,6 +396,20 @@ class MigrateJobsTests(h.ServerTestCase, t.TenancyMixin):
         self.assertIn("source.endpoint", r.error_message)
         self.assertEqual(self.api("POST", "/%s/cancel" % jid, who=self.admin_a).status, 200)
 
+    def test_default_encrypted_destination_is_refused_not_written_in_plaintext(self):
+        src, dst = h.unique_bucket("esrc"), h.unique_bucket("edst")
+        self.moto.s3.create_bucket(Bucket=src)
+        self.moto.s3.put_object(Bucket=src, Key="secret.txt", Body=b"plain")
+        self.admin_a.s3.create_bucket(Bucket=dst)
+        self.admin_a.s3.put_bucket_encryption(Bucket=dst, ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+        job = self.create(self.body(src, dst), who=self.admin_a)
+        j = self.wait_state(job["id"], ("failed", "completed"), timeout=60)
+        self.assertEqual(j["state"], "failed", j)
+        self.assertIn("encrypts new objects by default", j["error"])
+        listed = self.admin_a.s3.list_objects_v2(Bucket=dst).get("Contents", [])
+        self.assertEqual(listed, [])
+
     def test_bad_credentials_and_unreachable_fail_fast(self):
         dst = h.unique_bucket("fdst")
         # gzy itself as a source checks signatures: a wrong secret fails the job
