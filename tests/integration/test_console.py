@@ -12,16 +12,12 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
-import tempfile
-import time
 import unittest
 
-import boto3
-import botocore.config
 
 import harness as h
+from motopeer import MOTO_KEY, Moto, free_port as _free_port
 import tenancy as tn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -31,7 +27,6 @@ CHROMIUM = os.environ.get("GZY_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = os.environ.get("GZY_CONSOLE_ARTIFACTS",
                            os.path.join(ROOT, "build", "test-artifacts", "console"))
 SCENARIO_TIMEOUT_S = 240
-MOTO_KEY = "testing"
 
 
 def _missing_tools():
@@ -42,57 +37,6 @@ def _missing_tools():
     if not os.path.isdir(os.path.join(ROOT, "console", "node_modules", "playwright-core")):
         return "console/node_modules/playwright-core is missing (run `cd console && npm ci`)"
     return None
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _moto_binary():
-    exe = shutil.which("moto_server")
-    if exe:
-        return exe
-    cand = os.path.expanduser("~/.pyenv/shims/moto_server")
-    return cand if os.path.exists(cand) else None
-
-
-class Moto:
-    """moto_server on a free loopback port: the third-party cloud the tenant migrates from."""
-
-    def __init__(self):
-        exe = _moto_binary()
-        if exe is None:
-            raise unittest.SkipTest("moto_server is not installed")
-        self.port = _free_port()
-        self.tmp = tempfile.mkdtemp(prefix="gzy-moto-")
-        self.log = open(os.path.join(self.tmp, "moto.log"), "wb")
-        self.proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(self.port)],
-                                     stdout=self.log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
-        self.endpoint = "http://127.0.0.1:%d" % self.port
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            self.close()
-            raise AssertionError("moto_server did not start")
-        self.s3 = boto3.session.Session().client(
-            "s3", endpoint_url=self.endpoint, aws_access_key_id=MOTO_KEY,
-            aws_secret_access_key=MOTO_KEY, region_name=h.REGION,
-            config=botocore.config.Config(s3={"addressing_style": "path"}))
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
-        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 class ConsoleDictionaryTest(unittest.TestCase):

@@ -21,7 +21,7 @@ import unittest
 import urllib.parse
 
 import harness as h
-from test_migrate_copy import MOTO_KEY, Moto, moto_binary
+from motopeer import MOTO_KEY, Moto, moto_binary
 
 CRC64_POLY = 0xC96C5795D7870F42
 _CRC64_TABLE = []

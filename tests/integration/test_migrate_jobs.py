@@ -18,7 +18,7 @@ import unittest
 
 import harness as h
 import tenancy as t
-from test_migrate_copy import Moto, free_port, moto_binary
+from motopeer import Moto, free_port, moto_binary
 
 META = {"owner": "alice", "project": "gzy-jobs"}
 API = "/admin/v1/migrations"

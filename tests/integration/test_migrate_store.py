@@ -13,7 +13,8 @@ import tempfile
 import unittest
 
 import harness as h
-from test_migrate_copy import MOTO_KEY, META, Moto, moto_binary
+from motopeer import MOTO_KEY, Moto, moto_binary
+from test_migrate_copy import META
 
 
 def gzy_bin():

@@ -14,7 +14,7 @@ import urllib.parse
 
 import harness as h
 import tenancy as t
-from test_migrate_copy import Moto, moto_binary
+from motopeer import Moto, moto_binary
 
 C = "/admin/v1/contracts"
 
