@@ -5,10 +5,7 @@ clearly; kill -9 mid-run resumes from the journal without recopying verified obj
 
 import concurrent.futures
 import hashlib
-import http.client
-import http.server
 import threading
-import urllib.parse
 import json
 import os
 import shutil
@@ -20,77 +17,38 @@ import unittest
 
 
 import harness as h
-from motopeer import MOTO_KEY, Moto, free_port, moto_binary
+from motopeer import MOTO_KEY, HookProxy, Moto, free_port, moto_binary
 
 AWKWARD = ["with space.txt", "plus+sign", "per%cent", "unicode-\u00e9\u4e2d\u6587.bin",
            "deep/a/b/c/d/e/f/g.txt", "dots/../up", "./lead-dot", "tilde~and=eq&amp"]
 META = {"owner": "alice", "project": "gzy-migrate"}
 
 
-class FaultProxy:
-    """An HTTP proxy in front of moto that injects faults by key: 'flaky/slowdown' answers the
+def FaultProxy(upstream_port):
+    """A HookProxy in front of moto that injects faults by key: 'flaky/slowdown' answers the
     first two GETs with 503 SlowDown, 'flaky/corrupt' flips a byte of its first GET body, and
     'flaky/denied' always answers 403 AccessDenied."""
+    lock, seen = threading.Lock(), {}
 
-    def __init__(self, upstream_port):
-        self.counts = {}
-        self.lock = threading.Lock()
-        proxy = self
+    def before(handler, key):
+        if handler.command != "GET":
+            return None
+        with lock:
+            handler.gzy_seen = seen[key] = seen.get(key, 0) + 1
+        if key.endswith("flaky/denied"):
+            return 403, {}, (b"<Error><Code>AccessDenied</Code>"
+                             b"<Message>denied by the test</Message></Error>")
+        if key.endswith("flaky/slowdown") and handler.gzy_seen <= 2:
+            return 503, {}, b"<Error><Code>SlowDown</Code><Message>slow down</Message></Error>"
+        return None
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+    def after(handler, key, status, headers, data):
+        if handler.command == "GET" and key.endswith("flaky/corrupt") and \
+                handler.gzy_seen == 1 and data:
+            data = bytes([data[0] ^ 1]) + data[1:]
+        return status, headers, data
 
-            def log_message(self, *args):
-                pass
-
-            def relay(self):
-                n = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(n) if n else b""
-                key = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
-                with proxy.lock:
-                    seen = proxy.counts[(self.command, key)] = \
-                        proxy.counts.get((self.command, key), 0) + 1
-                if self.command == "GET" and key.endswith("/flaky/denied"):
-                    return self.reply(403, {}, b"<Error><Code>AccessDenied</Code>"
-                                      b"<Message>denied by the test</Message></Error>")
-                if self.command == "GET" and key.endswith("/flaky/slowdown") and seen <= 2:
-                    return self.reply(503, {}, b"<Error><Code>SlowDown</Code>"
-                                      b"<Message>slow down</Message></Error>")
-                c = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=60)
-                c.request(self.command, self.path, body=body, headers=dict(self.headers))
-                r = c.getresponse()
-                data = r.read()
-                length = r.getheader("Content-Length")
-                headers = {k: v for k, v in r.getheaders()
-                           if k.lower() not in ("transfer-encoding", "content-length",
-                                                "connection")}
-                c.close()
-                if self.command == "GET" and key.endswith("/flaky/corrupt") and seen == 1:
-                    data = bytes([data[0] ^ 1]) + data[1:]
-                if self.command == "HEAD" and length:
-                    headers["Content-Length"] = length  # the object's, not the empty body's
-                self.reply(r.status, headers, data)
-
-            def reply(self, status, headers, data):
-                self.send_response(status)
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                if "Content-Length" not in headers:
-                    self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(data)
-
-            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = relay
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.endpoint = "http://127.0.0.1:%d" % self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    return HookProxy(upstream_port, before=before, after=after)
 
 
 @unittest.skipIf(moto_binary() is None, "moto_server is not installed")

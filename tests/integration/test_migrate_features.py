@@ -6,8 +6,6 @@ large object after kill -9 (the rerun reads only the missing parts from the sour
 object overwritten mid-copy (412 on the pinned ranged GET: the new version is copied), and
 SIGTERM stopping a pass cleanly (resumable)."""
 
-import http.client
-import http.server
 import json
 import os
 import shutil
@@ -15,13 +13,11 @@ import signal
 import sqlite3
 import subprocess
 import tempfile
-import threading
 import time
 import unittest
-import urllib.parse
 
 import harness as h
-from motopeer import MOTO_KEY, Moto, moto_binary
+from motopeer import MOTO_KEY, HookProxy, Moto, moto_binary
 
 CRC64_POLY = 0xC96C5795D7870F42
 _CRC64_TABLE = []
@@ -38,70 +34,6 @@ def crc64_ecma(data):
     for b in data:
         crc = _CRC64_TABLE[(crc ^ b) & 0xFF] ^ (crc >> 8)
     return crc ^ 0xFFFFFFFFFFFFFFFF
-
-
-class HookProxy:
-    """An HTTP proxy in front of moto counting requests by (method, key); before(handler, key)
-    may act before relaying (e.g. overwrite the object), after(handler, key, status, headers,
-    data) may rewrite the answer."""
-
-    def __init__(self, upstream_port, before=None, after=None):
-        self.counts = {}
-        self.lock = threading.Lock()
-        proxy = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def relay(self):
-                n = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(n) if n else b""
-                key = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
-                key = key.split("/", 2)[2] if key.count("/") >= 2 else ""
-                with proxy.lock:
-                    proxy.counts[(self.command, key)] = \
-                        proxy.counts.get((self.command, key), 0) + 1
-                if before:
-                    before(self, key)
-                c = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=60)
-                c.request(self.command, self.path, body=body, headers=dict(self.headers))
-                r = c.getresponse()
-                data = r.read()
-                length = r.getheader("Content-Length")
-                headers = {k: v for k, v in r.getheaders()
-                           if k.lower() not in ("transfer-encoding", "content-length",
-                                                "connection")}
-                c.close()
-                status = r.status
-                if after:
-                    status, headers, data = after(self, key, status, headers, data)
-                self.send_response(status)
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                # a HEAD answers the object's length, not the (empty) body's
-                self.send_header("Content-Length", length if self.command == "HEAD" and length
-                                 else str(len(data)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(data)
-
-            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = relay
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.endpoint = "http://127.0.0.1:%d" % self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def count(self, method, key):
-        with self.lock:
-            return self.counts.get((method, key), 0)
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @unittest.skipIf(moto_binary() is None, "moto_server is not installed")
