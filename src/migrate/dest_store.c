@@ -15,44 +15,6 @@
 
 #define MIG_STORE_HEADERS_MAX (64 * 1024)
 
-struct waiter {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool done;
-    int status;
-};
-
-static void waiter_init(struct waiter *w)
-{
-    pthread_mutex_init(&w->mu, NULL);
-    pthread_cond_init(&w->cv, NULL);
-    w->done = false;
-    w->status = 0;
-}
-
-static void waiter_done(void *ud, int status)
-{
-    struct waiter *w = ud;
-    pthread_mutex_lock(&w->mu);
-    w->status = status;
-    w->done = true;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-}
-
-/* Waits for the callback, then destroys the waiter; returns the status. */
-static int waiter_wait(struct waiter *w)
-{
-    pthread_mutex_lock(&w->mu);
-    while (!w->done)
-        pthread_cond_wait(&w->cv, &w->mu);
-    int st = w->status;
-    pthread_mutex_unlock(&w->mu);
-    pthread_cond_destroy(&w->cv);
-    pthread_mutex_destroy(&w->mu);
-    return st;
-}
-
 static int store_fail(int rc, const char *what, char *err, size_t errsz, bool *permanent)
 {
     if (rc == GZ_EQUOTA)
@@ -169,11 +131,11 @@ int mig_store_put(const struct mig_client *c, const char *key, const struct mig_
     gz_md5(body, len, d);
     gz_hex_encode(md5hex, d, 16);
     fill_meta(&m, oh, md5hex, &enc);
-    struct waiter wt;
-    waiter_init(&wt);
+    struct store_waiter wt;
+    store_waiter_init(&wt);
     store_object_commit(c->store, w, gz_slice_cstr(c->bucket), gz_slice_cstr(key), &m,
-                        waiter_done, &wt);
-    rc = waiter_wait(&wt);
+                        store_waiter_done, &wt);
+    rc = store_waiter_wait(&wt);
     if (rc < 0)
         store_fail(rc, "commit", err, errsz, permanent);
 out:
@@ -216,10 +178,10 @@ int mig_store_mpu_part(const struct mig_client *c, const char *upload_id, int pa
     }
     gz_md5(body, len, d);
     gz_hex_encode(md5hex, d, 16);
-    struct waiter wt;
-    waiter_init(&wt);
-    store_upload_part_commit(c->store, upload_id, part, w, md5hex, waiter_done, &wt);
-    rc = waiter_wait(&wt);
+    struct store_waiter wt;
+    store_waiter_init(&wt);
+    store_upload_part_commit(c->store, upload_id, part, w, md5hex, store_waiter_done, &wt);
+    rc = store_waiter_wait(&wt);
     if (rc < 0)
         return store_fail(rc, "commit part", err, errsz, NULL);
     snprintf(etag, etagsz, "%s", md5hex);
@@ -252,11 +214,11 @@ int mig_store_mpu_complete(const struct mig_client *c, const char *key, const ch
         gz_hex_encode(m.etag, d, 16);
         snprintf(m.etag + 32, sizeof(m.etag) - 32, "-%d", nparts);
     }
-    struct waiter wt;
-    waiter_init(&wt);
+    struct store_waiter wt;
+    store_waiter_init(&wt);
     store_upload_complete(c->store, gz_slice_cstr(c->bucket), gz_slice_cstr(key), upload_id,
-                          parts, nparts, &m, waiter_done, &wt);
-    int rc = waiter_wait(&wt);
+                          parts, nparts, &m, store_waiter_done, &wt);
+    int rc = store_waiter_wait(&wt);
     if (rc < 0)
         store_fail(rc, "complete upload", err, errsz, permanent);
     gz_free(parts);
@@ -266,19 +228,19 @@ int mig_store_mpu_complete(const struct mig_client *c, const char *key, const ch
 
 void mig_store_mpu_abort(const struct mig_client *c, const char *upload_id)
 {
-    struct waiter wt;
-    waiter_init(&wt);
-    store_upload_abort(c->store, upload_id, waiter_done, &wt);
-    waiter_wait(&wt);
+    struct store_waiter wt;
+    store_waiter_init(&wt);
+    store_upload_abort(c->store, upload_id, store_waiter_done, &wt);
+    store_waiter_wait(&wt);
 }
 
 int mig_store_delete(const struct mig_client *c, const char *key, char *err, size_t errsz)
 {
-    struct waiter wt;
-    waiter_init(&wt);
-    store_object_delete(c->store, gz_slice_cstr(c->bucket), gz_slice_cstr(key), waiter_done,
+    struct store_waiter wt;
+    store_waiter_init(&wt);
+    store_object_delete(c->store, gz_slice_cstr(c->bucket), gz_slice_cstr(key), store_waiter_done,
                         &wt);
-    int rc = waiter_wait(&wt);
+    int rc = store_waiter_wait(&wt);
     return rc < 0 ? store_fail(rc, "delete", err, errsz, NULL) : 0;
 }
 

@@ -45,3 +45,33 @@ bool store_headers_next(struct gz_slice enc, size_t *pos, struct gz_slice *name,
     *pos = (size_t)(vend - enc.ptr) + 1;
     return true;
 }
+
+void store_waiter_init(struct store_waiter *w)
+{
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    w->done = false;
+    w->status = 0;
+}
+
+void store_waiter_done(void *ud, int status)
+{
+    struct store_waiter *w = ud;
+    pthread_mutex_lock(&w->mu);
+    w->status = status;
+    w->done = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+int store_waiter_wait(struct store_waiter *w)
+{
+    pthread_mutex_lock(&w->mu);
+    while (!w->done)
+        pthread_cond_wait(&w->cv, &w->mu);
+    int status = w->status;
+    pthread_mutex_unlock(&w->mu);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+    return status;
+}

@@ -17,6 +17,8 @@
 #ifndef GZ_STORE_H
 #define GZ_STORE_H
 
+#include <pthread.h>
+
 #include "../util/util.h"
 
 #define STORE_MAX_KEY 1024
@@ -30,6 +32,20 @@ struct store_writer;
 struct store_reader;
 
 typedef void (*store_done_cb)(void *ud, int status);
+
+/* A one-shot wait for a store_done_cb, for callers on their own threads (tools, migration
+ * writers, tests; never a loop thread): init it, pass store_waiter_done as the callback with
+ * the waiter as ud, then store_waiter_wait() blocks until the callback ran, destroys the
+ * waiter and returns the status the callback got. */
+struct store_waiter {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool done;
+    int status;
+};
+void store_waiter_init(struct store_waiter *w);
+void store_waiter_done(void *ud, int status);
+int store_waiter_wait(struct store_waiter *w);
 
 struct store_config {
     const char *data_dir;       /* created if missing */
@@ -225,8 +241,8 @@ void store_object_delete(struct store *s, struct gz_slice bucket, struct gz_slic
 /* Server-side copy without reading the bytes through the caller (files are shared or linked,
  * never rewritten). meta == NULL keeps the source's headers; otherwise they are replaced.
  * The new object gets a new mtime (or meta->mtime_ms when meta is given and it is positive:
- * `gzy sse rotate` rewrites headers in place this way) and the source's etag. done gets 0, GZ_ENOKEY,
- * GZ_ENOBUCKET. If src_etag is non-NULL the copy fails with GZ_EINVALIDPART unless the source
+ * `gzy sse rotate` rewrites headers in place this way) and the source's etag. done gets 0,
+ * GZ_ENOKEY, GZ_ENOBUCKET. If src_etag is non-NULL the copy fails with GZ_EINVALIDPART unless the source
  * still has that etag when the copy is applied (guards against a concurrent overwrite). */
 void store_object_copy(struct store *s, struct gz_slice src_bucket, struct gz_slice src_key,
                        const char *src_etag, struct gz_slice dst_bucket, struct gz_slice dst_key,

@@ -125,26 +125,9 @@ static void t_crc_edges(void)
 
 /* ---- through the store ---- */
 
-struct waiter {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool done;
-    int status;
-};
-
-static void waiter_done(void *ud, int status)
-{
-    struct waiter *w = ud;
-    pthread_mutex_lock(&w->mu);
-    w->status = status;
-    w->done = true;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-}
-
 static int put(struct store *s, const char *key, const uint8_t *data, size_t n)
 {
-    struct waiter wt = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0};
+    struct store_waiter wt;
     struct store_writer *w;
     uint8_t md5[16];
     struct store_meta meta = {0};
@@ -153,12 +136,10 @@ static int put(struct store *s, const char *key, const uint8_t *data, size_t n)
         store_writer_write(w, data + off, GZ_MIN((size_t)10000, n - off));
     gz_md5(data, n, md5);
     gz_hex_encode(meta.etag, md5, 16);
-    store_object_commit(s, w, gz_slice_cstr("b"), gz_slice_cstr(key), &meta, waiter_done, &wt);
-    pthread_mutex_lock(&wt.mu);
-    while (!wt.done)
-        pthread_cond_wait(&wt.cv, &wt.mu);
-    pthread_mutex_unlock(&wt.mu);
-    return wt.status;
+    store_waiter_init(&wt);
+    store_object_commit(s, w, gz_slice_cstr("b"), gz_slice_cstr(key), &meta, store_waiter_done,
+                        &wt);
+    return store_waiter_wait(&wt);
 }
 
 static struct store *open_store(const char *dir, bool verify, int64_t scrub_rate)

@@ -26,38 +26,6 @@
 
 /* ---- helpers ---- */
 
-struct waiter {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool done;
-    int status;
-};
-
-static void waiter_done(void *ud, int status)
-{
-    struct waiter *w = ud;
-    pthread_mutex_lock(&w->mu);
-    w->done = true;
-    w->status = status;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-}
-
-static int waiter_wait(struct waiter *w)
-{
-    pthread_mutex_lock(&w->mu);
-    while (!w->done)
-        pthread_cond_wait(&w->cv, &w->mu);
-    pthread_mutex_unlock(&w->mu);
-    pthread_mutex_destroy(&w->mu);
-    pthread_cond_destroy(&w->cv);
-    return w->status;
-}
-
-#define WAITER                                                                                     \
-    {                                                                                              \
-        PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0                              \
-    }
 
 static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -90,37 +58,40 @@ static struct store_writer *writer_with(struct store *s, const void *p, size_t n
 
 static int put(struct store *s, const char *key, const void *p, size_t n)
 {
-    struct waiter wt = WAITER;
+    struct store_waiter wt;
+    store_waiter_init(&wt);
     struct store_meta meta = {0};
     md5_hex(p, n, meta.etag);
     store_object_commit(s, writer_with(s, p, n), gz_slice_cstr("bk"), gz_slice_cstr(key), &meta,
-                        waiter_done, &wt);
-    return waiter_wait(&wt);
+                        store_waiter_done, &wt);
+    return store_waiter_wait(&wt);
 }
 
 /* An object "encrypted at rest": its stored headers name x-gzy-sse and its ETag is not the
  * MD5 of the stored bytes; fsck must count it as unverified, not as corrupted. */
 static int put_opaque(struct store *s, const char *key)
 {
-    struct waiter wt = WAITER;
+    struct store_waiter wt;
+    store_waiter_init(&wt);
     struct gz_buf enc;
     gz_buf_init(&enc, 4096);
     store_headers_add(&enc, gz_slice_cstr("x-gzy-sse"), gz_slice_cstr("AES256:wrapped-key"));
     struct store_meta meta = {.etag = "0123456789abcdef0123456789abcdef",
                               .headers = gz_buf_slice(&enc)};
     store_object_commit(s, writer_with(s, "ciphertext", 10), gz_slice_cstr("bk"),
-                        gz_slice_cstr(key), &meta, waiter_done, &wt);
-    int rc = waiter_wait(&wt);
+                        gz_slice_cstr(key), &meta, store_waiter_done, &wt);
+    int rc = store_waiter_wait(&wt);
     gz_buf_free(&enc);
     return rc;
 }
 
 static int part(struct store *s, const char *uid, int num, const void *p, size_t n, char etag[33])
 {
-    struct waiter wt = WAITER;
+    struct store_waiter wt;
+    store_waiter_init(&wt);
     md5_hex(p, n, etag);
-    store_upload_part_commit(s, uid, num, writer_with(s, p, n), etag, waiter_done, &wt);
-    return waiter_wait(&wt);
+    store_upload_part_commit(s, uid, num, writer_with(s, p, n), etag, store_waiter_done, &wt);
+    return store_waiter_wait(&wt);
 }
 
 /* A two-part multipart object at key (ETag computed as S3 does). */
@@ -142,18 +113,20 @@ static int multipart(struct store *s, const char *key, const uint8_t *p, size_t 
     struct store_meta meta = {0};
     md5_hex(both, 32, meta.etag);
     strcat(meta.etag, "-2");
-    struct waiter wt = WAITER;
+    struct store_waiter wt;
+    store_waiter_init(&wt);
     store_upload_complete(s, gz_slice_cstr("bk"), gz_slice_cstr(key), uid, parts, 2, &meta,
-                          waiter_done, &wt);
-    return waiter_wait(&wt);
+                          store_waiter_done, &wt);
+    return store_waiter_wait(&wt);
 }
 
 static int copy(struct store *s, const char *from, const char *to)
 {
-    struct waiter wt = WAITER;
+    struct store_waiter wt;
+    store_waiter_init(&wt);
     store_object_copy(s, gz_slice_cstr("bk"), gz_slice_cstr(from), NULL, gz_slice_cstr("bk"),
-                      gz_slice_cstr(to), NULL, waiter_done, &wt);
-    return waiter_wait(&wt);
+                      gz_slice_cstr(to), NULL, store_waiter_done, &wt);
+    return store_waiter_wait(&wt);
 }
 
 /* Builds the fixture store and closes it cleanly. */
