@@ -15,6 +15,7 @@ struct s3_service {
     struct iam *iam;
     struct audit *audit;       /* NULL = no audit log */
     struct s3__attr_cache *attrs; /* bucket policies and ACLs (attr_cache.c) */
+    struct s3__sse_cache *sse;  /* the SSE master keys, read once (sse_keys.c) */
     char region[32];
     char domain[256];          /* "" = path-style only */
 };

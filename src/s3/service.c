@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "s3_obj_int.h"
+#include "sse_int.h"
 
 int s3_service_create(const struct s3_service_config *cfg, struct s3_service **out)
 {
@@ -22,6 +23,7 @@ int s3_service_create(const struct s3_service_config *cfg, struct s3_service **o
     svc->iam = cfg->iam;
     svc->audit = cfg->audit;
     svc->attrs = s3__attr_cache_new();
+    svc->sse = s3__sse_cache_new();
     snprintf(svc->region, sizeof(svc->region), "%s", region);
     /* A leading dot ("--domain .s3.example.com") means the same as none. */
     snprintf(svc->domain, sizeof(svc->domain), "%s", domain[0] == '.' ? domain + 1 : domain);
@@ -34,5 +36,6 @@ void s3_service_destroy(struct s3_service *svc)
     if (svc == NULL)
         return;
     s3__attr_cache_free(svc->attrs);
+    s3__sse_cache_free(svc->sse);
     gz_free(svc);
 }

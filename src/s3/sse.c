@@ -145,7 +145,7 @@ static enum s3_err new_data_key(struct s3_request *r, const struct s3__sse_req *
         return s3__sse_env_wrap(env, q->ckey, dk) == 0 ? S3_OK : S3_ERR_INTERNAL_ERROR;
     }
     struct s3__sse_keyring kr;
-    int rc = s3__sse_keys_load(store_data_dir(r->svc->store), true, &kr);
+    int rc = s3__sse_keys_cached(r->svc, true, &kr);
     if (rc == 0) {
         env->kid = kr.id[kr.n - 1];
         rc = s3__sse_env_wrap(env, kr.key[kr.n - 1], dk);
@@ -272,7 +272,7 @@ static enum s3_err unwrap_master(struct s3_request *r, const struct s3__sse_env 
                                  uint8_t dk[SSE_KEY])
 {
     struct s3__sse_keyring kr;
-    int rc = s3__sse_keys_load(store_data_dir(r->svc->store), false, &kr);
+    int rc = s3__sse_keys_cached(r->svc, false, &kr);
     const uint8_t *mk = rc == 0 ? s3__sse_keys_find(&kr, env->kid) : NULL;
     if (rc == 0 && mk == NULL)
         rc = -ENOKEY;

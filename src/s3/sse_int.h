@@ -101,6 +101,12 @@ int s3__sse_keys_load(const char *data_dir, bool create, struct s3__sse_keyring 
 /* Appends a new random key (id = last + 1) and rewrites the file atomically. */
 int s3__sse_keys_add(const char *data_dir, struct s3__sse_keyring *kr);
 const uint8_t *s3__sse_keys_find(const struct s3__sse_keyring *kr, uint32_t id);
+/* The service's copy of the key file, read (and with create, created) on first use and kept:
+ * the file changes only offline (`gzy sse rotate` refuses while a server holds the folder),
+ * so requests do no file I/O on the loop thread. Copies the ring into kr (wipe it after). */
+struct s3__sse_cache *s3__sse_cache_new(void);
+void s3__sse_cache_free(struct s3__sse_cache *c); /* NULL-safe; wipes the keys */
+int s3__sse_keys_cached(struct s3_service *svc, bool create, struct s3__sse_keyring *kr);
 void s3__sse_keys_wipe(struct s3__sse_keyring *kr);
 
 /* ---- the envelope (sse_keys.c): the x-gzy-sse header value ----

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -295,4 +296,41 @@ enum s3__sse_alg s3__sse_alg_from_name(struct gz_slice name)
     if (gz_slice_eq_cstr(name, "SM4"))
         return SSE_ALG_SM4;
     return SSE_ALG_NONE;
+}
+
+struct s3__sse_cache {
+    pthread_mutex_t mu;
+    bool loaded;
+    struct s3__sse_keyring kr;
+};
+
+struct s3__sse_cache *s3__sse_cache_new(void)
+{
+    struct s3__sse_cache *c = gz_calloc(1, sizeof(*c));
+    pthread_mutex_init(&c->mu, NULL);
+    return c;
+}
+
+void s3__sse_cache_free(struct s3__sse_cache *c)
+{
+    if (c == NULL)
+        return;
+    s3__sse_keys_wipe(&c->kr);
+    pthread_mutex_destroy(&c->mu);
+    gz_free(c);
+}
+
+int s3__sse_keys_cached(struct s3_service *svc, bool create, struct s3__sse_keyring *kr)
+{
+    struct s3__sse_cache *c = svc->sse;
+    int rc = 0;
+    pthread_mutex_lock(&c->mu);
+    if (!c->loaded) {
+        rc = s3__sse_keys_load(store_data_dir(svc->store), create, &c->kr);
+        c->loaded = rc == 0;
+    }
+    if (rc == 0)
+        *kr = c->kr;
+    pthread_mutex_unlock(&c->mu);
+    return rc;
 }
