@@ -141,8 +141,12 @@ class MigrateJobsTests(h.ServerTestCase, t.TenancyMixin):
         needle = self.secret.encode()
         for root, _, files in os.walk(self.server.data_dir):
             for name in files:
-                with open(os.path.join(root, name), "rb") as f:
-                    self.assertNotIn(needle, f.read(), os.path.join(root, name))
+                try:
+                    with open(os.path.join(root, name), "rb") as f:
+                        blob = f.read()
+                except FileNotFoundError:
+                    continue  # a temporary file renamed away while walking
+                self.assertNotIn(needle, blob, os.path.join(root, name))
         self.assertNotIn(self.secret, self.server.logs(tail=10 ** 9))
         self.assertTrue(os.path.exists(os.path.join(self.server.data_dir, "migrate", "jobs.db")))
 
