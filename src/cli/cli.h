@@ -6,6 +6,7 @@
 #ifndef GZ_CLI_H
 #define GZ_CLI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,6 +28,7 @@ struct gz_config {
     int64_t console_session_ttl_s; /* web console session lifetime */
     char *tls_cert;             /* PEM chain; with tls_key: both listeners speak TLS */
     char *tls_key;
+    char *sse_c_over_http;      /* "on" | "off": SSE-C keys accepted on plain HTTP */
     char *verify_reads;         /* "on" | "off": GETs verify block CRCs (store.h, integrity) */
     char *scrub_rate;           /* background scrub bytes/s: "20M" (K, M, G; 0 = off) */
     char *scrub_interval;       /* between full scrub passes: "24h" (s, m, h, d; 0 = off) */
@@ -57,6 +59,8 @@ struct store_config;
 /* Fills the integrity fields of a store_config (no_verify_reads, scrub_rate,
  * scrub_interval_ms) from cfg; -EINVAL (message on stderr) if a value does not parse. */
 int gz_config_store_integrity(const struct gz_config *cfg, struct store_config *out);
+/* An on/off option's value (NULL = def) into *out; -EINVAL with a message naming --name. */
+int gz_config_on_off(const char *name, const char *v, bool def, bool *out);
 
 int gz_cmd_serve(int argc, char **argv);
 int gz_cmd_config(int argc, char **argv);

@@ -43,6 +43,9 @@ const struct gz_config_option gz_config_options[] = {
      OFF(console_session_ttl_s), "web console sessions end this many seconds after sign-in"},
     {"inline-max", GZ_CONF_INT, "65536", 0, 1048576, NULL, OFF(inline_max),
      "objects up to this many bytes are kept inline in the index"},
+    {"sse-c-over-http", GZ_CONF_STRING, "off", 0, 0, "GZY_SSE_C_OVER_HTTP",
+     OFF(sse_c_over_http),
+     "on: accept SSE-C customer keys on plain HTTP (off, like AWS: only over TLS)"},
     {"verify-reads", GZ_CONF_STRING, "on", 0, 0, "GZY_VERIFY_READS", OFF(verify_reads),
      "on: GETs check every block's CRC32C (no sendfile); off: file bodies go out unchecked"},
     {"scrub-rate", GZ_CONF_STRING, "20M", 0, 0, "GZY_SCRUB_RATE", OFF(scrub_rate),
@@ -201,16 +204,28 @@ static int config_scaled(const char *v, const char *sfx, const int64_t *mult, in
     return 0;
 }
 
+int gz_config_on_off(const char *name, const char *v, bool def, bool *out)
+{
+    if (v == NULL) {
+        *out = def;
+        return 0;
+    }
+    if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0) {
+        fprintf(stderr, "gzy: --%s: '%s' is neither on nor off\n", name, v);
+        return -EINVAL;
+    }
+    *out = strcmp(v, "on") == 0;
+    return 0;
+}
+
 int gz_config_store_integrity(const struct gz_config *cfg, struct store_config *out)
 {
     static const int64_t bytes[] = {1024, 1024 * 1024, 1024 * 1024 * 1024};
     static const int64_t ms[] = {1000, 60 * 1000, 3600 * 1000, 86400 * 1000};
-    const char *vr = cfg->verify_reads ? cfg->verify_reads : "on";
-    if (strcmp(vr, "on") != 0 && strcmp(vr, "off") != 0) {
-        fprintf(stderr, "gzy: --verify-reads: '%s' is neither on nor off\n", vr);
+    bool verify;
+    if (gz_config_on_off("verify-reads", cfg->verify_reads, true, &verify) < 0)
         return -EINVAL;
-    }
-    out->no_verify_reads = strcmp(vr, "off") == 0;
+    out->no_verify_reads = !verify;
     if (config_scaled(cfg->scrub_rate ? cfg->scrub_rate : "0", "KMG", bytes, 1,
                       &out->scrub_rate) < 0) {
         fprintf(stderr, "gzy: --scrub-rate: '%s' is not a rate like 20M\n", cfg->scrub_rate);

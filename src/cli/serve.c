@@ -351,7 +351,9 @@ static int serve(const struct gz_config *cfg)
         goto out;
     struct s3_service_config s3cfg = {.store = store, .iam = iam, .audit = audit,
                                       .region = cfg->region, .domain = cfg->domain};
-    if ((rc = s3_service_create(&s3cfg, &s3)) < 0)
+    if ((rc = gz_config_on_off("sse-c-over-http", cfg->sse_c_over_http, false,
+                               &s3cfg.sse_c_over_http)) < 0 ||
+        (rc = s3_service_create(&s3cfg, &s3)) < 0)
         goto out;
     struct http_server_config hcfg = {
         .listen = cfg->listen,

@@ -28,6 +28,7 @@ struct s3_service_config {
     struct audit *audit;       /* writes, denials, failed authentication; NULL = none */
     const char *region;        /* reported by GetBucketLocation; default us-east-1 */
     const char *domain;        /* virtual-hosted-style base domain, NULL = path-style only */
+    bool sse_c_over_http;      /* accept SSE-C customer keys on plain-HTTP connections */
 };
 
 struct s3_service;

@@ -18,6 +18,7 @@ struct s3_service {
     struct s3__sse_cache *sse;  /* the SSE master keys, read once (sse_keys.c) */
     char region[32];
     char domain[256];          /* "" = path-style only */
+    bool sse_c_over_http;      /* s3_service_config.sse_c_over_http */
 };
 
 /* One query parameter, percent-decoded (name and value), in the request's arena. */

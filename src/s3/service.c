@@ -22,6 +22,7 @@ int s3_service_create(const struct s3_service_config *cfg, struct s3_service **o
     svc->store = cfg->store;
     svc->iam = cfg->iam;
     svc->audit = cfg->audit;
+    svc->sse_c_over_http = cfg->sse_c_over_http;
     svc->attrs = s3__attr_cache_new();
     svc->sse = s3__sse_cache_new();
     snprintf(svc->region, sizeof(svc->region), "%s", region);

@@ -40,6 +40,13 @@ enum s3_err s3__sse_key_request(struct s3_request *r, bool copy_source, struct s
     memset(q, 0, sizeof(*q));
     if (!alg.ptr && !key.ptr && !md5.ptr)
         return S3_OK;
+    if (!r->svc->sse_c_over_http && !http_req_is_tls(r->req)) {
+        /* the key has crossed the network in clear already; say so, use nothing of it */
+        snprintf(msg, msgsz,
+                 "Requests specifying Server Side Encryption with Customer provided keys must "
+                 "be made over a secure connection.");
+        return S3_ERR_INVALID_REQUEST;
+    }
     if (!alg.ptr)
         return key_error(msg, msgsz,
                          "Requests specifying Server Side Encryption with Customer provided "

@@ -376,6 +376,8 @@ class TestConsoleAssets(ConsoleCase):
 
 
 class TestConsoleObjects(ConsoleCase):
+    server_kwargs = {"extra_args": ["--sse-c-over-http", "on"]}  # one test sends SSE-C
+
     def make_bucket(self, principal):
         bucket = h.unique_bucket("cobj")
         principal.s3.create_bucket(Bucket=bucket)

@@ -26,6 +26,11 @@ def ssec_args(key, copy_source=False):
     return {pre + "SSECustomerAlgorithm": "AES256", pre + "SSECustomerKey": key}
 
 
+# SSE-C keys on plain HTTP are refused unless the server is told otherwise (AWS refuses them
+# always); test_tls.py covers SSE-C over TLS with the default.
+SSE_C_OVER_HTTP = ["--sse-c-over-http", "on"]
+
+
 def data_files(data_dir):
     """Every regular file under the data folder (object files, index, WAL)."""
     out = []
@@ -202,6 +207,7 @@ class SseTests(h.ServerTestCase):
 
 class SseCopyTests(h.ServerTestCase):
     gzy_only = True
+    server_kwargs = {"extra_args": SSE_C_OVER_HTTP}  # these tests send SSE-C keys over http
 
     def setUp(self):
         self.b = self.new_bucket()
@@ -279,6 +285,7 @@ class SseCopyTests(h.ServerTestCase):
 
 class SseRotateTests(h.ServerTestCase):
     gzy_only = True
+    server_kwargs = {"extra_args": SSE_C_OVER_HTTP}  # these tests send SSE-C keys over http
 
     def rotate(self):
         return subprocess.run([self.server.bin, "sse", "rotate", "--data", self.server.data_dir],
@@ -344,6 +351,7 @@ class SseRotateTests(h.ServerTestCase):
 
 class SseMultipartTests(h.ServerTestCase):
     gzy_only = True
+    server_kwargs = {"extra_args": SSE_C_OVER_HTTP}  # these tests send SSE-C keys over http
 
     def setUp(self):
         self.b = self.new_bucket()
@@ -489,6 +497,7 @@ class SseMultipartTests(h.ServerTestCase):
 
 class SseCustomerTests(h.ServerTestCase):
     gzy_only = True
+    server_kwargs = {"extra_args": SSE_C_OVER_HTTP}  # these tests send SSE-C keys over http
 
     def setUp(self):
         self.b = self.new_bucket()
@@ -595,3 +604,33 @@ class SseCustomerTests(h.ServerTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class SseCustomerPlainHttpTests(h.ServerTestCase):
+    """Without --sse-c-over-http, every request carrying a customer key on plain HTTP is
+    refused with 400 InvalidRequest before anything is stored or read (like AWS)."""
+    gzy_only = True
+
+    def test_customer_keys_refused_on_plain_http(self):
+        b = self.new_bucket()
+        key = os.urandom(32)
+        self.put(b, "o", b"kept")
+        self.assertS3Error("InvalidRequest", self.put, b, "o", b"replaced", status=400,
+                           **ssec_args(key))
+        self.assertS3Error("InvalidRequest", self.put, b, "new", b"x", status=400,
+                           **ssec_args(key))
+        self.assertEqual(self.get_bytes(b, "o"), b"kept")
+        self.assertS3Error("404", self.s3.head_object, Bucket=b, Key="new", status=404)
+        keys = [o["Key"] for o in self.s3.list_objects_v2(Bucket=b).get("Contents", [])]
+        self.assertEqual(keys, ["o"])
+        self.assertS3Error("InvalidRequest", self.s3.get_object, Bucket=b, Key="o",
+                           status=400, **ssec_args(key))
+        self.assertS3Error("InvalidRequest", self.s3.copy_object, Bucket=b, Key="c",
+                           CopySource={"Bucket": b, "Key": "o"}, status=400,
+                           **ssec_args(key, copy_source=True))
+        self.assertS3Error("InvalidRequest", self.s3.create_multipart_upload, Bucket=b,
+                           Key="m", status=400, **ssec_args(key))
+        self.assertEqual(self.s3.list_multipart_uploads(Bucket=b).get("Uploads", []), [])
+        # SSE-S3 on the same connection is fine: the refusal is about customer keys only
+        self.put(b, "s", b"sse-s3", ServerSideEncryption="AES256")
+        self.assertEqual(self.get_bytes(b, "s"), b"sse-s3")

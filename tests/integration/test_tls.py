@@ -105,6 +105,21 @@ class TlsTests(unittest.TestCase):
         keys = [o["Key"] for o in self.s3.list_objects_v2(Bucket=b)["Contents"]]
         self.assertEqual(keys, ["dir/large", "small"])
 
+    def test_sse_c_over_tls_without_the_plain_http_switch(self):
+        b = self.bucket()
+        key = os.urandom(32)
+        args = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": key}
+        body = h.random_bytes(200000, seed="tls-ssec")
+        self.s3.put_object(Bucket=b, Key="c", Body=body, **args)
+        got = self.s3.get_object(Bucket=b, Key="c", **args)
+        self.assertEqual(got["SSECustomerAlgorithm"], "AES256")
+        self.assertEqual(got["Body"].read(), body)
+        self.assertEqual(self.s3.head_object(Bucket=b, Key="c", **args)["ContentLength"],
+                         len(body))
+        with self.assertRaises(Exception) as cm:
+            self.s3.get_object(Bucket=b, Key="c")
+        self.assertEqual(cm.exception.response["ResponseMetadata"]["HTTPStatusCode"], 400)
+
     def test_boto3_multipart(self):
         b = self.bucket()
         parts = [h.random_bytes(5 * h.MiB, seed="tls-p1"), h.random_bytes(123457, seed="tls-p2")]
