@@ -74,8 +74,8 @@ void store_close(struct store *s);
  *
  * The scrub thread (scrub_rate and scrub_interval_ms both > 0) walks every object at a bounded
  * rate, checking the CRCs and, for simple unencrypted objects, the MD5 against the ETag. A
- * failing object is marked corrupt in the index: every open of it then fails with GZ_ECORRUPT
- * until it is overwritten or deleted. */
+ * failing object (found by the scrub or by a read) is marked corrupt in the index: every open
+ * of it then fails with GZ_ECORRUPT until it is overwritten or deleted. */
 #define STORE_CRC_BLOCK (64 * 1024)
 
 struct store_scrub_status {

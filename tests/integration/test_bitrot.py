@@ -108,6 +108,16 @@ class BitRotTests(h.ServerTestCase):
     def corrupt_keys(self, doc):
         return {(c["bucket"], c["key"]): c["what"] for c in doc["corrupt"]}
 
+    def wait_marked(self, bucket, key):
+        """The scrub status once (bucket, key) is in its corrupt list (a read's mark is
+        committed in the background)."""
+        deadline = time.monotonic() + 30
+        while True:
+            doc = self.admin("GET", "/admin/v1/scrub").json
+            if (bucket, key) in self.corrupt_keys(doc) or time.monotonic() > deadline:
+                return doc
+            time.sleep(0.05)
+
     def assertGet500(self, bucket, key, **kw):
         err = self.assertS3Error("InternalError", self.s3.get_object, Bucket=bucket, Key=key,
                                  status=500, **kw)
@@ -119,17 +129,20 @@ class BitRotTests(h.ServerTestCase):
         self.put(b, "k", data)
         self.assertEqual(self.get_bytes(b, "k"), data)
         flip(object_file(self.server, b, "k"), 100)
-        self.assertGet500(b, "k")
-        # Ranges whose blocks avoid the damaged one still work; one touching it fails.
+        # Ranges whose blocks avoid the damaged one still work (nothing read it yet)...
         self.assertEqual(self.get_bytes(b, "k", Range="bytes=65536-70000"), data[65536:70001])
         self.assertEqual(self.get_bytes(b, "k", Range="bytes=200000-"), data[200000:])
+        # ...one touching it fails, and that read marks the object corrupt, without a scrub.
         self.assertGet500(b, "k", Range="bytes=65535-65600")  # its first byte is in block 0
         self.assertIn("fails its CRC32C", self.server.stderr_text() + self.server.logs())
+        doc = self.wait_marked(b, "k")
+        self.assertIn("block 0", self.corrupt_keys(doc)[(b, "k")], doc)
+        self.assertGreaterEqual(doc["read_failures"], 1)
+        # Marked: every read fails now, even ranges away from the damage, until an overwrite.
+        self.assertGet500(b, "k", Range="bytes=200000-")
+        self.assertGet500(b, "k")
         doc = self.scrub_now()
         self.assertIn((b, "k"), self.corrupt_keys(doc), doc)
-        self.assertGreaterEqual(doc["read_failures"], 2)
-        # Marked: even ranges fail now, until an overwrite.
-        self.assertGet500(b, "k", Range="bytes=200000-")
         fresh = h.random_bytes(300 * KiB, seed="file1-new")
         self.put(b, "k", fresh)
         self.assertEqual(self.get_bytes(b, "k"), fresh)
@@ -141,13 +154,13 @@ class BitRotTests(h.ServerTestCase):
         data = h.random_bytes(3 * MiB, seed="late")
         self.put(b, "big", data)
         flip(object_file(self.server, b, "big"), 2 * MiB + 12345)
-        # Headers are out before the damage is reached: the body is cut short, boto3 raises.
-        with self.assertRaises((botocore.exceptions.IncompleteReadError,
-                                botocore.exceptions.ResponseStreamingError,
-                                botocore.exceptions.ConnectionClosedError)):
-            got = self.s3.get_object(Bucket=b, Key="big")["Body"].read()
-            self.fail("read %d bytes of a damaged object without an error" % len(got))
-        # A raw request sees a 200 and fewer bytes than Content-Length, never the bad block.
+        # Before any read reaches the damage, ranges away from it are served.
+        self.assertEqual(self.get_bytes(b, "big", Range="bytes=0-%d" % (2 * MiB - 1)),
+                         data[:2 * MiB])
+        self.assertEqual(self.get_bytes(b, "big", Range="bytes=%d-" % (2 * MiB + 64 * KiB)),
+                         data[2 * MiB + 64 * KiB:])
+        # Headers are out before the damage is reached: a raw request sees a 200 and fewer
+        # bytes than Content-Length, never the bad block.
         req, _ = self.server.signed_request_bytes("GET", "/%s/big" % b, (), None, b"")
         with self.server.connect() as conn:
             conn.send(req)
@@ -162,10 +175,11 @@ class BitRotTests(h.ServerTestCase):
         self.assertEqual(int(headers["content-length"]), len(data))
         self.assertLess(len(body), len(data))
         self.assertEqual(body, data[:len(body)])
-        self.assertEqual(self.get_bytes(b, "big", Range="bytes=0-%d" % (2 * MiB - 1)),
-                         data[:2 * MiB])
-        self.assertEqual(self.get_bytes(b, "big", Range="bytes=%d-" % (2 * MiB + 64 * KiB)),
-                         data[2 * MiB + 64 * KiB:])
+        # The first failed read marked it: now every read fails with InternalError.
+        doc = self.wait_marked(b, "big")
+        self.assertIn("block 32", self.corrupt_keys(doc).get((b, "big"), ""), doc)
+        self.assertGet500(b, "big")
+        self.assertGet500(b, "big", Range="bytes=0-100")
         self.assertGet500(b, "big", Range="bytes=%d-%d" % (2 * MiB + 100, 2 * MiB + 200))
         doc = self.scrub_now()
         self.assertIn("block 32", self.corrupt_keys(doc).get((b, "big"), ""), doc)
@@ -179,6 +193,8 @@ class BitRotTests(h.ServerTestCase):
         self.put(b, "small", data)
         flip_inline(self.server, data)
         self.assertGet500(b, "small")
+        doc = self.wait_marked(b, "small")
+        self.assertIn("inline body", self.corrupt_keys(doc).get((b, "small"), ""), doc)
         doc = self.scrub_now()
         self.assertIn((b, "small"), self.corrupt_keys(doc), doc)
         self.put(b, "small", b"healed")
@@ -198,14 +214,17 @@ class BitRotTests(h.ServerTestCase):
         whole = parts[0] + parts[1]
         self.assertEqual(self.get_bytes(b, "mp"), whole)
         flip(object_file(self.server, b, "mp", part=2), 5000)
+        self.assertEqual(self.get_bytes(b, "mp", PartNumber=1), parts[0])
+        self.assertEqual(self.get_bytes(b, "mp", Range="bytes=%d-" % (5 * MiB + 64 * KiB)),
+                         whole[5 * MiB + 64 * KiB:])
         with self.assertRaises((botocore.exceptions.IncompleteReadError,
                                 botocore.exceptions.ResponseStreamingError,
                                 botocore.exceptions.ConnectionClosedError)):
             self.s3.get_object(Bucket=b, Key="mp")["Body"].read()
+        doc = self.wait_marked(b, "mp")
+        self.assertIn("(part 2)", self.corrupt_keys(doc).get((b, "mp"), ""), doc)
         self.assertGet500(b, "mp", PartNumber=2)
-        self.assertEqual(self.get_bytes(b, "mp", PartNumber=1), parts[0])
-        self.assertEqual(self.get_bytes(b, "mp", Range="bytes=%d-" % (5 * MiB + 64 * KiB)),
-                         whole[5 * MiB + 64 * KiB:])
+        self.assertGet500(b, "mp", PartNumber=1)
         doc = self.scrub_now()
         self.assertIn("(part 2)", self.corrupt_keys(doc).get((b, "mp"), ""), doc)
 

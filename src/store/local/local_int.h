@@ -107,7 +107,8 @@ struct store__op {
     bool u_pending;                 /* usage change to apply if the op commits (usage.c) */
     int u_ent;                      /* ... to this bucket entry of store.uacc */
     struct store_usage u_delta;
-    /* MARK_CORRUPT: bucket id, key, etag, mtime_ms and file as scanned; headers = what failed.
+    /* MARK_CORRUPT: bucket id (0: look bucket up by name: a reader's mark), key, etag,
+     * mtime_ms and file as scanned or opened; headers = what failed.
      * META_SET: bid = meta.scrub_last_pass. */
     int64_t bid;
     struct gz_slice file;           /* a file id, or empty (inline, multipart) */

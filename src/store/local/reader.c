@@ -27,6 +27,7 @@
  * without CRCs (written before schema 3) goes out as file ranges, unchecked.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <unistd.h>
 
@@ -40,6 +41,7 @@ struct store__extent {
     int fd;             /* -1 until opened */
     uint8_t *crc;       /* the body's block CRCs (owned), or NULL: unprotected */
     size_t crc_len;
+    int part;           /* a multipart object's part number, else 0 */
 };
 
 #define READER_VERIFY_MAX (1024 * 1024) /* bytes read and checked at a time (whole blocks) */
@@ -56,6 +58,12 @@ struct store_reader {
     int64_t vb_start, vb_len;
     int vb_ext;
     bool no_verify;     /* store_reader_set_verify(r, false) */
+    /* what a damaged body marks corrupt (reader_mark): the row as opened; the names live in
+     * the headers allocation, after the headers */
+    struct gz_slice bucket, key;
+    int64_t mtime_ms;
+    char etag[48];
+    bool multipart, marked;
 };
 
 /* ---- the per-thread row cache ---- */
@@ -141,6 +149,25 @@ static struct store__extent *reader_add_extent(struct store_reader *r, int cap, 
                                                int64_t size, struct gz_slice id,
                                                const uint8_t *crc, size_t crc_len);
 
+/* Copies the row's headers (for meta) and the object's names (for reader_mark) into one
+ * allocation; meta's size, mtime, etag and parts are already filled. */
+static void reader_keep_row(struct store_reader *r, struct gz_slice headers,
+                            struct gz_slice bucket, struct gz_slice key, struct store_meta *meta)
+{
+    char *p = gz_malloc(headers.len + 1 + bucket.len + key.len);
+    memcpy(p, headers.ptr, headers.len);
+    p[headers.len] = '\0';
+    memcpy(p + headers.len + 1, bucket.ptr, bucket.len);
+    memcpy(p + headers.len + 1 + bucket.len, key.ptr, key.len);
+    r->headers = p;
+    meta->headers = gz_slice(p, headers.len);
+    r->bucket = gz_slice(p + headers.len + 1, bucket.len);
+    r->key = gz_slice(p + headers.len + 1 + bucket.len, key.len);
+    r->mtime_ms = meta->mtime_ms;
+    memcpy(r->etag, meta->etag, sizeof(r->etag));
+    r->multipart = meta->parts > 0;
+}
+
 /* Fills r and meta from a cached row (as reader_load would): 0, or -1 to read the index. */
 static int reader_cache_fill(struct store_reader *r, const struct reader_cache_ent *e,
                              struct store_meta *meta)
@@ -150,9 +177,8 @@ static int reader_cache_fill(struct store_reader *r, const struct reader_cache_e
     meta->mtime_ms = e->mtime_ms;
     memcpy(meta->etag, e->etag, sizeof(meta->etag));
     meta->parts = 0;
-    r->headers = gz_malloc(e->headers_len + 1);
-    memcpy(r->headers, headers, e->headers_len);
-    meta->headers = gz_slice(r->headers, e->headers_len);
+    reader_keep_row(r, gz_slice(headers, e->headers_len), gz_slice(e->bytes, e->bucket_len),
+                    gz_slice(e->bytes + e->bucket_len, e->key_len), meta);
     if (!e->has_file) {
         r->mem = gz_malloc(e->data_len ? e->data_len : 1);
         memcpy(r->mem, headers + e->headers_len, e->data_len);
@@ -233,6 +259,7 @@ static void reader_reset(struct store_reader *r)
     r->ext = NULL;
     r->mem = NULL;
     r->headers = NULL;
+    r->bucket = r->key = gz_slice(NULL, 0);
     r->next = r->cur = 0;
     r->size = r->pos = 0;
 }
@@ -260,6 +287,7 @@ static struct store__extent *reader_add_extent(struct store_reader *r, int cap, 
         memcpy(e->id, id.ptr, STORE__ID_LEN);
     e->crc = NULL;
     e->crc_len = crc_len;
+    e->part = 0;
     if (crc != NULL) {
         e->crc = gz_malloc(crc_len ? crc_len : 1);
         memcpy(e->crc, crc, crc_len);
@@ -293,7 +321,7 @@ static int reader_load_parts(struct store__conn *c, int64_t bid, struct gz_slice
             *psize = r->size = sqlite3_column_int64(st, 0);
             *poff = sqlite3_column_int64(st, 1);
             reader_add_extent(r, 1, 0, r->size, store__col_slice(st, 2), col_crc(st, 3),
-                              store__col_slice(st, 3).len);
+                              store__col_slice(st, 3).len)->part = part;
             rc = SQLITE_DONE;
         } else if (rc == SQLITE_DONE) {
             rc = GZ_EINVALIDPART;
@@ -302,7 +330,8 @@ static int reader_load_parts(struct store__conn *c, int64_t bid, struct gz_slice
         while ((rc = sqlite3_step(st)) == SQLITE_ROW && r->next < nparts) {
             reader_add_extent(r, nparts, sqlite3_column_int64(st, 2),
                               sqlite3_column_int64(st, 1), store__col_slice(st, 3),
-                              col_crc(st, 4), store__col_slice(st, 4).len);
+                              col_crc(st, 4), store__col_slice(st, 4).len)
+                ->part = sqlite3_column_int(st, 0);
         }
         if (rc == SQLITE_ROW)
             rc = SQLITE_DONE;
@@ -311,6 +340,25 @@ static int reader_load_parts(struct store__conn *c, int64_t bid, struct gz_slice
     if (rc < 0)
         return rc;
     return rc == SQLITE_DONE ? 0 : store__sql_err(rc);
+}
+
+/* A body failed its checksums while being read: marks the object corrupt in the index, as the
+ * scrub does (OP_MARK_CORRUPT, guarded by etag, mtime and file so that a newer version is never
+ * marked), without waiting for it: this runs on a request's thread. Once per reader. */
+static void reader_mark(struct store_reader *r, const uint8_t *file, const char *what)
+{
+    if (r->marked || r->bucket.ptr == NULL)
+        return;
+    r->marked = true;
+    struct store__op *op = store__op_new(OP_MARK_CORRUPT, NULL, NULL);
+    op->bucket = store__slice_dup(r->bucket); /* bid 0: the committer looks the name up */
+    op->key = store__slice_dup(r->key);
+    op->headers = store__slice_dup(gz_slice_cstr(what));
+    op->mtime_ms = r->mtime_ms;
+    memcpy(op->etag, r->etag, sizeof(op->etag));
+    if (file != NULL && !r->multipart)
+        op->file = store__slice_dup(gz_slice(file, STORE__ID_LEN));
+    store__op_submit(r->s, op);
 }
 
 /* Does an inline body fail its block CRCs (column 8; NULL: unprotected, not checked)? */
@@ -352,10 +400,7 @@ static int reader_load_row(struct store__conn *c, struct gz_slice bucket, struct
     meta->mtime_ms = sqlite3_column_int64(st, 1);
     store__etag_copy(meta->etag, (const char *)sqlite3_column_text(st, 2));
     meta->parts = sqlite3_column_int(st, 3);
-    struct gz_slice h = store__col_slice(st, 4);
-    r->headers = gz_malloc(h.len + 1);
-    memcpy(r->headers, h.ptr, h.len);
-    meta->headers = gz_slice(r->headers, h.len);
+    reader_keep_row(r, store__col_slice(st, 4), bucket, key, meta);
     struct gz_slice file = store__col_slice(st, 5);
     struct gz_slice data = store__col_slice(st, 6);
     *bid = sqlite3_column_int64(st, 7);
@@ -375,6 +420,7 @@ static int reader_load_row(struct store__conn *c, struct gz_slice bucket, struct
             rc = GZ_ECORRUPT;
         } else if (reader_inline_bad(st, bucket, key, data)) {
             store__read_failure(r->s);
+            reader_mark(r, NULL, "inline body fails its CRC32C (found by a read)");
             rc = GZ_ECORRUPT;
         } else {
             r->mem = gz_malloc(data.len ? data.len : 1);
@@ -533,21 +579,28 @@ static int reader_verify_fill(struct store_reader *r, struct store__extent *e, i
     }
     r->vb_len = 0;
     int rc = pread_all(e->fd, r->vbuf, (size_t)n, e->file_off + rel);
+    if (rc == GZ_ECORRUPT)
+        reader_mark(r, e->id, "body file shorter than the index says (found by a read)");
     if (rc < 0)
         return rc;
     int64_t blk = store__blocksum_check(gz_slice(e->crc, e->crc_len), e->size, rel, r->vbuf,
                                         (size_t)n);
     if (blk != -1) {
-        char name[2 * STORE__ID_LEN + 1];
+        char name[2 * STORE__ID_LEN + 1], what[128];
         gz_hex_encode(name, e->id, STORE__ID_LEN);
+        int w;
         if (blk == -2)
-            log_error("store: objects/%.2s/%s: its checksum list does not fit its size %lld",
-                      name, name, (long long)e->size);
+            w = snprintf(what, sizeof(what), "its checksum list does not fit its size %lld",
+                         (long long)e->size);
         else
-            log_error("store: objects/%.2s/%s: block %lld (bytes %lld..) fails its CRC32C: "
-                      "not served",
-                      name, name, (long long)blk, (long long)(blk * STORE_CRC_BLOCK));
+            w = snprintf(what, sizeof(what), "block %lld (bytes %lld..) fails its CRC32C",
+                         (long long)blk, (long long)(blk * STORE_CRC_BLOCK));
+        if (e->part > 0)
+            snprintf(what + w, sizeof(what) - (size_t)w, " (part %d)", e->part);
+        log_error("store: objects/%.2s/%s: %s: not served; %.*s/%.*s marked corrupt", name,
+                  name, what, (int)r->bucket.len, r->bucket.ptr, (int)r->key.len, r->key.ptr);
         store__read_failure(r->s);
+        reader_mark(r, e->id, what);
         return GZ_ECORRUPT;
     }
     r->vb_ext = r->cur;

@@ -113,10 +113,16 @@ void store__read_failure(struct store *s)
 int store__apply_mark(struct store *s, struct store__conn *c, struct store__op *op)
 {
     (void)s;
+    int64_t bid = op->bid;
+    if (bid == 0) { /* from a reader: by name (the bucket may be gone meanwhile) */
+        int rc = store__bucket_id(c, op->bucket, &bid);
+        if (rc < 0)
+            return rc == GZ_ENOBUCKET ? 0 : rc;
+    }
     sqlite3_stmt *st = store__stmt(c, ST_OBJ_MARK);
     if (st == NULL)
         return -EIO;
-    sqlite3_bind_int64(st, 1, op->bid);
+    sqlite3_bind_int64(st, 1, bid);
     store__bind_slice(st, 2, op->key);
     sqlite3_bind_text(st, 3, op->etag, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, op->mtime_ms);
