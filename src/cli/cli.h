@@ -20,6 +20,7 @@ struct gz_config {
     char *region;
     char *log_level;
     int64_t max_connections;
+    int64_t max_connections_per_ip;
     int64_t header_timeout_ms;
     int64_t idle_timeout_ms;
     int64_t drain_ms;

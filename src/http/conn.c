@@ -615,6 +615,8 @@ static void conn_free(struct http_conn *c)
     if (c->in_deferred)
         http__list_del(&c->dlink);
     http__tls_conn_free(c);
+    if (c->ip_counted)
+        http__ip_release(lp->srv->ips, &c->peer);
     gz_free(c->rbuf);
     gz_free(c->hdrs);
     gz_free(c->poll);
@@ -906,6 +908,16 @@ static void conn_peer_name(struct http_conn *c)
     }
 }
 
+/* Counts the connection against its address's limit (if any): false if over it. */
+static bool conn_ip_admit(struct http_conn *c)
+{
+    struct http__ip_table *ips = c->lp->srv->ips;
+    if (ips == NULL)
+        return true;
+    c->ip_counted = http__ip_acquire(ips, &c->peer);
+    return c->ip_counted;
+}
+
 void http__conn_on_connection(uv_stream_t *listener, int status)
 {
     struct http_loop *lp = listener->data;
@@ -923,7 +935,9 @@ void http__conn_on_connection(uv_stream_t *listener, int status)
     } else {
         conn_peer_name(c);
         if (atomic_load(&lp->srv->nconns) > lp->srv->cfg.max_connections)
-            http__resp_reject(c);
+            http__resp_reject(c, "too many connections");
+        else if (!conn_ip_admit(c))
+            http__resp_reject(c, "too many connections from this address");
         else if (lp->srv->cfg.tls != NULL && http__tls_conn_new(c, lp->srv->cfg.tls) < 0)
             http__conn_close(c, -ENOMEM);
         else

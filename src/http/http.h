@@ -65,6 +65,7 @@ struct http_server_config {
     size_t max_headers;
     size_t max_url_bytes;
     size_t max_connections;
+    size_t max_connections_per_ip; /* open connections from one client address; 0 = no limit */
     uint64_t header_timeout_ms;
     uint64_t idle_timeout_ms;
     const char *server_name;       /* "Server:" header value */

@@ -94,6 +94,7 @@ struct http_server {
     bool ran;
     bool probed; /* the first socket was created (a fixed port was checked to be free) */
     atomic_size_t nconns;
+    struct http__ip_table *ips;    /* max_connections_per_ip > 0: open connections per address */
     atomic_bool stop_requested;
     atomic_uint_fast64_t drain_ms;
 };
@@ -221,6 +222,7 @@ struct http_conn {
     struct http__arena_blk *arena0;
     struct sockaddr_storage peer;
     char peer_str[64];
+    bool ip_counted;    /* holds a place in srv->ips (released when freed) */
     struct http__tls_conn *tls; /* NULL on plain connections */
     struct http_req req;
 };
@@ -301,6 +303,15 @@ void http__tls_shutdown(struct http_conn *c);
 /* One step of a file body: pread + encrypt + queue; bytes sent or a negative errno. */
 int64_t http__tls_file_step(struct http_conn *c, int fd, int64_t off, int64_t left);
 
+/* ---- ip_limit.c: open connections per client address (max_connections_per_ip) ---- */
+struct http__ip_table;
+int http__ip_table_new(size_t limit, size_t max_connections, struct http__ip_table **out);
+void http__ip_table_free(struct http__ip_table *t); /* NULL-safe */
+/* Counts one more connection from peer's address: false (nothing counted) at the limit. */
+bool http__ip_acquire(struct http__ip_table *t, const struct sockaddr_storage *peer);
+void http__ip_release(struct http__ip_table *t, const struct sockaddr_storage *peer);
+uint32_t http__ip_count(struct http__ip_table *t, const struct sockaddr_storage *peer);
+
 /* ---- request.c ---- */
 void http__req_init(struct http_conn *c);
 /* Runs cleanup hooks (LIFO) and frees the arena. */
@@ -315,8 +326,9 @@ void http__req_body_fail(struct http_conn *c, int err);
 bool http__resp_pump(struct http_conn *c);
 /* Server-generated error (400, 408, 414, 431, 505) with Connection: close, then linger. */
 void http__resp_error(struct http_conn *c, int status, const char *message);
-/* Over max_connections: best-effort 503 without queuing, then close. */
-void http__resp_reject(struct http_conn *c);
+/* Over max_connections (per server or per address): best-effort 503 saying why, without
+ * queuing, then close. */
+void http__resp_reject(struct http_conn *c, const char *why);
 /* The sendfile writability poll fired. */
 void http__resp_on_poll(uv_poll_t *poll, int status, int events);
 void http__resp_on_write(uv_write_t *w, int status);

@@ -579,9 +579,9 @@ void http__resp_error(struct http_conn *c, int status, const char *message)
     http__conn_linger(c);
 }
 
-void http__resp_reject(struct http_conn *c)
+void http__resp_reject(struct http_conn *c, const char *why)
 {
-    if (c->tls == NULL && resp_build_error(c, 503, "too many connections") == 0) {
+    if (c->tls == NULL && resp_build_error(c, 503, why) == 0) {
         uv_buf_t b = uv_buf_init(c->wbuf.ptr, (unsigned)c->wbuf.len);
         uv_try_write((uv_stream_t *)&c->tcp, &b, 1); /* best effort, never queued */
     }

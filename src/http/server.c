@@ -389,6 +389,8 @@ int http_server_create(const struct http_server_config *cfg, struct http_server 
     }
     gz_random_bytes(&srv->id_seed, sizeof(srv->id_seed));
     atomic_init(&srv->nconns, 0);
+    if (srv->cfg.max_connections_per_ip > 0)
+        http__ip_table_new(srv->cfg.max_connections_per_ip, srv->cfg.max_connections, &srv->ips);
     atomic_init(&srv->stop_requested, false);
     atomic_init(&srv->drain_ms, 0);
     server_ignore_sigpipe();
@@ -464,6 +466,7 @@ void http_server_destroy(struct http_server *srv)
     }
     gz_free(srv->loops);
     gz_free(srv->listen_fds);
+    http__ip_table_free(srv->ips);
     gz_free(srv->listen_copy);
     gz_free(srv->server_line);
     gz_free(srv);

@@ -1,6 +1,6 @@
 """Slow and abusive clients are cut off by timeouts and limits without hurting other clients:
 slow headers (slowloris), a stalled body, a crowd of idle keep-alive connections, and more
-connections than --max-connections. Every case checks that a normal client is served
+connections than --max-connections or --max-connections-per-ip. Every case checks that a normal client is served
 meanwhile, quickly, and that nothing half-sent was stored."""
 
 import socket
@@ -159,6 +159,54 @@ class ConnectionLimitTests(ServedCase):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
+
+
+PER_IP = 20
+
+
+class PerAddressLimitTests(ServedCase):
+    """--max-connections-per-ip: one address hoarding connections is refused past its share
+    while a client from another loopback address (127.0.0.2) is served normally."""
+    server_kwargs = {"extra_args": ["--max-connections-per-ip", str(PER_IP)]}
+
+    def test_one_address_cannot_take_every_connection(self):
+        b = self.new_bucket()
+        hoard = []
+        try:
+            for _ in range(PER_IP + 10):
+                hoard.append(socket.create_connection(("127.0.0.1", self.server.port),
+                                                      timeout=10, source_address=("127.0.0.2", 0)))
+            refused = []
+            for c in hoard[-10:]:
+                ok, got = closed_by_server(c, 2)
+                if ok:
+                    refused.append(got)
+            self.assertEqual(len(refused), 10, "connections past the address's share were kept")
+            for got in refused:
+                self.assertTrue(got.startswith(b"HTTP/1.1 503"), got[:80])
+                self.assertIn(b"<Code>SlowDown</Code>", got)
+                self.assertIn(b"from this address", got)
+            ok, _ = closed_by_server(hoard[0], 0.3)
+            self.assertFalse(ok, "a connection within the share was closed")
+            self.assert_served_quickly(b)  # boto3 from 127.0.0.1: its own share
+        finally:
+            for c in hoard:
+                c.close()
+        deadline = time.monotonic() + 10
+        while True:  # once the hoard closes, the address gets connections again
+            try:
+                s = socket.create_connection(("127.0.0.1", self.server.port), timeout=10,
+                                             source_address=("127.0.0.2", 0))
+                s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                head = s.recv(64)
+                s.close()
+                if head.startswith(b"HTTP/1.1 403"):  # served (anonymous ListBuckets)
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                self.fail("127.0.0.2 was not served again after closing its connections")
+            time.sleep(0.2)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "http/http.h"
+#include "http/http_int.h"
 #include "tap.h"
 
 #define FILE_SIZE (3 * 1024 * 1024)
@@ -344,8 +345,9 @@ static void protocol_error(int status, const char *message, const char *request_
                            struct gz_buf *body, const char **content_type, void *app)
 {
     atomic_fetch_add(&g_protocol_errors, 1);
-    gz_buf_appendf(body, "<Error><Code>%d</Code><RequestId>%s</RequestId></Error>", status,
-                   request_id);
+    gz_buf_appendf(body,
+                   "<Error><Code>%d</Code><Message>%s</Message><RequestId>%s</RequestId></Error>",
+                   status, message, request_id);
     *content_type = "application/xml";
 }
 
@@ -357,14 +359,15 @@ static void *server_main(void *arg)
     return NULL;
 }
 
-static struct http_server *server_start(const char *listen, size_t max_conns, int *port,
-                                        pthread_t *th)
+static struct http_server *server_start_ip(const char *listen, size_t max_conns,
+                                           size_t per_ip, int *port, pthread_t *th)
 {
     static int app_token;
     struct http_server_config cfg = {
         .listen = listen,
         .threads = 2,
         .max_connections = max_conns,
+        .max_connections_per_ip = per_ip,
         .header_timeout_ms = 300,
         .idle_timeout_ms = 700,
         .server_name = "gzy-test",
@@ -382,6 +385,12 @@ static struct http_server *server_start(const char *listen, size_t max_conns, in
     *port = http_server_port(srv);
     pthread_create(th, NULL, server_main, srv);
     return srv;
+}
+
+static struct http_server *server_start(const char *listen, size_t max_conns, int *port,
+                                        pthread_t *th)
+{
+    return server_start_ip(listen, max_conns, 0, port, th);
 }
 
 /* ---- raw client ---- */
@@ -1168,6 +1177,110 @@ static void t_ipv6_and_max_connections(void)
     http_server_destroy(srv);
 }
 
+static void t_max_connections_per_ip(void)
+{
+    pthread_t th;
+    int port = 0;
+    struct http_server *srv = server_start_ip("127.0.0.1:0", 100, 2, &port, &th);
+    TAP_OK(srv != NULL, "server with max_connections_per_ip=2");
+    if (srv == NULL)
+        return;
+    struct cli *a = cli_open_port(port, false), *b = cli_open_port(port, false);
+    struct resp r;
+    cli_sends(a, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    TAP_OK(cli_read_resp(a, &r, false) && body_is(&r, "hello"), "first connection served");
+    resp_free(&r);
+    cli_sends(b, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    TAP_OK(cli_read_resp(b, &r, false) && body_is(&r, "hello"), "second connection served");
+    resp_free(&r);
+    struct cli *d = cli_open_port(port, false);
+    bool got503 = cli_read_resp(d, &r, false) && r.status == 503;
+    TAP_OK(got503 && r.body && strstr(r.body, "from this address"),
+           "third connection from the address: 503 naming the per-address limit (%s)",
+           r.body ? r.body : "");
+    resp_free(&r);
+    TAP_OK(cli_expect_eof(d), "the refused connection is closed");
+    cli_close(d);
+    cli_close(a); /* frees a place: a new connection is served again */
+    bool served = false;
+    for (int i = 0; i < 50 && !served; i++) {
+        struct cli *e = cli_open_port(port, false);
+        cli_sends(e, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+        served = cli_read_resp(e, &r, false) && body_is(&r, "hello");
+        resp_free(&r);
+        cli_close(e);
+        if (!served)
+            usleep(20000); /* the server notices the close a moment later */
+    }
+    TAP_OK(served, "after one closes, a new connection from the address is served");
+    cli_close(b);
+    http_server_stop(srv, 1000);
+    pthread_join(th, NULL);
+    http_server_destroy(srv);
+}
+
+/* The per-address table against a plain array: random acquire/release over colliding
+ * addresses exercises probing and backward-shift deletion. */
+static void t_ip_table_model(void)
+{
+    enum { NADDR = 300, LIMIT = 3 };
+    struct http__ip_table *t = NULL;
+    http__ip_table_new(LIMIT, 200, &t); /* capacity 512: long probe runs */
+    static uint32_t model[NADDR];
+    struct sockaddr_storage ss[NADDR];
+    for (int i = 0; i < NADDR; i++) {
+        memset(&ss[i], 0, sizeof(ss[i]));
+        if (i % 3 == 0) {
+            struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss[i];
+            a6->sin6_family = AF_INET6;
+            a6->sin6_addr.s6_addr[0] = 0xfd;
+            a6->sin6_addr.s6_addr[15] = (uint8_t)i;
+            a6->sin6_addr.s6_addr[14] = (uint8_t)(i >> 8);
+        } else {
+            struct sockaddr_in *a4 = (struct sockaddr_in *)&ss[i];
+            a4->sin_family = AF_INET;
+            a4->sin_addr.s_addr = htonl(0x0a000000u + (uint32_t)i);
+        }
+    }
+    unsigned seed = 12345;
+    int bad = 0, refused = 0;
+    for (int step = 0; step < 200000 && bad == 0; step++) {
+        seed = seed * 1103515245u + 12345u;
+        int i = (int)((seed >> 8) % NADDR);
+        if ((seed >> 20) & 1) {
+            bool ok = http__ip_acquire(t, &ss[i]);
+            bool want = model[i] < LIMIT;
+            refused += !ok;
+            if (ok != want)
+                bad++;
+            model[i] += ok;
+        } else if (model[i] > 0) {
+            http__ip_release(t, &ss[i]);
+            model[i]--;
+        }
+        if (step % 1000 == 0)
+            for (int k = 0; k < NADDR; k++)
+                if (http__ip_count(t, &ss[k]) != model[k])
+                    bad++;
+    }
+    TAP_OK(bad == 0 && refused > 0, "200,000 random acquire/release steps match the model "
+           "(%d mismatches, %d refused at the limit)", bad, refused);
+    struct sockaddr_in v4 = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
+    struct sockaddr_in6 mapped = {.sin6_family = AF_INET6};
+    mapped.sin6_addr.s6_addr[10] = mapped.sin6_addr.s6_addr[11] = 0xff;
+    memcpy(&mapped.sin6_addr.s6_addr[12], &v4.sin_addr, 4);
+    struct sockaddr_storage s4, s6;
+    memset(&s4, 0, sizeof(s4));
+    memset(&s6, 0, sizeof(s6));
+    memcpy(&s4, &v4, sizeof(v4));
+    memcpy(&s6, &mapped, sizeof(mapped));
+    http__ip_acquire(t, &s4);
+    TAP_OK(http__ip_count(t, &s6) == 1, "an IPv4 client and its IPv4-mapped form count as one");
+    http__ip_release(t, &s6);
+    TAP_OK(http__ip_count(t, &s4) == 0, "released through either form");
+    http__ip_table_free(t);
+}
+
 static void t_bad_listen(void)
 {
     struct http_server_config cfg = {.threads = 1, .on_request = on_request};
@@ -1298,6 +1411,8 @@ int main(void)
     RUN(t_sendfile);
     RUN(t_headers_and_hooks);
     RUN(t_ipv6_and_max_connections);
+    RUN(t_max_connections_per_ip);
+    RUN(t_ip_table_model);
     RUN(t_bad_listen);
     TAP_RUN(t_stop_drain);
     TAP_RUN(t_stop_cut);
