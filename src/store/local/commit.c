@@ -151,8 +151,10 @@ static void batch_run(struct store *s, struct store__op *batch)
         }
         if (rc == 0)
             rc = store__usage_flush(s, c); /* usage commits with what it counts */
-        if (rc == 0)
+        if (rc == 0) {
+            store__conn_pool_unpin(s); /* the WAL restarts when this commit writes its frames */
             rc = store__exec(c, ST_COMMIT);
+        }
         if (rc < 0 && !sqlite3_get_autocommit(c->db))
             store__exec(c, ST_ROLLBACK);
     }

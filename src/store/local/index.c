@@ -304,6 +304,42 @@ int store__schema_init(struct store__conn *c)
     return rc;
 }
 
+/*
+ * Kept read transactions. Every read used to be its own transaction, and beginning and ending
+ * one takes and drops a WAL read lock: two fcntl calls made under a mutex SQLite shares among
+ * all connections to the file, so the loop threads queued on it whenever their reads missed
+ * the row caches. A pooled connection now keeps its read transaction (snapshot) open between
+ * uses, and store__conn_get reuses it while store__index_gen() is unchanged, that is while
+ * nothing has committed: the generation is bumped by the WAL hook after a commit is visible and
+ * before its writer is told, so a snapshot taken at an unchanged generation has every
+ * acknowledged write. Otherwise the old transaction ends and a new one begins (as before).
+ *
+ * A kept snapshot would stop the WAL from restarting at its beginning (SQLite does that when
+ * a commit writes its frames after a complete checkpoint, if no reader holds a WAL read lock),
+ * so a writer ends the kept transactions of idle pooled connections right before it commits
+ * (store__conn_pool_unpin); one in use by a reader at that moment ends with the use, as before.
+ */
+static int conn_snapshot(struct store__conn *c)
+{
+    if (c->snap && sqlite3_get_autocommit(c->db))
+        c->snap = false; /* an error rolled it back */
+    uint64_t gen = store__index_gen();
+    if (c->snap && c->snap_gen == gen)
+        return 0;
+    if (c->snap) {
+        c->snap = false;
+        int rc = store__exec(c, ST_COMMIT);
+        if (rc < 0)
+            return rc;
+    }
+    int rc = store__exec(c, ST_BEGIN); /* deferred: the snapshot is taken by the first read */
+    if (rc == 0) {
+        c->snap = true;
+        c->snap_gen = gen;
+    }
+    return rc;
+}
+
 int store__conn_get(struct store *s, struct store__conn **out)
 {
     pthread_mutex_lock(&s->pool_mu);
@@ -311,22 +347,44 @@ int store__conn_get(struct store *s, struct store__conn **out)
     if (c != NULL)
         s->pool = c->next;
     pthread_mutex_unlock(&s->pool_mu);
-    if (c != NULL) {
+    int rc = 0;
+    if (c != NULL)
         c->next = NULL;
-        *out = c;
-        return 0;
+    else
+        rc = store__conn_open(s, true, &c);
+    if (rc == 0 && (rc = conn_snapshot(c)) < 0) {
+        store__conn_put(s, c);
+        return rc;
     }
-    return store__conn_open(s, true, out);
+    *out = rc == 0 ? c : NULL;
+    return rc;
+}
+
+/* Ends c's read transaction (kept or left open by a failed reader). */
+static void conn_unpin(struct store__conn *c)
+{
+    if (!sqlite3_get_autocommit(c->db))
+        sqlite3_exec(c->db, c->snap ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
+    c->snap = false;
+}
+
+void store__conn_pool_unpin(struct store *s)
+{
+    pthread_mutex_lock(&s->pool_mu);
+    for (struct store__conn *c = s->pool; c != NULL; c = c->next)
+        if (c->snap)
+            conn_unpin(c);
+    pthread_mutex_unlock(&s->pool_mu);
 }
 
 void store__conn_put(struct store *s, struct store__conn *c)
 {
     if (c == NULL)
         return;
-    /* A reader that failed half-way may have left a transaction open: end it so the
+    /* Only a kept snapshot stays open; anything else a reader left open is ended so the
      * connection does not pin an old snapshot of the WAL. */
-    if (!sqlite3_get_autocommit(c->db))
-        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    if (!c->snap || sqlite3_get_autocommit(c->db))
+        conn_unpin(c);
     pthread_mutex_lock(&s->pool_mu);
     c->next = s->pool;
     s->pool = c;

@@ -120,24 +120,19 @@ static void bounds_init(struct list_bounds *b, struct gz_slice prefix, struct gz
         b->empty = true;
 }
 
-/* Begins a listing: a read transaction and the bucket id. */
+/* Begins a listing: a connection (one snapshot: store__conn_get) and the bucket id. */
 static int list_begin(struct store *s, struct gz_slice bucket, struct store__conn **cp,
                       int64_t *bid)
 {
     int rc = store__conn_get(s, cp);
     if (rc < 0)
         return rc;
-    rc = store__exec(*cp, ST_BEGIN);
-    if (rc == 0)
-        rc = store__bucket_id(*cp, bucket, bid);
-    return rc;
+    return store__bucket_id(*cp, bucket, bid);
 }
 
 static void list_end(struct store *s, struct store__conn *c, sqlite3_stmt *st)
 {
     store__stmt_done(st);
-    if (c != NULL && !sqlite3_get_autocommit(c->db))
-        store__exec(c, ST_COMMIT);
     store__conn_put(s, c);
 }
 

@@ -226,6 +226,7 @@ static int set_clean(struct store *s, int64_t v)
     if (rc < 0)
         return rc;
     rc = store__meta_set(s->wconn, "clean", v);
+    store__conn_pool_unpin(s);
     if (rc == 0)
         return store__exec(s->wconn, ST_COMMIT);
     store__exec(s->wconn, ST_ROLLBACK);

@@ -63,6 +63,8 @@ struct store__conn {
     sqlite3 *db;
     sqlite3_stmt *st[ST__COUNT];
     struct store__conn *next;   /* pool free list */
+    bool snap;                  /* a read connection inside its kept read transaction */
+    uint64_t snap_gen;          /* store__index_gen() when that transaction began */
 };
 
 /* A growable list of file ids (to unlink after a commit). */
@@ -207,9 +209,16 @@ uint64_t store__index_gen(void);
 int store__conn_open(struct store *s, bool readonly, struct store__conn **out);
 void store__conn_close(struct store__conn *c);
 int store__schema_init(struct store__conn *c);
-/* Borrows a read-only connection from the pool (opening one if none is idle). */
+/* Borrows a read-only connection from the pool (opening one if none is idle), inside a read
+ * transaction that sees every commit acknowledged before the call: all its statements read
+ * one snapshot (callers issue no BEGIN/COMMIT). The transaction is kept across put/get while
+ * nothing commits, so a read costs no WAL lock calls then; see index.c. */
 int store__conn_get(struct store *s, struct store__conn **out);
 void store__conn_put(struct store *s, struct store__conn *c);
+/* Ends the kept read transactions of the idle pooled connections, so that they do not hold
+ * the WAL back: called by a writer right before it commits (a commit is when SQLite restarts
+ * a fully checkpointed WAL from its beginning, which no open read transaction may see). */
+void store__conn_pool_unpin(struct store *s);
 /* The cached statement, reset and unbound; NULL on error (logged). */
 sqlite3_stmt *store__stmt(struct store__conn *c, enum store__stmt id);
 /* Resets a statement after use (keeps it cached). NULL-safe. */

@@ -353,12 +353,10 @@ int store_upload_parts(struct store *s, const char *upload_id, int marker, int m
     *truncated = false;
     if (!upload_id_ok(upload_id))
         return GZ_ENOUPLOAD;
-    rc = store__conn_get(s, &c);
+    rc = store__conn_get(s, &c); /* one snapshot for the upload row and its parts */
     if (rc < 0)
         return rc;
-    rc = store__exec(c, ST_BEGIN);
-    if (rc == 0)
-        rc = upload_row(c, upload_id, &st);
+    rc = upload_row(c, upload_id, &st);
     store__stmt_done(st);
     if (rc == 0 && (st = store__stmt(c, ST_UPART_LIST)) == NULL)
         rc = -EIO;
@@ -380,7 +378,6 @@ int store_upload_parts(struct store *s, const char *upload_id, int marker, int m
         rc = rc == SQLITE_ROW || rc == SQLITE_DONE || rc == 0 ? 0 : store__sql_err(rc);
         store__stmt_done(st);
     }
-    store__exec(c, ST_COMMIT);
     store__conn_put(s, c);
     return rc;
 }

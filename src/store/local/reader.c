@@ -431,10 +431,8 @@ static int reader_load_row(struct store__conn *c, struct gz_slice bucket, struct
     return rc;
 }
 
-/* A simple object (inline or one file) is one row: a single statement reads it in one
- * implicit read transaction, with no BEGIN/COMMIT round trips and no separate bucket-id
- * lookup. A multipart object also needs its part rows from the same snapshot, so it is read
- * again inside an explicit transaction together with them. */
+/* The object's row and, for a multipart object, its part rows: one snapshot (the pooled
+ * connection's read transaction, store__conn_get). */
 static int reader_load(struct store *s, struct gz_slice bucket, struct gz_slice key, int part,
                        struct store_reader *r, struct store_meta *meta, int64_t *poff,
                        int64_t *psize)
@@ -445,16 +443,8 @@ static int reader_load(struct store *s, struct gz_slice bucket, struct gz_slice 
     if (rc < 0)
         return rc;
     rc = reader_load_row(c, bucket, key, part, r, meta, poff, psize, &bid);
-    if (rc == 0 && meta->parts > 0) {
-        reader_reset(r);
-        rc = store__exec(c, ST_BEGIN);
-        if (rc == 0)
-            rc = reader_load_row(c, bucket, key, part, r, meta, poff, psize, &bid);
-        if (rc == 0 && meta->parts > 0)
-            rc = reader_load_parts(c, bid, key, meta->parts, part, r, poff, psize);
-        if (sqlite3_get_autocommit(c->db) == 0)
-            store__exec(c, ST_COMMIT);
-    }
+    if (rc == 0 && meta->parts > 0)
+        rc = reader_load_parts(c, bid, key, meta->parts, part, r, poff, psize);
     store__conn_put(s, c);
     return rc;
 }
