@@ -5,7 +5,8 @@ Peers: nginx serving (GET) and accepting (WebDAV PUT) the same bytes from the sa
 ceiling for raw HTTP; with --radosgw, Ceph radosgw (../shared/peers/ceph.sh, a single-node
 cluster on bluestore started on free ports and stopped at the end), the most trusted open S3
 server that runs here. Load comes from wrk with presigned SigV4 URLs, so gzy and radosgw do
-the full signature check on every request. Also measured: the one-fsync-per-file rate of this
+the full signature check on every request. "GET 4KiB x10k" reads 10,000 distinct objects
+(files for nginx) in turn, so no server answers from a cache of recent keys. Also measured: the one-fsync-per-file rate of this
 disk (create, write 4 KiB, fsync, rename, fsync the folder; one thread), the floor that group
 commit must beat. Prints a table of medians over --rounds with gzy/peer ratios and stores the
 results under bench/results/.
@@ -16,8 +17,8 @@ Everything listens on 127.0.0.1 with free ports and temporary folders; both serv
 stopped at the end. nginx does not fsync a PUT; gzy does (data and index) before answering,
 so the PUT ratio compares a durable write with a page-cache one.
 """
-import argparse, json, os, platform, re, shutil, signal, socket, statistics, subprocess
-import sys, tempfile, time
+import argparse, concurrent.futures, json, os, platform, re, shutil, signal, socket
+import statistics, subprocess, sys, tempfile, time
 
 import boto3
 from botocore.config import Config
@@ -191,6 +192,56 @@ wrk.headers["Content-Type"] = "application/octet-stream"
     return path
 
 
+MANY = 10000  # keys of the "GET 4KiB x10k" workload
+
+
+def many_keys(tmp, files, clients):
+    """10,000 distinct 4 KiB objects on every peer (nginx: files) and, per peer, a wrk script
+    that walks their paths in turn (each wrk thread from its own offset): no object is asked
+    for twice in a row, so no server answers from a cache of recent keys."""
+    os.makedirs(os.path.join(files, "many"), exist_ok=True)
+    bodies = [os.urandom(4096) for _ in range(64)]
+    for i in range(MANY):
+        with open(os.path.join(files, "many", f"k{i:05d}"), "wb") as f:
+            f.write(bodies[i % 64])
+    paths = {"nginx": [f"/many/k{i:05d}" for i in range(MANY)]}
+    for peer, c in clients.items():
+        t0 = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(16) as ex:
+            list(ex.map(lambda i: c.put_object(Bucket="bench", Key=f"many/k{i:05d}",
+                                               Body=bodies[i % 64]), range(MANY)))
+        urls = [c.generate_presigned_url("get_object", ExpiresIn=3600,
+                                         Params={"Bucket": "bench", "Key": f"many/k{i:05d}"})
+                for i in range(MANY)]
+        paths[peer] = [u[u.index("/", u.index("//") + 2):] for u in urls]
+        print(f"{peer}: {MANY} objects of 4 KiB put in {time.monotonic() - t0:.1f} s",
+              file=sys.stderr)
+    scripts = {}
+    for peer, plist in paths.items():
+        lst = os.path.join(tmp, f"many-{peer}.txt")
+        with open(lst, "w") as f:
+            f.write("\n".join(plist) + "\n")
+        scripts[peer] = os.path.join(tmp, f"many-{peer}.lua")
+        with open(scripts[peer], "w") as f:
+            f.write(f"""
+local n = 0
+function setup(thread)
+  n = n + 1
+  thread:set("tid", n)
+end
+function init(args)
+  paths = {{}}
+  for line in io.lines("{lst}") do paths[#paths + 1] = line end
+  i = (tid * 4999) % #paths
+end
+function request()
+  i = i % #paths + 1
+  return wrk.format("GET", paths[i])
+end
+""")
+    return scripts
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--duration", type=int, default=10)
@@ -237,6 +288,11 @@ def main():
             put["nginx"] = f"http://127.0.0.1:{nport}/put{name}"
             workloads.append((f"GET {name}", n, conns, get, None))
             workloads.append((f"PUT {name}", n, conns, put, script))
+        if not args.only or "GET 4KiB x10k" in args.only:
+            scripts = many_keys(tmp, files, clients)
+            bases = {peer: c.meta.endpoint_url for peer, c in clients.items()}
+            bases["nginx"] = f"http://127.0.0.1:{nport}"
+            workloads.append(("GET 4KiB x10k", 4096, 64, bases, scripts))
         if args.only:
             keep = {w.strip() for w in args.only.split(",")}
             workloads = [w for w in workloads if w[0] in keep]
@@ -244,9 +300,10 @@ def main():
         for rnd in range(args.rounds):
             for label, n, conns, urls, script in workloads:
                 for peer in peers:
-                    r = wrk(urls[peer], conns, args.duration, script)
+                    r = wrk(urls[peer], conns, args.duration,
+                            script[peer] if isinstance(script, dict) else script)
                     results.setdefault(label, {}).setdefault(peer, []).append(r)
-                    print(f"round {rnd + 1} {label:9} {peer:7} {r['rps']:10.0f} req/s "
+                    print(f"round {rnd + 1} {label:13} {peer:7} {r['rps']:10.0f} req/s "
                           f"errors {r['errors']}", file=sys.stderr)
     finally:
         for p in (gzy, nginx):
