@@ -3,7 +3,9 @@
  *
  * Event-driven: one libuv loop per thread, keep-alive TCP connections, one request in flight
  * per connection, each request written with one (vectored) write and every response parsed by
- * llhttp as a client. Every S3 request is SigV4 signed (header auth; the signing key is cached
+ * llhttp as a client. https:// endpoints use a client TLS session per connection (OpenSSL over
+ * memory BIOs, tls.c); uploads may be sent aws-chunked (chunked.c), signed chunk by chunk or
+ * with a CRC32C trailer. Every S3 request is SigV4 signed (header auth; the signing key is cached
  * per day and thread). Latencies go into log-linear histograms (about 1.5 % resolution); errors
  * are counted by S3 error code (from the XML body) or by HTTP status, never hidden.
  *
@@ -91,14 +93,29 @@ enum bench_op bench_mix_pick(const struct bench_mix *m, uint64_t *rng);
 uint64_t bench_rng_next(uint64_t *state);   /* xorshift64*; state must not be 0 */
 
 /* ---- running ---- */
-enum bench_payload_hash { BENCH_PAYLOAD_UNSIGNED, BENCH_PAYLOAD_SHA256 };
+enum bench_payload_hash {
+    BENCH_PAYLOAD_UNSIGNED,          /* UNSIGNED-PAYLOAD */
+    BENCH_PAYLOAD_SHA256,            /* the body's SHA-256 */
+    BENCH_PAYLOAD_STREAMING,         /* STREAMING-AWS4-HMAC-SHA256-PAYLOAD (signed chunks) */
+    BENCH_PAYLOAD_STREAMING_TRAILER, /* STREAMING-UNSIGNED-PAYLOAD-TRAILER + CRC32C trailer */
+};
+/* The streaming modes apply to object and part uploads; other requests use the SHA-256. */
+
+enum bench_addressing {
+    BENCH_ADDR_PATH,     /* http://host/bucket/key */
+    BENCH_ADDR_VIRTUAL,  /* Host: bucket.host, path /key (connects to the endpoint's address) */
+};
 
 struct bench_opts {
     enum bench_op op;
     struct bench_mix mix;
     struct bench_size size;
-    const char *endpoint;        /* http://host[:port] */
-    const char *raw_url;         /* BENCH_OP_RAW: http://host[:port]/path */
+    const char *endpoint;        /* http[s]://host[:port] */
+    const char *raw_url;         /* BENCH_OP_RAW: http[s]://host[:port]/path */
+    const char *ca_bundle;       /* https: PEM CAs to trust (NULL: the system's) */
+    bool insecure;               /* https: no certificate or host name verification */
+    enum bench_addressing addressing;
+    uint64_t chunk_size;         /* aws-chunked data bytes per chunk (streaming modes) */
     const char *access_key, *secret_key, *region;
     const char *bucket;
     const char *prefix;
@@ -110,6 +127,7 @@ struct bench_opts {
     uint64_t objects;            /* keys prepared for get/head/list/delete/mixed */
     uint64_t part_size;          /* multipart-put */
     bool prepare;                /* upload the objects first (off: test errors) */
+    bool create_bucket;          /* send CreateBucket first (off: the bucket exists) */
     bool sign;                   /* off with --no-sign */
 };
 

@@ -13,12 +13,16 @@
 static void bench_usage(void)
 {
     printf("usage: gzy bench OPERATION [options]\n"
-           "       gzy bench --raw-url http://HOST:PORT/PATH [options]   (plain unsigned GETs)\n"
+           "       gzy bench --raw-url http[s]://HOST:PORT/PATH [options]   (plain unsigned GETs)\n"
            "\n"
            "operations: put, get, head, list, delete, multipart-put, mixed\n"
            "\n"
-           "  --endpoint URL        S3 endpoint, http only [GZY_BENCH_ENDPOINT] "
+           "  --endpoint URL        S3 endpoint, http:// or https:// [GZY_BENCH_ENDPOINT] "
            "(http://127.0.0.1:9000)\n"
+           "  --ca-bundle FILE      https: PEM CAs to trust [GZY_CA_BUNDLE, AWS_CA_BUNDLE] "
+           "(system)\n"
+           "  --insecure            https: do not verify the certificate or host name\n"
+           "  --addressing A        path (host/bucket/key) or virtual (bucket.host/key) (path)\n"
            "  --access-key KEY      [AWS_ACCESS_KEY_ID]\n"
            "  --secret-key SECRET   [AWS_SECRET_ACCESS_KEY]\n"
            "  --region REGION       [AWS_REGION] (us-east-1)\n"
@@ -31,9 +35,13 @@ static void bench_usage(void)
            "  --count N             stop after N operations instead\n"
            "  --objects N           objects uploaded first for get/head/list/delete/mixed (100)\n"
            "  --no-prepare          do not upload them (e.g. to measure errors)\n"
+           "  --no-create-bucket    the bucket exists: do not send CreateBucket\n"
            "  --mix SPEC            mixed weights, e.g. get=70,put=20,delete=10\n"
            "  --part-size SIZE      multipart-put part size (5MiB)\n"
-           "  --payload-hash H      unsigned (UNSIGNED-PAYLOAD) or sha256 (unsigned)\n"
+           "  --payload-hash H      unsigned (UNSIGNED-PAYLOAD), sha256, streaming (signed\n"
+           "                        aws-chunked) or streaming-unsigned-trailer (aws-chunked\n"
+           "                        with a CRC32C trailer) (unsigned)\n"
+           "  --chunk-size SIZE     aws-chunked data bytes per chunk (64KiB)\n"
            "  --no-sign             send unsigned requests\n"
            "  --raw-url URL         GET this URL, unsigned (compare with wrk/nginx)\n"
            "  --json                print the report as JSON\n");
@@ -47,7 +55,8 @@ static const char *env_or(const char *name, const char *def)
 
 enum { OPT_ENDPOINT = 256, OPT_AK, OPT_SK, OPT_REGION, OPT_BUCKET, OPT_PREFIX, OPT_SIZE,
        OPT_CONC, OPT_THREADS, OPT_DURATION, OPT_COUNT, OPT_OBJECTS, OPT_NOPREP, OPT_MIX,
-       OPT_PART, OPT_PH, OPT_NOSIGN, OPT_RAW, OPT_JSON, OPT_HELP };
+       OPT_PART, OPT_PH, OPT_NOSIGN, OPT_RAW, OPT_JSON, OPT_HELP, OPT_CA, OPT_INSECURE,
+       OPT_ADDR, OPT_CHUNK, OPT_NOCREATE };
 
 static const struct option bench_long[] = {
     {"endpoint", required_argument, NULL, OPT_ENDPOINT},
@@ -70,6 +79,11 @@ static const struct option bench_long[] = {
     {"raw-url", required_argument, NULL, OPT_RAW},
     {"json", no_argument, NULL, OPT_JSON},
     {"help", no_argument, NULL, OPT_HELP},
+    {"ca-bundle", required_argument, NULL, OPT_CA},
+    {"insecure", no_argument, NULL, OPT_INSECURE},
+    {"addressing", required_argument, NULL, OPT_ADDR},
+    {"chunk-size", required_argument, NULL, OPT_CHUNK},
+    {"no-create-bucket", no_argument, NULL, OPT_NOCREATE},
     {NULL, 0, NULL, 0},
 };
 
@@ -102,6 +116,9 @@ static void opts_defaults(struct bench_opts *o)
     o->part_size = 5 * 1024 * 1024;
     o->prepare = true;
     o->sign = true;
+    o->ca_bundle = env_or("GZY_CA_BUNDLE", env_or("AWS_CA_BUNDLE", NULL));
+    o->chunk_size = 64 * 1024;
+    o->create_bucket = true;
 }
 
 /* Returns 0, 1 for --help, or -EINVAL (message printed). */
@@ -140,7 +157,30 @@ static int opts_parse_one(struct bench_opts *o, int opt, const char *arg, bool *
             o->payload_hash = BENCH_PAYLOAD_UNSIGNED;
         else if (strcmp(arg, "sha256") == 0)
             o->payload_hash = BENCH_PAYLOAD_SHA256;
+        else if (strcmp(arg, "streaming") == 0 ||
+                 strcmp(arg, "STREAMING-AWS4-HMAC-SHA256-PAYLOAD") == 0)
+            o->payload_hash = BENCH_PAYLOAD_STREAMING;
+        else if (strcmp(arg, "streaming-unsigned-trailer") == 0 ||
+                 strcmp(arg, "STREAMING-UNSIGNED-PAYLOAD-TRAILER") == 0)
+            o->payload_hash = BENCH_PAYLOAD_STREAMING_TRAILER;
         else
+            return -EINVAL;
+        return 0;
+    case OPT_CA: o->ca_bundle = arg; return 0;
+    case OPT_INSECURE: o->insecure = true; return 0;
+    case OPT_NOCREATE: o->create_bucket = false; return 0;
+    case OPT_ADDR:
+        if (strcmp(arg, "path") == 0)
+            o->addressing = BENCH_ADDR_PATH;
+        else if (strcmp(arg, "virtual") == 0)
+            o->addressing = BENCH_ADDR_VIRTUAL;
+        else
+            return -EINVAL;
+        return 0;
+    case OPT_CHUNK:
+        /* at least 8 KiB like the SDKs; at most 16 MiB (the server's chunk limit) */
+        if (bench_bytes_parse(arg, &o->chunk_size) != 0 || o->chunk_size < 8192 ||
+            o->chunk_size > 16 * 1024 * 1024)
             return -EINVAL;
         return 0;
     case OPT_NOSIGN: o->sign = false; return 0;
@@ -193,6 +233,10 @@ static int opts_parse(struct bench_opts *o, int argc, char **argv, bool *json)
                         "AWS_SECRET_ACCESS_KEY) are required\n");
         return -EINVAL;
     }
+    if (!o->sign && o->payload_hash >= BENCH_PAYLOAD_STREAMING) {
+        fprintf(stderr, "gzy bench: --payload-hash streaming modes need signed requests\n");
+        return -EINVAL;
+    }
     if (o->threads > o->concurrency)
         o->threads = o->concurrency;
     return 0;
@@ -215,11 +259,26 @@ static void print_line(const char *name, const struct bench_op_result *r, double
            (double)r->hist.sum / (double)r->hist.count / 1e6);
 }
 
+static const char *const ph_names[] = {"unsigned", "sha256", "streaming",
+                                       "streaming-unsigned-trailer"};
+
+static bool is_https(const struct bench_opts *o)
+{
+    return strncmp(o->op == BENCH_OP_RAW ? o->raw_url : o->endpoint, "https://", 8) == 0;
+}
+
 static void report_text(const struct bench_opts *o, const struct bench_result *res)
 {
     double secs = res->seconds > 0 ? res->seconds : 1e-9;
     printf("gzy bench %s: %s, %u connections, %u threads, %.2f s\n", bench_op_name(o->op),
            o->op == BENCH_OP_RAW ? o->raw_url : o->endpoint, o->concurrency, o->threads, secs);
+    if (o->op != BENCH_OP_RAW)
+        printf("addressing %s, payload %s%s\n",
+               o->addressing == BENCH_ADDR_VIRTUAL ? "virtual" : "path",
+               o->sign ? ph_names[o->payload_hash] : "not signed",
+               o->payload_hash >= BENCH_PAYLOAD_STREAMING ? " (aws-chunked)" : "");
+    if (is_https(o) && o->insecure)
+        printf("TLS: INSECURE, the certificate and host name are not verified (--insecure)\n");
     print_line("total", &res->total, secs);
     if (o->op == BENCH_OP_MIXED) {
         for (size_t k = 0; k < BENCH_OP_COUNT; k++)
@@ -264,6 +323,11 @@ static void report_json(const struct bench_opts *o, const struct bench_result *r
     cJSON_AddNumberToObject(root, "concurrency", o->concurrency);
     cJSON_AddNumberToObject(root, "threads", o->threads);
     cJSON_AddNumberToObject(root, "seconds", secs);
+    cJSON_AddBoolToObject(root, "tls", is_https(o));
+    cJSON_AddBoolToObject(root, "insecure", is_https(o) && o->insecure);
+    cJSON_AddStringToObject(root, "addressing",
+                            o->addressing == BENCH_ADDR_VIRTUAL ? "virtual" : "path");
+    cJSON_AddStringToObject(root, "payload_hash", ph_names[o->payload_hash]);
     cJSON *total = json_op(&res->total, secs);
     cJSON_AddItemToObject(root, "total", total);
     cJSON *by = cJSON_AddObjectToObject(root, "by_op");

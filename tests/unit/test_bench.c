@@ -1,7 +1,8 @@
 /*
  * test_bench.c - the pure helpers of `gzy bench` (src/bench/stats.c): the latency histogram
  * and its percentiles, error tables, byte/duration/size parsing and size distributions, and
- * operation mixes and their weights.
+ * operation mixes and their weights; aws-chunked framing (src/bench/chunked.c) against the
+ * signed example of the S3 documentation and an unsigned body with a trailer.
  */
 #include <errno.h>
 #include <math.h>
@@ -10,6 +11,9 @@
 #include <string.h>
 
 #include "../../src/bench/bench.h"
+#include "../../src/bench/bench_int.h"
+#include "../../src/s3/auth.h"
+#include "../../src/util/hash.h"
 #include "../../src/util/util.h"
 #include "tap.h"
 
@@ -176,6 +180,87 @@ static void t_mix(void)
     TAP_OK(bench_mix_parse("get=x", &m) == -EINVAL, "bad weight refused");
 }
 
+/* Concatenates iov[1..n) (everything but the head). */
+static size_t iov_join(const struct gz_slice *iov, int n, char *out, size_t outsz)
+{
+    size_t len = 0;
+    for (int i = 1; i < n; i++) {
+        if (len + iov[i].len <= outsz)
+            memcpy(out + len, iov[i].ptr, iov[i].len);
+        len += iov[i].len;
+    }
+    return len;
+}
+
+/* "Example: PUT Object" of the S3 SigV4 streaming documentation: 66560 bytes of 'a' in chunks
+ * of 64 KiB, seed signature 4f232c43... */
+static void t_chunked_signed(void)
+{
+    static char body[66560];
+    static char wire[70000];
+    uint8_t key[32], full[1][32], tail[32];
+    struct gz_buf fr;
+    struct gz_slice iov[8];
+    memset(body, 'a', sizeof(body));
+    gz_sha256(body, 65536, full[0]);
+    gz_sha256(body + 65536, 1024, tail);
+    s3_sigv4_signing_key("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", gz_slice_cstr("20130524"),
+                         gz_slice_cstr("us-east-1"), gz_slice_cstr("s3"), key);
+    struct bench_chunk_signer sg = {.skey = key, .amz_date = "20130524T000000Z",
+                                    .scope = "20130524/us-east-1/s3/aws4_request",
+                                    .prev_sig = "4f232c4386841ef735655705268965c44a0e4690baa4ad"
+                                                "ea153f7db9fa80a0a9"};
+    struct bench_chunk_frame f = {.body = body, .len = sizeof(body), .chunk = 65536,
+                                  .full_sha = (const uint8_t(*)[32])full, .tail_sha = tail,
+                                  .signer = &sg};
+    gz_buf_init(&fr, 4096);
+    int n = bench_chunked_frame(&f, &fr, gz_slice_cstr("HEAD"), iov, 8);
+    TAP_OK(n == 6, "head + 2 x (frame, data) + final: %d", n);
+    size_t len = iov_join(iov, n, wire, sizeof(wire));
+    TAP_OK(len == 66824 && bench_chunked_length(sizeof(body), 65536, true) == 66824,
+           "Content-Length 66824 as in the example: %zu", len);
+    TAP_OK(len <= sizeof(wire) &&
+               memcmp(wire, "10000;chunk-signature=ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0"
+                            "ade35a65485a288648\r\naaa", 88) == 0,
+           "first chunk signature");
+    const char *second = "\r\n400;chunk-signature=0055627c9e194cb4542bae2aa5492e3c1575bbb81b612b"
+                         "7d234b86a503ef5497\r\n";
+    TAP_OK(len <= sizeof(wire) && memcmp(wire + 88 + 65536, second, strlen(second)) == 0,
+           "second chunk signature chains from the first");
+    const char *last = "\r\n0;chunk-signature=b6c6ea8a5354eaf15b3cb7646744f4275b71ea724fed81ce"
+                       "b9323e279d449df9\r\n\r\n";
+    TAP_OK(len <= sizeof(wire) && memcmp(wire + len - strlen(last), last, strlen(last)) == 0,
+           "final chunk signature and the closing empty line");
+    TAP_OK(bench_chunked_frame(&f, &fr, gz_slice_cstr("HEAD"), iov, 5) == -E2BIG,
+           "too few iov entries refused");
+    gz_buf_free(&fr);
+}
+
+static void t_chunked_trailer(void)
+{
+    char wire[200];
+    struct gz_buf fr;
+    struct gz_slice iov[8];
+    struct bench_chunk_frame f = {.body = "hello world", .len = 11, .chunk = 8,
+                                  .crc_b64 = "yZRlqg=="};
+    gz_buf_init(&fr, 4096);
+    int n = bench_chunked_frame(&f, &fr, gz_slice_cstr("HEAD"), iov, 8);
+    size_t len = iov_join(iov, n, wire, sizeof(wire) - 1);
+    wire[len < sizeof(wire) ? len : 0] = '\0';
+    TAP_OK(n == 6 && strcmp(wire, "8\r\nhello wo\r\n3\r\nrld\r\n0\r\n"
+                                  "x-amz-checksum-crc32c:yZRlqg==\r\n\r\n") == 0,
+           "unsigned chunks and the trailer: %s", wire);
+    TAP_OK(bench_chunked_length(11, 8, false) == len, "length formula: %zu", len);
+    TAP_OK(iov[0].len == 4 && memcmp(iov[0].ptr, "HEAD", 4) == 0, "the head goes first");
+    f.len = 0;
+    n = bench_chunked_frame(&f, &fr, gz_slice_cstr("H"), iov, 8);
+    len = iov_join(iov, n, wire, sizeof(wire) - 1);
+    TAP_OK(n == 2 && len == bench_chunked_length(0, 8, false) &&
+               memcmp(wire, "0\r\nx-amz", 8) == 0,
+           "an empty body is the final chunk alone");
+    gz_buf_free(&fr);
+}
+
 int main(void)
 {
     TAP_RUN(t_hist_index);
@@ -184,5 +269,7 @@ int main(void)
     TAP_RUN(t_parse);
     TAP_RUN(t_sizes);
     TAP_RUN(t_mix);
+    TAP_RUN(t_chunked_signed);
+    TAP_RUN(t_chunked_trailer);
     return tap_done();
 }
