@@ -315,9 +315,12 @@ class OfflineAndUpgradeTests(unittest.TestCase):
         file_path = object_file(self.server, b, "file")
         self.server.stop()
         db = sqlite3.connect(index_path(self.server))
-        db.executescript("BEGIN; DROP INDEX objects_bad;"
+        db.executescript("BEGIN; ALTER TABLE objects ADD COLUMN data BLOB;"
+                         "UPDATE objects SET data=(SELECT data FROM inline_bodies"
+                         " WHERE id=objects.body) WHERE body IS NOT NULL;"
+                         "ALTER TABLE objects DROP COLUMN body; DROP TABLE inline_bodies;"
+                         "DROP INDEX objects_bad;"
                          "ALTER TABLE objects DROP COLUMN bad;"
-                         "ALTER TABLE objects DROP COLUMN crc;"
                          "ALTER TABLE files DROP COLUMN crc;"
                          "UPDATE meta SET v=2 WHERE k='schema'; PRAGMA user_version=2; COMMIT;")
         db.close()
@@ -340,7 +343,8 @@ class OfflineAndUpgradeTests(unittest.TestCase):
         doc = t.admin_request(self.server, "GET", "/admin/v1/scrub").json
         self.assertEqual(doc["unprotected"], 0, doc)
         with db_ro(self.server) as ro:
-            self.assertEqual(ro.execute("PRAGMA user_version").fetchone()[0], 3)
+            self.assertEqual(ro.execute("PRAGMA user_version").fetchone()[0], 4)
+            self.assertEqual(ro.execute("SELECT count(*) FROM inline_bodies").fetchone()[0], 1)
 
 
 if __name__ == "__main__":

@@ -466,6 +466,37 @@ static void t_dangling(void)
            "clean afterwards; its file was unlinked (%lld files)", (long long)st.files);
 }
 
+static void t_inline_bodies(void)
+{
+    struct seen seen;
+    struct store_fsck_stats st;
+    TAP_OK(count_rows(dir, "SELECT 1 FROM objects o JOIN inline_bodies d ON d.id=o.body"
+                           " WHERE o.key=CAST('small' AS BLOB) AND d.data=CAST('hello' AS BLOB)") ==
+               1,
+           "the inline body is a row of inline_bodies (schema 4)");
+    TAP_OK(sql(dir, "INSERT INTO inline_bodies(data) VALUES(x'0102')") == SQLITE_OK,
+           "a body row no object refers to");
+    int rc = run(dir, true, true, false, false, &seen, &st);
+    TAP_OK(rc == 0 && has(&seen, STORE_FSCK_DANGLING, NULL, false) && st.problems == 1,
+           "reported as dangling (%lld problems)", (long long)st.problems);
+    rc = run(dir, true, true, true, false, &seen, &st);
+    TAP_OK(rc == 0 && has(&seen, STORE_FSCK_DANGLING, NULL, true) &&
+               count_rows(dir, "SELECT 1 FROM inline_bodies WHERE data=x'0102'") == 0,
+           "--repair drops it");
+    TAP_OK(sql(dir, "UPDATE objects SET body=(SELECT body FROM objects WHERE"
+                    " key=CAST('small' AS BLOB)) WHERE key=CAST('enc' AS BLOB)") == SQLITE_OK,
+           "two objects made to share one body");
+    rc = run(dir, true, false, false, false, &seen, &st);
+    TAP_OK(rc == 0 && has(&seen, STORE_FSCK_LAYOUT, NULL, false) &&
+               has(&seen, STORE_FSCK_DANGLING, NULL, false),
+           "a shared body is reported (and the one it replaced as dangling)");
+    TAP_OK(sql(dir, "UPDATE objects SET body=(SELECT id FROM inline_bodies WHERE"
+                    " data=CAST('ciphertext' AS BLOB)) WHERE key=CAST('enc' AS BLOB)") ==
+                   SQLITE_OK &&
+               run(dir, true, true, false, false, &seen, &st) == 0 && st.problems == 0,
+           "clean again once undone");
+}
+
 static void t_locked(void)
 {
     struct store_config cfg = {.data_dir = dir, .sync = 0};
@@ -505,6 +536,7 @@ int main(void)
     TAP_RUN(t_missing);
     TAP_RUN(t_refs_norow);
     TAP_RUN(t_dangling);
+    TAP_RUN(t_inline_bodies);
     TAP_RUN(t_locked);
     TAP_RUN(t_rate);
     nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);

@@ -1559,7 +1559,8 @@ static void t_usage(void)
     gz_free(dir);
 }
 
-/* Turns a current index back into a schema 1 one (the first release: no usage). */
+/* Turns a current index back into a schema 1 one (the first release: no usage, inline bodies
+ * in the object rows). */
 static int schema_downgrade(const char *dir)
 {
     char path[4200];
@@ -1568,7 +1569,15 @@ static int schema_downgrade(const char *dir)
     int rc = sqlite3_open(path, &db);
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(db,
-                          "BEGIN; DROP TABLE owners; DROP TABLE bucket_attrs;"
+                          "BEGIN; ALTER TABLE objects ADD COLUMN data BLOB;"
+                          "ALTER TABLE objects ADD COLUMN crc BLOB;"
+                          "UPDATE objects SET data=(SELECT data FROM inline_bodies"
+                          " WHERE id=objects.body), crc=(SELECT crc FROM inline_bodies"
+                          " WHERE id=objects.body) WHERE body IS NOT NULL;"
+                          "UPDATE objects SET data=x'' WHERE body IS NULL AND file IS NULL"
+                          " AND parts=0;"
+                          "ALTER TABLE objects DROP COLUMN body; DROP TABLE inline_bodies;"
+                          "DROP TABLE owners; DROP TABLE bucket_attrs;"
                           "ALTER TABLE buckets DROP COLUMN bytes;"
                           "ALTER TABLE buckets DROP COLUMN objects;"
                           "ALTER TABLE buckets DROP COLUMN max_bytes;"
@@ -1619,6 +1628,16 @@ static void t_usage_upgrade(void)
     TAP_OK(usage_exact(s, "b", "t1") && usage_exact(s, "c", NULL) && usage_exact(s, "d", "t2") &&
                usage_is(s, "e", 0, 0),
            "usage computed at the upgrade");
+    int same = 0;
+    for (int i = 0; i < 50; i++) {
+        char key[16];
+        snprintf(key, sizeof(key), "k%d", i);
+        same += get_eq(s, i % 3 == 0 ? "b" : i % 3 == 1 ? "c" : "d", key, data, (size_t)(i * 60));
+    }
+    TAP_OK(same == 50, "every inline body reads back after the upgrade (%d of 50)", same);
+    TAP_OK(copy(s, "b", "k3", NULL, "e", "k3copy", NULL) == 0 && get_eq(s, "e", "k3copy", data, 180) &&
+               del(s, "b", "k3") == 0 && get_eq(s, "e", "k3copy", data, 180),
+           "a copy of an upgraded inline object has its own body");
     struct store_quota q;
     TAP_OK(store_bucket_quota_get(s, S("b"), &q) == 0 && q.max_bytes == -1 &&
                q.max_objects == -1,
@@ -1629,10 +1648,89 @@ static void t_usage_upgrade(void)
     TAP_OK(schema_version_set(dir, 99) == SQLITE_OK, "pretend a newer build wrote the index");
     struct store_config cfg = {.data_dir = dir, .sync = 0};
     TAP_OK(store_open(&cfg, &s) == GZ_ECORRUPT, "an index from a newer build is refused");
-    schema_version_set(dir, 2);
+    schema_version_set(dir, 4);
     s = open_store(dir, 0, 1000);
     TAP_OK(usage_exact(s, "b", "t1"), "reopens at the current version");
     store_close(s);
+    rm_rf(dir);
+    gz_free(dir);
+}
+
+/* Schema 3 kept inline bodies and their CRCs in the object rows: an index written by that
+ * build, upgraded to 4, keeps every body, its checksums, and the store's accounting. */
+static void t_schema3_upgrade(void)
+{
+    char *dir = tmpdir_new(), path[4200];
+    struct store *s = open_store(dir, 0, 1000);
+    uint8_t data[3000];
+    fill(data, sizeof(data), 23);
+    bucket_make(s, "b", "t1");
+    for (int i = 0; i < 20; i++) {
+        char key[16];
+        snprintf(key, sizeof(key), "k%02d", i);
+        put(s, "b", key, data, (size_t)(i * 50), "e", GZ_SLICE_NULL); /* k00 is empty */
+    }
+    put(s, "b", "file", data, sizeof(data), "e", GZ_SLICE_NULL); /* over inline_max */
+    copy(s, "b", "k07", NULL, "b", "k07copy", NULL);
+    store_close(s);
+    sqlite3 *db = NULL;
+    snprintf(path, sizeof(path), "%s/index.db", dir);
+    int rc = sqlite3_open(path, &db);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db,
+                          "BEGIN; ALTER TABLE objects ADD COLUMN data BLOB;"
+                          "ALTER TABLE objects ADD COLUMN crc BLOB;"
+                          "UPDATE objects SET data=(SELECT data FROM inline_bodies"
+                          " WHERE id=objects.body), crc=(SELECT crc FROM inline_bodies"
+                          " WHERE id=objects.body) WHERE body IS NOT NULL;"
+                          "UPDATE objects SET data=x'', crc=x'' WHERE body IS NULL"
+                          " AND file IS NULL AND parts=0;"
+                          "ALTER TABLE objects DROP COLUMN body; DROP TABLE inline_bodies;"
+                          "UPDATE meta SET v=3 WHERE k='schema'; PRAGMA user_version=3; COMMIT;",
+                          NULL, NULL, NULL);
+    sqlite3_close(db);
+    TAP_OK(rc == SQLITE_OK, "made a schema 3 index (inline bodies in the object rows)");
+    s = open_store(dir, 0, 1000);
+    int same = 0;
+    for (int i = 0; i < 20; i++) {
+        char key[16];
+        snprintf(key, sizeof(key), "k%02d", i);
+        same += get_eq(s, "b", key, data, (size_t)(i * 50));
+    }
+    TAP_OK(same == 20 && get_eq(s, "b", "k07copy", data, 350) &&
+               get_eq(s, "b", "file", data, sizeof(data)),
+           "every body reads back after the upgrade to 4 (%d of 20 inline)", same);
+    TAP_OK(usage_exact(s, "b", "t1") && usage_is(s, "b", 20 * 19 * 25 + 350 + 3000, 22),
+           "usage unchanged");
+    TAP_OK(del(s, "b", "k07") == 0 && get_eq(s, "b", "k07copy", data, 350) &&
+               put(s, "b", "k08", data, 10, "e", GZ_SLICE_NULL) == 0 &&
+               get_eq(s, "b", "k08", data, 10),
+           "delete, overwrite after the upgrade");
+    store_close(s);
+    db = NULL;
+    int64_t bodies = -1, nocrc = -1, uv = -1;
+    if (sqlite3_open(path, &db) == SQLITE_OK) {
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(db, "SELECT (SELECT count(*) FROM inline_bodies),"
+                                   " (SELECT count(*) FROM inline_bodies WHERE crc IS NULL),"
+                                   " (SELECT user_version FROM pragma_user_version)",
+                               -1, &st, NULL) == SQLITE_OK &&
+            sqlite3_step(st) == SQLITE_ROW) {
+            bodies = sqlite3_column_int64(st, 0);
+            nocrc = sqlite3_column_int64(st, 1);
+            uv = sqlite3_column_int64(st, 2);
+        }
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+    TAP_OK(uv == 4 && bodies == 19 && nocrc == 0,
+           "schema 4: 19 body rows (k00, empty, has none), all with CRCs (%lld, %lld without, "
+           "version %lld)",
+           (long long)bodies, (long long)nocrc, (long long)uv);
+    struct store_fsck_opts fo = {.data_dir = dir, .structure = true};
+    struct store_fsck_stats fst;
+    TAP_OK(store_fsck_run(&fo, &fst) == 0 && fst.problems == 0, "fsck: clean (%lld problems)",
+           (long long)fst.problems);
     rm_rf(dir);
     gz_free(dir);
 }
@@ -2361,6 +2459,7 @@ int main(void)
     TAP_RUN(t_reopen);
     TAP_RUN(t_usage);
     TAP_RUN(t_usage_upgrade);
+    TAP_RUN(t_schema3_upgrade);
     TAP_RUN(t_quota_bucket);
     TAP_RUN(t_quota_owner);
     TAP_RUN(t_quota_race);

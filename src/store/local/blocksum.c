@@ -2,8 +2,9 @@
  * blocksum.c - block checksums of bodies: a CRC32C (Castagnoli, as gz_hash computes it, 4
  * bytes big-endian) per STORE_CRC_BLOCK bytes, the last block possibly short. A body of size
  * N has ceil(N / STORE_CRC_BLOCK) of them, concatenated into one BLOB kept with its index row
- * (files.crc for file bodies, objects.crc for inline ones); a NULL BLOB means the body was
- * written before checksums existed ("unprotected"). An empty body has an empty BLOB.
+ * (files.crc for file bodies, inline_bodies.crc for inline ones: objects.crc in schema 3); a
+ * NULL BLOB means the body was written before checksums existed ("unprotected"). An empty
+ * body has an empty BLOB.
  *
  * The writer feeds every byte through store__blocksum_update as it streams in (no second
  * pass); readers and the scrub check whole blocks with store__blocksum_check.

@@ -31,7 +31,8 @@
 #include "../../util/hash.h"
 #include "local_int.h"
 
-#define FSCK_SCHEMA_VERSION 3 /* schema 2 is read too (no block CRCs) */
+#define FSCK_SCHEMA_VERSION 4 /* schemas 2 (no block CRCs) and 3 (inline bodies in the
+                                 * object rows) are read too */
 #define FSCK_READ_CHUNK (256 * 1024)
 #define FSCK_BURST_NS 100000000LL /* the token bucket holds at most 0.1 s of rate */
 
@@ -43,8 +44,13 @@ struct fsck {
     struct store__idvec unlinks; /* ids whose last reference the repair dropped */
     uint8_t *buf;
     int64_t next_ns; /* token bucket: when the next read may start */
-    bool crc_cols;   /* schema 3: files.crc and objects.crc exist */
+    bool crc_cols;   /* schema >= 3: files.crc and inline CRCs exist */
+    bool bodies;     /* schema 4: inline bodies in inline_bodies, objects.body refers */
 };
+
+/* An object row's inline body and its CRCs, as SQL over `objects o` (see fsck_sql_for). */
+#define FSCK_DATA "@DATA@"
+#define FSCK_ICRC "@ICRC@"
 
 /* ---- small helpers ---- */
 
@@ -97,15 +103,46 @@ static int fsck_sql(struct fsck *f, const char *sql)
     return 0;
 }
 
+/* sql with FSCK_DATA and FSCK_ICRC spelled for the index's schema (gz_free it). */
+static char *fsck_sql_for(const struct fsck *f, const char *sql)
+{
+    static const char *const v4[2] = {
+        "CASE WHEN o.body IS NULL THEN x'' ELSE (SELECT data FROM inline_bodies"
+        " WHERE id=o.body) END",
+        "(SELECT crc FROM inline_bodies WHERE id=o.body)"};
+    static const char *const v3[2] = {"o.data", "o.crc"};
+    const char *const *with = f->bodies ? v4 : v3;
+    struct gz_buf b;
+    gz_buf_init(&b, 4 * strlen(sql) + 1024); /* each marker grows by under 100 bytes */
+    for (const char *p = sql; *p;) {
+        const char *d = strstr(p, FSCK_DATA), *c = strstr(p, FSCK_ICRC);
+        const char *at = d && (!c || d < c) ? d : c;
+        if (at == NULL) {
+            (void)gz_buf_append(&b, p, strlen(p));
+            break;
+        }
+        (void)gz_buf_append(&b, p, (size_t)(at - p));
+        (void)gz_buf_append(&b, with[at == c], strlen(with[at == c]));
+        p = at + strlen(FSCK_DATA); /* both markers are 6 characters */
+    }
+    (void)gz_buf_append(&b, "", 1);
+    return (char *)b.ptr;
+}
+
 static int fsck_prepare(struct fsck *f, const char *sql, sqlite3_stmt **st)
 {
+    char *spelled = strchr(sql, '@') ? fsck_sql_for(f, sql) : NULL;
+    if (spelled != NULL)
+        sql = spelled;
+    else if (strchr(sql, '@'))
+        return -ENOMEM;
     int rc = sqlite3_prepare_v2(f->db, sql, -1, st, NULL);
     if (rc != SQLITE_OK) {
         log_error("fsck: prepare %s: %s", sql, sqlite3_errmsg(f->db));
         *st = NULL;
-        return store__sql_err(rc);
     }
-    return 0;
+    gz_free(spelled);
+    return rc == SQLITE_OK ? 0 : store__sql_err(rc);
 }
 
 /* Runs a one-shot statement bound with an id (?1) and an integer (?2). */
@@ -337,6 +374,19 @@ static int object_drop(struct fsck *f, int64_t bid, struct gz_slice key, int64_t
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE)
         return store__sql_err(rc);
+    rc = fsck_prepare(f,
+                      f->bodies ? "DELETE FROM inline_bodies WHERE id=(SELECT body FROM objects"
+                                  " WHERE bucket=?1 AND key=?2)"
+                                : "SELECT 1 WHERE ?1 AND ?2",
+                      &st);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, bid);
+    store__bind_slice(st, 2, key);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        return store__sql_err(rc);
     rc = fsck_prepare(f, "DELETE FROM objects WHERE bucket=?1 AND key=?2", &st);
     if (rc < 0)
         return rc;
@@ -479,8 +529,8 @@ static int pass_objects(struct fsck *f)
     sqlite3_stmt *st;
     struct drop_list d = {0};
     int rc = fsck_prepare(f,
-                          "SELECT b.name,o.key,o.size,o.parts,o.file,length(o.data),o.bucket"
-                          " FROM objects o LEFT JOIN buckets b ON b.id=o.bucket"
+                          "SELECT b.name,o.key,o.size,o.parts,o.file,length(" FSCK_DATA "),"
+                          "o.bucket FROM objects o LEFT JOIN buckets b ON b.id=o.bucket"
                           " ORDER BY o.bucket,o.key",
                           &st);
     while (rc == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -542,6 +592,44 @@ static int pass_dangling_object_parts(struct fsck *f)
         }
         fsck_report(f, &p, "part row of bucket id %lld belongs to no multipart object%s",
                     (long long)sqlite3_column_int64(st, 0), p.repaired ? "; dropped" : "");
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : rc < 0 ? rc : store__sql_err(rc);
+}
+
+/* Inline bodies (schema 4) no object refers to, and bodies two objects share (each object
+ * gets its own: a later delete of one would take the other's bytes). Dangling ones are
+ * dropped with --repair; shared ones are reported. */
+static int pass_dangling_bodies(struct fsck *f)
+{
+    sqlite3_stmt *st;
+    int rc = fsck_prepare(f,
+                          "SELECT id,length(data),0 FROM inline_bodies WHERE id IN"
+                          " (SELECT id FROM inline_bodies EXCEPT SELECT body FROM objects)"
+                          " UNION ALL SELECT body,0,count(*) FROM objects WHERE body IS NOT NULL"
+                          " GROUP BY body HAVING count(*)>1",
+                          &st);
+    while (rc == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(st, 0), shared = sqlite3_column_int64(st, 2);
+        struct store_fsck_problem p = {.kind = shared ? STORE_FSCK_LAYOUT : STORE_FSCK_DANGLING,
+                                       .repaired = f->o->repair && !shared};
+        rc = 0;
+        if (p.repaired) {
+            sqlite3_stmt *del;
+            rc = fsck_prepare(f, "DELETE FROM inline_bodies WHERE id=?1", &del);
+            if (rc == 0) {
+                sqlite3_bind_int64(del, 1, id);
+                rc = sqlite3_step(del) == SQLITE_DONE ? 0 : -EIO;
+                sqlite3_finalize(del);
+            }
+        }
+        if (shared)
+            fsck_report(f, &p, "inline body %lld is shared by %lld objects", (long long)id,
+                        (long long)shared);
+        else
+            fsck_report(f, &p, "inline body %lld (%lld bytes) belongs to no object%s",
+                        (long long)id, (long long)sqlite3_column_int64(st, 1),
+                        p.repaired ? "; dropped" : "");
     }
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? 0 : rc < 0 ? rc : store__sql_err(rc);
@@ -1005,8 +1093,9 @@ static int pass_content(struct fsck *f)
     sqlite3_stmt *st;
     bool count = !f->o->structure;
     int rc = fsck_prepare(f,
-                          f->crc_cols ? "SELECT b.name,o.key,o.etag,o.parts,o.file,o.data,o.bucket,"
-                                        "o.headers,CASE WHEN o.file IS NULL THEN o.crc ELSE"
+                          f->crc_cols ? "SELECT b.name,o.key,o.etag,o.parts,o.file," FSCK_DATA ","
+                                        "o.bucket,o.headers,CASE WHEN o.file IS NULL THEN "
+                                        FSCK_ICRC " ELSE"
                                         " (SELECT crc FROM files WHERE id=o.file) END,o.size"
                                         " FROM objects o JOIN buckets b ON b.id=o.bucket"
                                         " ORDER BY b.name,o.key"
@@ -1100,8 +1189,9 @@ static int fsck_open_db(struct fsck *f)
         return GZ_ECORRUPT;
     int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
     sqlite3_finalize(st);
-    f->crc_cols = v == FSCK_SCHEMA_VERSION;
-    if (v != FSCK_SCHEMA_VERSION && v != 2) {
+    f->crc_cols = v >= 3;
+    f->bodies = v >= 4;
+    if (v != FSCK_SCHEMA_VERSION && v != 3 && v != 2) {
         log_error("fsck: %s has index schema %lld; this build checks schema %d", path, (long long)v,
                   FSCK_SCHEMA_VERSION);
         return GZ_ECORRUPT;
@@ -1134,6 +1224,8 @@ static int fsck_structure(struct fsck *f)
     rc = pass_objects(f);
     if (rc == 0)
         rc = pass_dangling_object_parts(f);
+    if (rc == 0 && f->bodies)
+        rc = pass_dangling_bodies(f);
     if (rc == 0)
         rc = pass_uploads(f);
     if (rc == 0)

@@ -17,7 +17,8 @@ static const char *const schema_sql =
     "CREATE TABLE IF NOT EXISTS buckets(id INTEGER PRIMARY KEY, name BLOB NOT NULL UNIQUE,"
     " region TEXT NOT NULL, owner TEXT NOT NULL, created_ms INTEGER NOT NULL);"
     /* file: the body file id (simple file-backed object); data: the inline body; both NULL
-     * for a multipart object (parts > 0), whose bodies are its object_parts rows. */
+     * for a multipart object (parts > 0), whose bodies are its object_parts rows. Schema 4
+     * moves data (and schema 3's crc) into inline_bodies (bodies.c). */
     "CREATE TABLE IF NOT EXISTS objects(bucket INTEGER NOT NULL, key BLOB NOT NULL,"
     " size INTEGER NOT NULL, mtime_ms INTEGER NOT NULL, etag TEXT NOT NULL,"
     " parts INTEGER NOT NULL, file BLOB, headers BLOB NOT NULL, data BLOB,"
@@ -61,20 +62,20 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_OBJ_STAT] =
         "SELECT size,mtime_ms,etag,parts,headers FROM objects WHERE bucket=?1 AND key=?2",
     /* by bucket name: reader.c reads a simple object with this one statement */
-    [ST_OBJ_OPEN] = "SELECT o.size,o.mtime_ms,o.etag,o.parts,o.headers,o.file,o.data,b.id,"
-                    "CASE WHEN o.file IS NULL THEN o.crc"
+    [ST_OBJ_OPEN] = "SELECT o.size,o.mtime_ms,o.etag,o.parts,o.headers,o.file,d.data,b.id,"
+                    "CASE WHEN o.file IS NULL THEN d.crc"
                     " ELSE (SELECT crc FROM files WHERE id=o.file) END,o.bad"
                     " FROM buckets b JOIN objects o ON o.bucket=b.id"
+                    " LEFT JOIN inline_bodies d ON d.id=o.body"
                     " WHERE b.name=?1 AND o.key=?2",
-    [ST_OBJ_REFS] = "SELECT file,parts,size FROM objects WHERE bucket=?1 AND key=?2",
+    [ST_OBJ_REFS] = "SELECT file,parts,size,body FROM objects WHERE bucket=?1 AND key=?2",
     [ST_OBJ_PUT] = "INSERT OR REPLACE INTO objects(bucket,key,size,mtime_ms,etag,parts,file,"
-                   "headers,data,crc) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+                   "headers,body) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)",
     [ST_OBJ_DEL] = "DELETE FROM objects WHERE bucket=?1 AND key=?2",
     [ST_OBJ_SET_META] = "UPDATE objects SET headers=coalesce(?3,headers), mtime_ms=?4"
                         " WHERE bucket=?1 AND key=?2",
-    [ST_OBJ_COPY] = "INSERT INTO objects(bucket,key,size,mtime_ms,etag,parts,file,headers,data,"
-                    "crc,bad) SELECT ?3,?4,size,?5,etag,parts,file,coalesce(?6,headers),data,"
-                    "crc,bad"
+    [ST_OBJ_COPY] = "INSERT INTO objects(bucket,key,size,mtime_ms,etag,parts,file,headers,body,"
+                    "bad) SELECT ?3,?4,size,?5,etag,parts,file,coalesce(?6,headers),?7,bad"
                     " FROM objects WHERE bucket=?1 AND key=?2",
     [ST_OBJ_FILE_REF] = "UPDATE files SET refs=refs+1 WHERE id=(SELECT file FROM objects"
                         " WHERE bucket=?1 AND key=?2)",
@@ -142,11 +143,17 @@ static const char *const stmt_sql[ST__COUNT] = {
                         " JOIN buckets b ON b.id=o.bucket WHERE o.bad IS NOT NULL"
                         " ORDER BY b.name,o.key",
     [ST_CORRUPT_COUNT] = "SELECT count(*) FROM objects WHERE bad IS NOT NULL",
-    [ST_SCRUB_NEXT] = "SELECT o.bucket,o.key,o.size,o.mtime_ms,o.etag,o.parts,o.file,o.data,"
-                      "CASE WHEN o.file IS NULL THEN o.crc"
+    [ST_SCRUB_NEXT] = "SELECT o.bucket,o.key,o.size,o.mtime_ms,o.etag,o.parts,o.file,d.data,"
+                      "CASE WHEN o.file IS NULL THEN d.crc"
                       " ELSE (SELECT crc FROM files WHERE id=o.file) END,o.headers,b.name"
                       " FROM objects o JOIN buckets b ON b.id=o.bucket"
+                      " LEFT JOIN inline_bodies d ON d.id=o.body"
                       " WHERE (o.bucket,o.key)>(?1,?2) ORDER BY o.bucket,o.key LIMIT ?3",
+    /* bodies.c (schema 4) */
+    [ST_BODY_INS] = "INSERT INTO inline_bodies(data,crc) VALUES(?1,?2)",
+    [ST_BODY_DEL] = "DELETE FROM inline_bodies WHERE id=?1",
+    [ST_BODY_COPY] = "INSERT INTO inline_bodies(data,crc) SELECT d.data,d.crc FROM objects o"
+                     " JOIN inline_bodies d ON d.id=o.body WHERE o.bucket=?1 AND o.key=?2",
 };
 
 int store__sql_err(int rc)

@@ -55,6 +55,7 @@ enum store__stmt {
     ST_QUOTA_BKT_SET, ST_QUOTA_OWNER_SET, ST_QUOTA_CHECK, ST_BKT_OWNER_SET,
     ST_ATTR_GET, ST_ATTR_SET, ST_ATTR_DEL, ST_ATTR_DEL_ALL,
     ST_OBJ_MARK, ST_CORRUPT_LIST, ST_CORRUPT_COUNT, ST_SCRUB_NEXT,
+    ST_BODY_INS, ST_BODY_DEL, ST_BODY_COPY,
     ST__COUNT
 };
 
@@ -352,6 +353,15 @@ int store__apply_mark(struct store *s, struct store__conn *c, struct store__op *
 int store__apply_meta(struct store *s, struct store__conn *c, struct store__op *op);
 /* The schema 2 -> 3 step (checksum columns, corrupt marks); run by store__schema_upgrade. */
 int store__schema_upgrade_v3(struct store__conn *c);
+
+/* ---- bodies.c: inline bodies (schema 4) ---- */
+int store__schema_upgrade_v4(struct store__conn *c);
+/* A body row for data (none, *id 0, when data is empty): its id in *id. */
+int store__body_insert(struct store__conn *c, struct gz_slice data, struct gz_slice crc,
+                       int64_t *id);
+int store__body_delete(struct store__conn *c, int64_t id); /* id <= 0: nothing */
+/* A copy of (bucket, key)'s body row: its id in *id, 0 if the object has none. */
+int store__body_copy(struct store__conn *c, int64_t bucket, struct gz_slice key, int64_t *id);
 /* Counts a read that failed verification (logged by the caller). */
 void store__read_failure(struct store *s);
 

@@ -2,9 +2,9 @@
  * objects.c - object mutations (commit, delete, copy) and stat.
  *
  * The public functions copy their arguments into an op and queue it; the store__apply_*
- * functions run on the committer inside the batch transaction. An object row holds either
- * its inline bytes (data), a file id (file) or, for a multipart object, nothing: its bodies
- * are the object_parts rows. Every file id referenced counts in `files`, so a copy shares
+ * functions run on the committer inside the batch transaction. An object row refers either
+ * to its inline bytes (body: an inline_bodies row, bodies.c), a file id (file) or, for a
+ * multipart object, to nothing: its bodies are the object_parts rows. Every file id referenced counts in `files`, so a copy shares
  * files and the last reference dropped schedules the unlink (after the commit).
  */
 #include <errno.h>
@@ -39,7 +39,7 @@ int store__object_remove(struct store__conn *c, int64_t bucket, struct gz_slice 
 {
     uint8_t id[STORE__ID_LEN];
     bool has_file = false;
-    int64_t parts = 0;
+    int64_t parts = 0, body = 0;
     int rc;
     sqlite3_stmt *st = store__stmt(c, ST_OBJ_REFS);
     if (st == NULL)
@@ -53,11 +53,12 @@ int store__object_remove(struct store__conn *c, int64_t bucket, struct gz_slice 
         if (has_file)
             memcpy(id, sqlite3_column_blob(st, 0), STORE__ID_LEN);
         parts = sqlite3_column_int64(st, 1);
+        body = sqlite3_column_int64(st, 3); /* NULL reads as 0: none */
     }
     store__stmt_done(st);
     if (rc != SQLITE_ROW)
         return rc == SQLITE_DONE ? 0 : store__sql_err(rc);
-    rc = has_file ? store__file_unref(c, id, unlinks) : 0;
+    rc = has_file ? store__file_unref(c, id, unlinks) : store__body_delete(c, body);
     if (rc == 0 && parts > 0) {
         st = store__stmt(c, ST_OPART_LIST);
         if (st == NULL)
@@ -85,7 +86,7 @@ int store__object_remove(struct store__conn *c, int64_t bucket, struct gz_slice 
 int store__apply_put(struct store *s, struct store__conn *c, struct store__op *op)
 {
     struct store_writer *w = op->w;
-    int64_t bid, old;
+    int64_t bid, old, body = 0;
     int rc = store__bucket_id(c, op->bucket, &bid);
     if (rc == 0)
         rc = store__object_remove(c, bid, op->key, &op->unlinks, &old);
@@ -93,6 +94,9 @@ int store__apply_put(struct store *s, struct store__conn *c, struct store__op *o
         rc = store__usage_add(s, c, op, bid, w->size - (old < 0 ? 0 : old), old < 0 ? 1 : 0);
     if (rc == 0 && w->has_file)
         rc = store__file_new(c, w->id, store__blocksum_final(&w->sum));
+    else if (rc == 0)
+        rc = store__body_insert(c, gz_slice(w->buf, w->len), store__blocksum_final(&w->sum),
+                                &body);
     if (rc < 0)
         return rc;
     sqlite3_stmt *st = store__stmt(c, ST_OBJ_PUT);
@@ -107,10 +111,8 @@ int store__apply_put(struct store *s, struct store__conn *c, struct store__op *o
     if (w->has_file)
         store__bind_id(st, 7, w->id);
     store__bind_slice(st, 8, op->headers);
-    if (!w->has_file) {
-        store__bind_slice(st, 9, gz_slice(w->buf, w->len));
-        store__bind_slice(st, 10, store__blocksum_final(&w->sum));
-    }
+    if (body > 0)
+        sqlite3_bind_int64(st, 9, body);
     rc = sqlite3_step(st);
     store__stmt_done(st);
     return rc == SQLITE_DONE ? 0 : store__sql_err(rc);
@@ -148,9 +150,9 @@ static int copy_source_etag(struct store__conn *c, int64_t bid, struct gz_slice 
 }
 
 /* Runs a statement bound as (?1 src bucket, ?2 src key, ?3 dst bucket, ?4 dst key, ?5 mtime,
- * ?6 headers or NULL); any of 3..6 may be unused by the statement. */
+ * ?6 headers or NULL, ?7 the copy's body row or NULL); any of 3..7 may be unused by it. */
 static int copy_exec(struct store__conn *c, enum store__stmt id, int64_t sb, int64_t db,
-                     const struct store__op *op, int64_t now)
+                     const struct store__op *op, int64_t now, int64_t body)
 {
     sqlite3_stmt *st = store__stmt(c, id);
     if (st == NULL)
@@ -166,6 +168,8 @@ static int copy_exec(struct store__conn *c, enum store__stmt id, int64_t sb, int
         sqlite3_bind_int64(st, 5, now);
     if (np >= 6 && op->has_headers)
         store__bind_slice(st, 6, op->headers);
+    if (np >= 7 && body > 0)
+        sqlite3_bind_int64(st, 7, body);
     int rc = sqlite3_step(st);
     store__stmt_done(st);
     return rc == SQLITE_DONE ? 0 : store__sql_err(rc);
@@ -173,7 +177,8 @@ static int copy_exec(struct store__conn *c, enum store__stmt id, int64_t sb, int
 
 int store__apply_copy(struct store *s, struct store__conn *c, struct store__op *op)
 {
-    int64_t sb, db, size = 0, old, now = op->mtime_ms > 0 ? op->mtime_ms : gz_now_ms();
+    int64_t sb, db, size = 0, old, body = 0;
+    int64_t now = op->mtime_ms > 0 ? op->mtime_ms : gz_now_ms();
     char etag[48];
     int rc = store__bucket_id(c, op->bucket, &sb);
     if (rc == 0)
@@ -204,13 +209,15 @@ int store__apply_copy(struct store *s, struct store__conn *c, struct store__op *
     if (rc == 0)
         rc = store__usage_add(s, c, op, db, size - (old < 0 ? 0 : old), old < 0 ? 1 : 0);
     if (rc == 0)
-        rc = copy_exec(c, ST_OBJ_FILE_REF, sb, db, op, now);
+        rc = copy_exec(c, ST_OBJ_FILE_REF, sb, db, op, now, 0);
     if (rc == 0)
-        rc = copy_exec(c, ST_OPART_REF, sb, db, op, now);
+        rc = copy_exec(c, ST_OPART_REF, sb, db, op, now, 0);
     if (rc == 0)
-        rc = copy_exec(c, ST_OBJ_COPY, sb, db, op, now);
+        rc = store__body_copy(c, sb, op->key, &body); /* an inline body gets its own row */
     if (rc == 0)
-        rc = copy_exec(c, ST_OPART_COPY, sb, db, op, now);
+        rc = copy_exec(c, ST_OBJ_COPY, sb, db, op, now, body);
+    if (rc == 0)
+        rc = copy_exec(c, ST_OPART_COPY, sb, db, op, now, 0);
     return rc;
 }
 

@@ -4,6 +4,7 @@
  * Schema 3 adds files.crc (block CRCs of a file body), objects.crc (of an inline body) and
  * objects.bad (NULL, or what a check found wrong), with a partial index over the marked
  * objects. Rows from before it keep NULL CRCs: "unprotected" bodies, served unchecked.
+ * (Schema 4 moves inline bodies and their CRCs to inline_bodies: bodies.c.)
  *
  * The scrub thread wakes every scrub_interval_ms after its last full pass (kept in
  * meta.scrub_last_pass, so a restart does not start over) or when kicked, and walks the
@@ -42,14 +43,21 @@ static const char *const upgrade_v3_sql =
     "INSERT INTO meta(k,v) VALUES('schema',3) ON CONFLICT(k) DO UPDATE SET v=3;"
     "PRAGMA user_version=3;";
 
-/* Objects with at least one body without CRCs. */
-static const char *const unprotected_sql =
+/* Objects with at least one body without CRCs: at the upgrade to schema 3 (inline CRCs in
+ * the object rows), and since schema 4 (in inline_bodies; an empty body has no row). */
+#define UNPROTECTED_MULTIPART                                                                  \
+    " + (SELECT count(*) FROM objects o WHERE o.parts>0 AND EXISTS(SELECT 1 FROM object_parts p" \
+    " LEFT JOIN files f ON f.id=p.file WHERE p.bucket=o.bucket AND p.key=o.key"                \
+    " AND f.crc IS NULL))"
+static const char *const unprotected_v3_sql =
     "SELECT (SELECT count(*) FROM objects o WHERE o.parts=0 AND"
     " CASE WHEN o.file IS NULL THEN o.crc IS NULL"
-    " ELSE (SELECT crc FROM files WHERE id=o.file) IS NULL END)"
-    " + (SELECT count(*) FROM objects o WHERE o.parts>0 AND EXISTS(SELECT 1 FROM object_parts p"
-    " LEFT JOIN files f ON f.id=p.file WHERE p.bucket=o.bucket AND p.key=o.key"
-    " AND f.crc IS NULL))";
+    " ELSE (SELECT crc FROM files WHERE id=o.file) IS NULL END)" UNPROTECTED_MULTIPART;
+static const char *const unprotected_sql =
+    "SELECT (SELECT count(*) FROM objects o WHERE o.parts=0 AND"
+    " CASE WHEN o.file IS NULL THEN o.body IS NOT NULL AND"
+    " (SELECT crc FROM inline_bodies WHERE id=o.body) IS NULL"
+    " ELSE (SELECT crc FROM files WHERE id=o.file) IS NULL END)" UNPROTECTED_MULTIPART;
 
 static int count_sql(struct store__conn *c, const char *sql, int64_t *out)
 {
@@ -96,7 +104,7 @@ int store__schema_upgrade_v3(struct store__conn *c)
         sqlite3_free(msg);
         return store__sql_err(rc);
     }
-    if (count_sql(c, unprotected_sql, &n) == 0 && n > 0)
+    if (count_sql(c, unprotected_v3_sql, &n) == 0 && n > 0)
         log_warn("store: index upgraded to schema 3 (block checksums): %lld existing objects "
                  "have no checksums (unprotected) until they are rewritten",
                  (long long)n);

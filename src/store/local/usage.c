@@ -28,7 +28,8 @@
 
 #define STORE__SCHEMA_V1 1      /* the first release: no usage, version in meta.schema */
 #define STORE__SCHEMA_V2 2      /* usage, quotas, bucket attributes; PRAGMA user_version */
-#define STORE__SCHEMA_VERSION 3 /* block checksums, corrupt marks (scrub.c) */
+#define STORE__SCHEMA_V3 3      /* block checksums, corrupt marks (scrub.c) */
+#define STORE__SCHEMA_VERSION 4 /* inline bodies out of the object rows (bodies.c) */
 #define STORE__OWNER_MAX 64
 
 /* The schema 1 -> 2 step; also run on a new index right after the schema 1 tables. */
@@ -75,6 +76,12 @@ static int user_version(struct store__conn *c, int64_t *v)
     return rc == SQLITE_ROW ? 0 : store__sql_err(rc ? rc : SQLITE_ERROR);
 }
 
+static int upgrade_from_v2(struct store__conn *c)
+{
+    int rc = store__schema_upgrade_v3(c);
+    return rc == 0 ? store__schema_upgrade_v4(c) : rc;
+}
+
 int store__schema_upgrade(struct store__conn *c)
 {
     int64_t uv = 0, legacy = 0;
@@ -83,8 +90,10 @@ int store__schema_upgrade(struct store__conn *c)
         return rc;
     if (uv == STORE__SCHEMA_VERSION)
         return 0;
+    if (uv == STORE__SCHEMA_V3)
+        return store__schema_upgrade_v4(c);
     if (uv == STORE__SCHEMA_V2)
-        return store__schema_upgrade_v3(c);
+        return upgrade_from_v2(c);
     rc = store__meta_get(c, "schema", &legacy);
     if (rc < 0 && rc != -ENOENT)
         return rc;
@@ -98,7 +107,7 @@ int store__schema_upgrade(struct store__conn *c)
     if (rc == 0 && !fresh)
         log_info("store: index upgraded from schema %d to %d (usage computed from the objects)",
                  STORE__SCHEMA_V1, STORE__SCHEMA_V2);
-    return rc == 0 ? store__schema_upgrade_v3(c) : rc;
+    return rc == 0 ? upgrade_from_v2(c) : rc;
 }
 
 static bool quota_over(int64_t total, int64_t delta, int64_t max)
