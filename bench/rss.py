@@ -188,6 +188,41 @@ def raise_fd_limit(need):
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(need, soft)), hard))
 
 
+def rss_phases(args, s3, presign, pid, big, block, rows):
+    """The RSS rows: idle, idle keep-alive connections, the big PUT and GET."""
+    time.sleep(0.5)
+    with Sampler(pid) as sm:
+        time.sleep(1.0)
+    rows.append(("idle", sm.rss, sm.hwm, None))
+    print(f"idle: VmRSS {sm.rss} KiB", file=sys.stderr)
+
+    with Sampler(pid) as sm:
+        socks = idle_connections(presign("GET", "small"), args.conns)
+        time.sleep(1.0)
+    rows.append((f"{args.conns} idle keep-alive conns", sm.rss, sm.hwm, None))
+    print(f"{args.conns} conns: VmRSS {sm.rss} KiB", file=sys.stderr)
+    for s in socks:
+        s.close()
+    time.sleep(0.5)
+
+    label = f"{args.big_gib:g} GiB PUT (one stream)"
+    with Sampler(pid) as sm:
+        status, secs = stream_put(presign("PUT", "big"), big, block)
+    if status != 200:
+        raise RuntimeError(f"big PUT answered {status}")
+    rows.append((label, sm.rss, sm.hwm, big / secs / 1e6))
+    print(f"{label}: peak {sm.hwm} KiB, {big / secs / 1e6:.0f} MB/s", file=sys.stderr)
+
+    label = f"{args.big_gib:g} GiB GET (one stream)"
+    with Sampler(pid) as sm:
+        status, n, secs = stream_get(presign("GET", "big"))
+    if status != 200 or n != big:
+        raise RuntimeError(f"big GET answered {status} with {n} bytes")
+    rows.append((label, sm.rss, sm.hwm, big / secs / 1e6))
+    print(f"{label}: peak {sm.hwm} KiB, {big / secs / 1e6:.0f} MB/s", file=sys.stderr)
+    s3.delete_object(Bucket="bench", Key="big")  # frees the 5 GiB before the next step
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--gzy", default=os.path.join(ROOT, "build", "gzy"))
@@ -195,8 +230,10 @@ def main():
     ap.add_argument("--conns", type=int, default=1000)
     ap.add_argument("--rounds", type=int, default=3, help="64 MiB PUT repetitions")
     ap.add_argument("--tmp", default=None, help="parent folder for the data (needs the space)")
+    ap.add_argument("--only-put64", action="store_true",
+                    help="only the 64 MiB single-stream PUT against MD5 (no RSS phases)")
     args = ap.parse_args()
-    big = int(args.big_gib * (1 << 30))
+    big = 0 if args.only_put64 else int(args.big_gib * (1 << 30))
     raise_fd_limit(args.conns + 256)  # gzy inherits it
 
     tmp = tempfile.mkdtemp(prefix="gzy-rss-", dir=args.tmp)
@@ -221,38 +258,9 @@ def main():
             return s3.generate_presigned_url(op, ExpiresIn=3600,
                                              Params={"Bucket": "bench", "Key": key})
 
-        time.sleep(0.5)
-        with Sampler(pid) as sm:
-            time.sleep(1.0)
-        rows.append(("idle", sm.rss, sm.hwm, None))
-        print(f"idle: VmRSS {sm.rss} KiB", file=sys.stderr)
-
-        with Sampler(pid) as sm:
-            socks = idle_connections(presign("GET", "small"), args.conns)
-            time.sleep(1.0)
-        rows.append((f"{args.conns} idle keep-alive conns", sm.rss, sm.hwm, None))
-        print(f"{args.conns} conns: VmRSS {sm.rss} KiB", file=sys.stderr)
-        for s in socks:
-            s.close()
-        time.sleep(0.5)
-
         block = os.urandom(MIB)
-        label = f"{args.big_gib:g} GiB PUT (one stream)"
-        with Sampler(pid) as sm:
-            status, secs = stream_put(presign("PUT", "big"), big, block)
-        if status != 200:
-            raise RuntimeError(f"big PUT answered {status}")
-        rows.append((label, sm.rss, sm.hwm, big / secs / 1e6))
-        print(f"{label}: peak {sm.hwm} KiB, {big / secs / 1e6:.0f} MB/s", file=sys.stderr)
-
-        label = f"{args.big_gib:g} GiB GET (one stream)"
-        with Sampler(pid) as sm:
-            status, n, secs = stream_get(presign("GET", "big"))
-        if status != 200 or n != big:
-            raise RuntimeError(f"big GET answered {status} with {n} bytes")
-        rows.append((label, sm.rss, sm.hwm, big / secs / 1e6))
-        print(f"{label}: peak {sm.hwm} KiB, {big / secs / 1e6:.0f} MB/s", file=sys.stderr)
-        s3.delete_object(Bucket="bench", Key="big")  # frees the 5 GiB before the next step
+        if not args.only_put64:
+            rss_phases(args, s3, presign, pid, big, block, rows)
 
         rates = []
         for _ in range(args.rounds):
@@ -275,16 +283,20 @@ def main():
 
     machine = f"{platform.node()} {os.cpu_count()} cores, {platform.platform()}"
     print(f"\nmachine: {machine}; gzy --threads 2")
-    print("| phase | VmRSS at end (MiB) | peak RSS (MiB) | MB/s |")
-    print("| --- | --- | --- | --- |")
+    if rows:
+        print("| phase | VmRSS at end (MiB) | peak RSS (MiB) | MB/s |")
+        print("| --- | --- | --- | --- |")
     for label, rss, hwm, mbps in rows:
         rate = f"{mbps:.0f}" if mbps else ""
         print(f"| {label} | {rss / 1024:.1f} | {hwm / 1024:.1f} | {rate} |")
     md5 = notes.get("md5_MBps")
     put64 = notes["put64_MBps"]
     ratio = f" = {put64 / md5:.2f}x" if md5 else ""
-    print(f"\n64 MiB single-stream PUT: {put64:.0f} MB/s (median of {args.rounds}); "
+    runs = ", ".join(f"{r:.0f}" for r in notes["put64_runs_MBps"])
+    print(f"\n64 MiB single-stream PUT: {put64:.0f} MB/s (median of {args.rounds}: {runs}); "
           f"openssl speed -evp md5 (16 KiB, one core): {md5:.0f} MB/s{ratio}")
+    if args.only_put64:
+        return  # a quick check, not a result to keep
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     out = os.path.join(HERE, "results", f"rss-{stamp}.json")
     os.makedirs(os.path.dirname(out), exist_ok=True)

@@ -167,6 +167,20 @@ static int part_put_emit(void *ud, struct gz_slice data)
     return rc;
 }
 
+/* Replies pp->err once the payload's hasher is off the request (s3_payload_settle). */
+static void part_put_err_settled(void *ud)
+{
+    struct part_put *pp = ud;
+
+    reply_err(pp->hop.r, pp->err, pp->msg);
+}
+
+static void part_put_reply_err(struct part_put *pp)
+{
+    if (s3_payload_settle(pp->pl, true, part_put_err_settled, pp) == 0)
+        part_put_err_settled(pp);
+}
+
 static void part_put_on_data(struct http_req *req, struct gz_slice data, void *ud)
 {
     struct part_put *pp = ud;
@@ -181,7 +195,7 @@ static void part_put_on_data(struct http_req *req, struct gz_slice data, void *u
         /* Answer now rather than read gigabytes we will refuse (the HTTP core stops
          * delivering body data and closes or drains after the response). */
         pp->replied = true;
-        reply_err(pp->hop.r, pp->err, pp->msg);
+        part_put_reply_err(pp);
     }
 }
 
@@ -210,18 +224,33 @@ static void part_put_resume(struct s3_request *r, int status, void *ud)
     s3_reply_empty(r, 200);
 }
 
+static void part_put_finish(void *ud);
+
 static void part_put_on_end(struct http_req *req, int status, void *ud)
 {
     struct part_put *pp = ud;
-    struct s3_request *r = pp->hop.r;
-    struct store_writer *w;
-    const char *b64;
 
     if (pp->replied)
         return;
     pp->replied = true;
     if (status < 0)
         part_put_fail(pp, S3_ERR_INCOMPLETE_BODY);
+    if (pp->err != S3_OK) {
+        part_put_reply_err(pp);
+        return;
+    }
+    if (s3_payload_settle(pp->pl, false, part_put_finish, pp) == 0)
+        part_put_finish(pp);
+}
+
+/* The whole part is in and digested: verify, then commit. */
+static void part_put_finish(void *ud)
+{
+    struct part_put *pp = ud;
+    struct s3_request *r = pp->hop.r;
+    struct store_writer *w;
+    const char *b64;
+
     if (pp->err == S3_OK) {
         enum s3_err e = s3_payload_finish(pp->pl, pp->msg, sizeof(pp->msg));
 
@@ -294,6 +323,7 @@ static void part_put_start(struct s3_request *r)
         reply_err(r, e, pp->msg);
         return;
     }
+    s3_payload_offload(pp->pl, r);
     rc = store_writer_open(r->svc->store, &pp->w);
     if (rc == 0 && dk.alg != SSE_ALG_NONE)
         rc = s3__sse_part_begin(dk.alg, dk.key, dk.customer, pp->part_number, pp->w, &pp->enc);

@@ -7,6 +7,10 @@
  * Ownership: the put context lives in the request arena; its cleanup hook (run when the
  * request is freed) releases the payload verifier and aborts a writer still held, so every
  * early exit leaves no file behind.
+ *
+ * Large bodies are digested on another core (s3_payload_offload): every reply, error or
+ * success, first waits for s3_payload_settle, so the request is never finished while the
+ * hasher may still post to it.
  */
 #include <errno.h>
 #include <openssl/crypto.h>
@@ -27,6 +31,8 @@ struct put_ctx {
     int64_t plain;           /* body bytes received */
     enum s3_err err;         /* first error while streaming */
     bool replied;
+    enum s3_err reply_err; /* the error replied once the payload has settled */
+    char reply_msg[256];
 };
 
 static void put_ctx_free(void *arg)
@@ -38,6 +44,12 @@ static void put_ctx_free(void *arg)
     gz_buf_free(&c->headers);
 }
 
+static void put_error_settled(void *ud)
+{
+    struct put_ctx *c = ud;
+    s3_reply_error(c->r, c->reply_err, c->reply_msg[0] ? c->reply_msg : NULL);
+}
+
 static void put_reply_error(struct put_ctx *c, enum s3_err e, const char *msg)
 {
     if (c->replied)
@@ -45,7 +57,10 @@ static void put_reply_error(struct put_ctx *c, enum s3_err e, const char *msg)
     c->replied = true;
     store_writer_abort(c->w);
     c->w = NULL;
-    s3_reply_error(c->r, e, msg);
+    c->reply_err = e;
+    snprintf(c->reply_msg, sizeof(c->reply_msg), "%s", msg ? msg : "");
+    if (s3_payload_settle(c->pl, true, put_error_settled, c) == 0)
+        put_error_settled(c);
 }
 
 static int put_emit(void *ud, struct gz_slice data)
@@ -132,6 +147,8 @@ static int put_add_checksum(struct put_ctx *c)
                              gz_slice_cstr(s3_payload_checksum_b64(c->pl)));
 }
 
+static void put_finish(void *ud);
+
 static void put_end(struct http_req *req, int status, void *ud)
 {
     struct put_ctx *c = ud;
@@ -142,6 +159,14 @@ static void put_end(struct http_req *req, int status, void *ud)
         put_reply_error(c, c->err != S3_OK ? c->err : S3_ERR_INCOMPLETE_BODY, NULL);
         return;
     }
+    if (s3_payload_settle(c->pl, false, put_finish, c) == 0)
+        put_finish(c);
+}
+
+/* The whole body is in and digested: verify, then commit. */
+static void put_finish(void *ud)
+{
+    struct put_ctx *c = ud;
     char msg[256] = "";
     enum s3_err e = s3_payload_finish(c->pl, msg, sizeof(msg));
     if (e == S3_OK && put_add_checksum(c) < 0)
@@ -219,6 +244,7 @@ void s3_object_put(struct s3_request *r)
         put_reply_error(c, e, msg[0] ? msg : NULL);
         return;
     }
+    s3_payload_offload(c->pl, r);
     int rc = store_writer_open(r->svc->store, &c->w);
     if (rc < 0) {
         c->replied = true;

@@ -18,11 +18,29 @@
  * Leniencies, each seen in real clients or AWS's own examples: an empty line between the
  * final chunk and the trailers is skipped, and a body that ends after complete trailer lines
  * without the closing empty line is accepted.
+ *
+ * Hashing on a second core (s3_payload_offload): once a body passes S3__OFFLOAD_MIN bytes, the
+ * whole-body digests (MD5, the body's SHA-256, the declared checksum) move to a hashpipe
+ * (util/hashpipe.h): the loop thread copies each decoded slice into the pipe's ring and goes
+ * on writing the file while a pool thread digests. Per-chunk SHA-256 of signed aws-chunked
+ * bodies stays inline (a chunk's signature is needed before the next chunk). When the ring has
+ * less than one HTTP body chunk of room, the body is paused (http_req_pause_body) and resumed
+ * from payload_wake, which the hasher posts to the loop thread (http_req_post) once a block is
+ * free. Before finish, and before the request may be finished at all, the handler calls
+ * s3_payload_settle(): every byte digested (or, after an error, dropped) and no post
+ * outstanding, since a post must never reach a finished request. A client that vanishes, or
+ * SIGTERM's drain cutting a body off, ends the body with an error: the handler settles with
+ * cancel (the hasher drops the queued blocks, at most one more block is digested), replies,
+ * and the request's cleanup frees the pipe.
  */
 #include <errno.h>
 #include <stdio.h>
 
+#include "../util/hashpipe.h"
 #include "auth_int.h"
+#include "s3_int.h"
+
+#define S3__OFFLOAD_MIN (1024 * 1024) /* smaller bodies are hashed inline, on the loop thread */
 
 enum payload_state {
     ST_HEADER,  /* reading a chunk header line */
@@ -71,6 +89,17 @@ struct s3_payload {
     bool finished;   /* finish succeeded: digests are final */
     enum s3_err err; /* sticky: the first error ends the body */
     char errmsg[160];
+
+    /* hashing on another core (s3_payload_offload); all on the request's loop thread */
+    struct s3_service *svc;   /* its hasher pool */
+    struct http_req *req;     /* NULL: every digest inline */
+    struct gz_hashpipe *pipe; /* owns md5/body_sha/cksum while it runs */
+    bool pipe_tried;
+    bool offload_now; /* the declared length is large: no inline start */
+    bool paused;   /* we paused the body until the ring has room */
+    bool settling; /* waiting for the hasher; settled_fn runs when it is done */
+    void (*settled_fn)(void *ud);
+    void *settled_ud;
 };
 
 /* ---- setup ---- */
@@ -224,17 +253,128 @@ enum s3_err s3_payload_new(const struct s3_auth *auth, const struct http_req_inf
 
 /* ---- streaming ---- */
 
+/* ---- hashing on another core ---- */
+
+static void payload_wake(struct http_req *req, void *arg);
+
+/* A hasher thread: the ring has room again, or the pipe went idle. */
+static void payload_notify(void *ud)
+{
+    struct s3_payload *p = ud;
+    if (http_req_post(p->req, payload_wake, p) < 0)
+        log_error("request %s: cannot wake the loop for a hashed body",
+                  http_req_info(p->req)->request_id);
+}
+
+/* Moves the whole-body digests to a hashpipe; on any failure they stay inline. */
+static void payload_offload_start(struct s3_payload *p)
+{
+    struct gz_hash *hashes[GZ_HASHPIPE_MAX_HASHES];
+    size_t n = 0;
+    p->pipe_tried = true;
+    hashes[n++] = &p->md5;
+    if (p->want_body_sha)
+        hashes[n++] = &p->body_sha;
+    if (p->cksum_alg != GZ_HASH_NONE && !p->cksum_shares_body_sha)
+        hashes[n++] = &p->cksum;
+    struct gz_hashpool *pool = s3__hashers(p->svc);
+    if (pool != NULL && gz_hashpipe_new(pool, hashes, n, payload_notify, p, &p->pipe) < 0)
+        p->pipe = NULL;
+}
+
+/* After a slice: pause the body while the ring cannot take another one. */
+static void payload_backpressure(struct s3_payload *p)
+{
+    if (p->pipe == NULL || p->paused || p->settling)
+        return;
+    if (!gz_hashpipe_arm_room(p->pipe, HTTP_BODY_CHUNK)) {
+        p->paused = true;
+        http_req_pause_body(p->req);
+    }
+}
+
+static void payload_unpause(struct s3_payload *p)
+{
+    if (p->paused) {
+        p->paused = false;
+        http_req_resume_body(p->req);
+    }
+}
+
+/* Settling: true (and the body unpaused) once the hasher is off the pipe. */
+static bool payload_settled(struct s3_payload *p)
+{
+    if (!gz_hashpipe_arm_idle(p->pipe))
+        return false;
+    p->settling = false;
+    payload_unpause(p); /* after an error the HTTP core drains or closes the rest */
+    return true;
+}
+
+static void payload_wake(struct http_req *req, void *arg)
+{
+    struct s3_payload *p = arg;
+    (void)req;
+    gz_hashpipe_ack(p->pipe);
+    if (p->settling) {
+        if (payload_settled(p))
+            p->settled_fn(p->settled_ud);
+        return;
+    }
+    if (p->paused && gz_hashpipe_arm_room(p->pipe, HTTP_BODY_CHUNK))
+        payload_unpause(p);
+}
+
+void s3_payload_offload(struct s3_payload *p, struct s3_request *r)
+{
+    struct http_req *req = r->req;
+    int64_t known = p->chunked ? p->decoded_expect : http_req_info(req)->content_length;
+    p->svc = r->svc;
+    p->req = req;
+    p->offload_now = known >= S3__OFFLOAD_MIN; /* else once the body passes it */
+}
+
+int s3_payload_settle(struct s3_payload *p, bool cancel, void (*fn)(void *ud), void *ud)
+{
+    if (p == NULL || p->pipe == NULL)
+        return 0;
+    if (cancel)
+        gz_hashpipe_cancel(p->pipe);
+    if (payload_settled(p))
+        return 0;
+    p->settling = true;
+    p->settled_fn = fn;
+    p->settled_ud = ud;
+    return -EAGAIN;
+}
+
+/* ---- streaming ---- */
+
+/* The whole-body digests of decoded bytes: inline, or through the pipe past the threshold. */
+static void payload_digest(struct s3_payload *p, struct gz_slice d)
+{
+    if (p->offload_now && !p->pipe_tried)
+        payload_offload_start(p);
+    if (p->pipe != NULL) {
+        gz_hashpipe_write(p->pipe, d.ptr, d.len);
+        return;
+    }
+    gz_hash_update(&p->md5, d.ptr, d.len);
+    if (p->want_body_sha)
+        gz_hash_update(&p->body_sha, d.ptr, d.len);
+    if (p->cksum_alg != GZ_HASH_NONE && !p->cksum_shares_body_sha)
+        gz_hash_update(&p->cksum, d.ptr, d.len);
+    if (p->req != NULL && !p->pipe_tried && p->length + (int64_t)d.len >= S3__OFFLOAD_MIN)
+        payload_offload_start(p);
+}
+
 /* Decoded bytes: hash them once and pass them on. */
 static enum s3_err payload_data(struct s3_payload *p, struct gz_slice d,
                                 int (*emit)(void *ud, struct gz_slice data), void *ud)
 {
     if (d.len == 0)
         return S3_OK;
-    gz_hash_update(&p->md5, d.ptr, d.len);
-    if (p->want_body_sha)
-        gz_hash_update(&p->body_sha, d.ptr, d.len);
-    if (p->cksum_alg != GZ_HASH_NONE && !p->cksum_shares_body_sha)
-        gz_hash_update(&p->cksum, d.ptr, d.len);
+    payload_digest(p, d);
     if (p->chunked && p->signed_chunks)
         gz_hash_update(&p->chunk_sha, d.ptr, d.len);
     p->length += (int64_t)d.len;
@@ -446,16 +586,19 @@ enum s3_err s3_payload_feed(struct s3_payload *p, struct gz_slice raw,
         return p->err;
     if (p->finished)
         return payload_fail(p, S3_ERR_INVALID_REQUEST, "Data after the end of the body.");
-    if (!p->chunked)
-        return payload_data(p, raw, emit, ud);
-    size_t off = 0;
-    while (off < raw.len) {
-        enum s3_err e;
-        off += payload_step(p, raw.ptr + off, raw.len - off, emit, ud, &e);
-        if (e != S3_OK)
-            return e;
+    if (p->settling)
+        return payload_fail(p, S3_ERR_INVALID_REQUEST, "Data after the end of the body.");
+    enum s3_err e = S3_OK;
+    if (!p->chunked) {
+        e = payload_data(p, raw, emit, ud);
+    } else {
+        size_t off = 0;
+        while (off < raw.len && e == S3_OK)
+            off += payload_step(p, raw.ptr + off, raw.len - off, emit, ud, &e);
     }
-    return S3_OK;
+    if (e == S3_OK)
+        payload_backpressure(p);
+    return e;
 }
 
 /* ---- the end of the body ---- */
@@ -548,6 +691,8 @@ enum s3_err s3_payload_finish(struct s3_payload *p, char *msg, size_t msgsz)
     enum s3_err e = p->err;
     if (p->finished)
         return S3_OK;
+    if (e == S3_OK && p->pipe != NULL && (p->settling || gz_hashpipe_busy(p->pipe)))
+        e = payload_fail(p, S3_ERR_INTERNAL_ERROR, "The body's digests are not ready.");
     if (e == S3_OK && p->chunked)
         e = payload_finish_framing(p);
     if (e == S3_OK)
@@ -581,6 +726,10 @@ void s3_payload_free(struct s3_payload *p)
 {
     if (p == NULL)
         return;
+    if (p->pipe != NULL && p->settling)
+        log_error("request %s: payload freed while its hasher is still on it",
+                  http_req_info(p->req)->request_id);
+    gz_hashpipe_free(p->pipe); /* waits for a hasher still on it, before the contexts go */
     gz_hash_dispose(&p->md5);
     gz_hash_dispose(&p->body_sha);
     gz_hash_dispose(&p->cksum);

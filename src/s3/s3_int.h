@@ -6,6 +6,9 @@
 #ifndef GZ_S3_INT_H
 #define GZ_S3_INT_H
 
+#include <pthread.h>
+
+#include "../util/hashpipe.h"
 #include "auth.h"
 #include "errors.h"
 #include "s3.h"
@@ -19,6 +22,9 @@ struct s3_service {
     char region[32];
     char domain[256];          /* "" = path-style only */
     bool sse_c_over_http;      /* s3_service_config.sse_c_over_http */
+    pthread_mutex_t hashers_mu;
+    struct gz_hashpool *hashers; /* hasher threads for large bodies (payload.c); on first use */
+    bool hashers_failed;
 };
 
 /* One query parameter, percent-decoded (name and value), in the request's arena. */
@@ -74,6 +80,18 @@ void s3_xml_elemf(struct gz_buf *x, const char *name, const char *fmt, ...)
  * then calls done(r, status, body) with the verified bytes (status S3_OK) or the error. */
 typedef void (*s3_body_done_cb)(struct s3_request *r, enum s3_err err, struct gz_slice body);
 void s3_read_small_body(struct s3_request *r, size_t max, s3_body_done_cb done);
+
+/* ---- payload digests on another core (payload.c) ----
+ * s3_payload_offload lets a payload read from r's request move its whole-body digests to the
+ * service's hasher pool once the body passes 1 MiB (smaller bodies stay inline); the payload then pauses
+ * and resumes req's body itself. Such a request must not be finished, and s3_payload_finish
+ * not called, before s3_payload_settle has returned 0 or called fn: 0 when the digests are
+ * ready now, -EAGAIN when fn(ud) will run later on the loop thread. cancel drops what is not
+ * digested yet (after an error). Loop thread only. */
+void s3_payload_offload(struct s3_payload *p, struct s3_request *r);
+/* The service's hasher pool, started on first use; NULL if it cannot start (hash inline). */
+struct gz_hashpool *s3__hashers(struct s3_service *svc);
+int s3_payload_settle(struct s3_payload *p, bool cancel, void (*fn)(void *ud), void *ud);
 
 struct s3_xml_node;            /* a parsed element tree in the request arena */
 struct s3_xml_node {

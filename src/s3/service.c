@@ -23,6 +23,7 @@ int s3_service_create(const struct s3_service_config *cfg, struct s3_service **o
     svc->iam = cfg->iam;
     svc->audit = cfg->audit;
     svc->sse_c_over_http = cfg->sse_c_over_http;
+    pthread_mutex_init(&svc->hashers_mu, NULL);
     svc->attrs = s3__attr_cache_new();
     svc->sse = s3__sse_cache_new();
     snprintf(svc->region, sizeof(svc->region), "%s", region);
@@ -38,5 +39,18 @@ void s3_service_destroy(struct s3_service *svc)
         return;
     s3__attr_cache_free(svc->attrs);
     s3__sse_cache_free(svc->sse);
+    gz_hashpool_destroy(svc->hashers); /* its pipes went with their requests */
+    pthread_mutex_destroy(&svc->hashers_mu);
     gz_free(svc);
+}
+
+struct gz_hashpool *s3__hashers(struct s3_service *svc)
+{
+    pthread_mutex_lock(&svc->hashers_mu);
+    if (svc->hashers == NULL && !svc->hashers_failed &&
+        gz_hashpool_create(gz_hashpool_default_threads(), GZ_HASHPIPE_BUDGET, &svc->hashers) < 0)
+        svc->hashers_failed = true; /* no threads: bodies are hashed inline */
+    struct gz_hashpool *pool = svc->hashers;
+    pthread_mutex_unlock(&svc->hashers_mu);
+    return pool;
 }
