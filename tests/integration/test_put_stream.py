@@ -223,7 +223,7 @@ class PutStreamTests(h.ServerTestCase):
         self.assertStored("after-gone", MID)
 
     def test_many_at_once(self):
-        # 12 x 9 MiB: more pipes than the pool's 32 MiB ring budget (the rest hash inline)
+        # 12 x 9 MiB: more pipes than the pool's ring budget (4 x 2 MiB; the rest hash inline)
         def one(i):
             data = BIG[i * MiB:i * MiB + len(MID)]
             client = self.server.client()
