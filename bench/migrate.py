@@ -154,8 +154,15 @@ def fill_large(s3, bucket, count, size, part=8 * MiB):
 
 # --------------------------------------------------------------------------------- tools --
 
-def run_gzy(args, src, dst, bucket_src, bucket_dst, tmp):
-    cmd = [args.gzy, "migrate", "copy", "--source-endpoint", src.endpoint,
+def perf_cmd(args, out):
+    """`perf record` of what follows (or of -p PID), for --perf: cpu-clock samples with frame
+    pointer call chains (hardware counters are not available here)."""
+    return ["perf", "record", "-q", "-e", "cpu-clock", "-g", "-o", out]
+
+
+def run_gzy(args, src, dst, bucket_src, bucket_dst, tmp, perf_out=None):
+    cmd = ([] if not perf_out else perf_cmd(args, perf_out) + ["--"]) + [
+           args.gzy, "migrate", "copy", "--source-endpoint", src.endpoint,
            "--source-bucket", bucket_src, "--source-access-key", src.access_key,
            "--source-secret-key", src.secret_key, "--source-provider", "generic",
            "--dest-endpoint", dst, "--dest-bucket", bucket_dst, "--dest-access-key", GZY_AK,
@@ -202,9 +209,14 @@ class Admin:
             c.close()
 
 
-def run_job(args, admin, tenant, src, bucket_src, bucket_dst):
+def run_job(args, admin, tenant, src, bucket_src, bucket_dst, perf_pid=None, perf_out=None):
     """A migration job inside gzy serve (written through the store, no HTTP PUT): from the
-    POST until the job reports completed."""
+    POST until the job reports completed (with perf_out, gzy serve is profiled meanwhile)."""
+    prof = None
+    if perf_out:
+        prof = subprocess.Popen(perf_cmd(args, perf_out) + ["-p", str(perf_pid)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
     body = {"tenant": tenant, "name": "bench", "dest_bucket": bucket_dst,
             "concurrency": args.concurrency,
             "source": {"provider": "generic", "endpoint": src.endpoint, "bucket": bucket_src,
@@ -219,6 +231,9 @@ def run_job(args, admin, tenant, src, bucket_src, bucket_dst):
             break
         time.sleep(0.05)
     wall = time.perf_counter() - t0
+    if prof:
+        prof.send_signal(2)
+        prof.wait()
     if j["state"] != "completed":
         raise RuntimeError("job %s: %s" % (j["state"], j.get("error")))
     stt = j["stats"]
@@ -340,6 +355,9 @@ def main():
                     help="seconds of radosgw GET and gzy PUT alone per round (0: skip)")
     ap.add_argument("--tmp", default=None, help="folder for the cluster and gzy data")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
+    ap.add_argument("--perf", default=None, metavar="DIR",
+                    help="profile round 0 (perf record -g): the `gzy migrate copy` process and "
+                    "gzy serve during the job, into DIR/{copy,job}-SET.data")
     args = ap.parse_args()
     args.gzy = os.path.abspath(args.gzy)
     args.tools = ("gzy", "rclone") if args.no_job else ("gzy", "rclone", "job")
@@ -408,11 +426,18 @@ def main():
                     dbucket = "%s-%s-r%d" % (tool, name, r)
                     if tool != "job":
                         dst.create_bucket(Bucket=dbucket)
+                    pout = None
+                    if args.perf and r == 0 and tool != "rclone":
+                        os.makedirs(args.perf, exist_ok=True)
+                        pout = os.path.join(args.perf, "%s-%s.data"
+                                            % ("copy" if tool == "gzy" else "job", name))
                     with CpuMeter(pids) as meter:
                         if tool == "job":
-                            wall, extra = run_job(args, admin, tenant, peer, sbucket, dbucket)
+                            wall, extra = run_job(args, admin, tenant, peer, sbucket, dbucket,
+                                                  gzy.pid, pout)
                         elif tool == "gzy":
-                            wall, extra = run_gzy(args, peer, gzy_ep, sbucket, dbucket, tmp)
+                            wall, extra = run_gzy(args, peer, gzy_ep, sbucket, dbucket, tmp,
+                                                  pout)
                         else:
                             wall, extra = run_rclone(args, env, sbucket, dbucket)
                     v = verify(dst, dbucket, want,

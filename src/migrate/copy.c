@@ -6,6 +6,8 @@
  * verified by reading the completed object back from the destination (cheap: local), never
  * by reading the source again. Archive-class objects are restored first (archive.c logic
  * lives here: HEAD x-amz-restore, POST ?restore) and reported as waiting meanwhile.
+ * mig_copy_fetch / mig_copy_put split a small object's copy in two for the engine's
+ * pipeline (GET + verify on one thread, the write on another).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -172,6 +174,7 @@ static int put_whole(struct copy_ctx *cx, struct mig_resp *resp, struct mig_veri
     if (rc == 0) {
         struct curl_slist *meta = mig_meta_headers(cx->src->preset, resp);
         struct mig_objhdr oh = object_hdr(cx, meta);
+        oh.body_md5 = v->method == MIG_VERIFY_MD5 ? cx->etag : NULL; /* verified equal */
         rc = mig_put_object(cx->dst, cx->hd, cx->key, &oh, resp->body.ptr, resp->body.len,
                             cx->retries, cx->err, cx->errsz);
         *cx->permanent |= permanent_store_error(rc);
@@ -603,6 +606,65 @@ int mig_copy_object(const struct mig_copy_env *env, CURL *hs, CURL *hd, const ch
     snprintf(res->etag, sizeof(res->etag), "%s", cx.etag);
     res->size = cx.size;
     return rc == 1 ? 0 : rc;
+}
+
+bool mig_copy_pipelinable(const struct mig_copy_env *env, int64_t size, const char *etag,
+                          const char *storage_class)
+{
+    return !env->check_acl && size <= MIG_PIPE_MAX && size <= env->part_size &&
+           !mig_storage_class_archive(storage_class) &&
+           !gz_migrate_etag_is_multipart(etag ? etag : "");
+}
+
+int mig_copy_fetch(const struct mig_copy_env *env, CURL *hs, CURL *hd, const char *key,
+                   int64_t size, const char *etag, struct mig_fetched *f,
+                   struct mig_copy_result *res, char *err, size_t errsz)
+{
+    struct copy_ctx cx = {.env = env, .src = env->src, .dst = env->dst, .hs = hs, .hd = hd,
+                          .key = key, .size = size, .part_size = MIG_PIPE_MAX,
+                          .retries = &res->retries, .permanent = &res->permanent,
+                          .err = err, .errsz = errsz, .res = res};
+    struct mig_verify v;
+    memset(&v, 0, sizeof(v));
+    snprintf(cx.etag, sizeof(cx.etag), "%s", etag ? etag : "");
+    res->permanent = res->waiting = res->stopped = false;
+    res->not_carried[0] = '\0';
+    mig_resp_init(&f->resp, MIG_PIPE_MAX + 1); /* larger now: it grew (-EAGAIN, restat) */
+    int rc = source_get(&cx, &f->resp, 0, -1, false);
+    if (rc == 0) {
+        source_identity(&cx, &f->resp); /* what we read is what we verify */
+        cx.size = (int64_t)f->resp.body.len;
+        verify_setup(&cx, &v, &f->resp);
+        mig_verify_update(&v, f->resp.body.ptr, f->resp.body.len);
+        rc = mig_verify_final(&v, cx.size, res->sha256, err, errsz);
+    }
+    res->method = v.method;
+    mig_verify_dispose(&v);
+    snprintf(res->etag, sizeof(res->etag), "%s", cx.etag);
+    res->size = cx.size;
+    f->mtime = cx.mtime;
+    if (rc == 0)
+        return 1;
+    mig_resp_free(&f->resp);
+    memset(&f->resp, 0, sizeof(f->resp));
+    if (rc == MIG_ARCHIVED_RC) /* not listed as archived, but it is: the whole path */
+        return mig_copy_object(env, hs, hd, key, size, etag, "", res, err, errsz);
+    res->stopped = rc == MIG_STOPPED_RC;
+    return rc;
+}
+
+int mig_copy_put(const struct mig_copy_env *env, CURL *hd, const char *key,
+                 struct mig_fetched *f, struct mig_copy_result *res, char *err, size_t errsz)
+{
+    struct curl_slist *meta = mig_meta_headers(env->src->preset, &f->resp);
+    struct mig_objhdr oh = {.meta = meta, .src_etag = res->etag, .src_mtime = f->mtime,
+                            .body_md5 = res->method == MIG_VERIFY_MD5 ? res->etag : NULL};
+    int rc = mig_put_object(env->dst, hd, key, &oh, f->resp.body.ptr, f->resp.body.len,
+                            &res->retries, err, errsz);
+    res->permanent |= permanent_store_error(rc);
+    curl_slist_free_all(meta);
+    mig_resp_free(&f->resp);
+    return rc;
 }
 
 int mig_copy_restat(const struct mig_copy_env *env, CURL *hs, const char *key, int64_t *size,

@@ -9,11 +9,15 @@
 
 #include "migrate_int.h"
 
-static struct curl_slist *md5_header(struct curl_slist *h, const void *body, size_t len)
+/* Content-MD5 of body; known_hex (may be NULL) saves hashing it again. */
+static struct curl_slist *md5_header(struct curl_slist *h, const void *body, size_t len,
+                                     const char *known_hex)
 {
     uint8_t d[16];
     char b64[32], line[64];
-    gz_md5(body, len, d);
+    if (!known_hex || strlen(known_hex) != 32 ||
+        gz_hex_decode(d, sizeof(d), gz_slice_cstr(known_hex)) != 16)
+        gz_md5(body, len, d);
     gz_base64_encode(b64, d, 16);
     snprintf(line, sizeof(line), "Content-MD5: %s", b64);
     return curl_slist_append(h, line);
@@ -56,7 +60,7 @@ int mig_put_object(const struct mig_client *c, CURL *h, const char *key,
     if (c->store)
         return mig_store_put(c, key, oh, body, len, err, errsz, NULL);
     struct curl_slist *hd = object_headers(oh);
-    hd = md5_header(hd, body, len);
+    hd = md5_header(hd, body, len, oh->body_md5);
     struct mig_resp resp;
     mig_resp_init(&resp, 64 * 1024);
     struct mig_req rq = {.method = "PUT", .key = key, .headers = hd, .body = len ? body : NULL,
@@ -123,7 +127,7 @@ int mig_mpu_part(const struct mig_client *c, CURL *h, const char *key, const cha
     mig_query_add(&q, "partNumber", num);
     mig_query_add(&q, "uploadId", upload_id);
     gz_buf_terminate(&q);
-    struct curl_slist *hd = md5_header(NULL, body, len);
+    struct curl_slist *hd = md5_header(NULL, body, len, NULL);
     hd = curl_slist_append(hd, "Content-Type: application/octet-stream");
     struct mig_resp resp;
     mig_resp_init(&resp, 64 * 1024);

@@ -128,8 +128,15 @@ int mig_store_put(const struct mig_client *c, const char *key, const struct mig_
         store_fail(rc, "write", err, errsz, permanent);
         goto out;
     }
-    gz_md5(body, len, d);
-    gz_hex_encode(md5hex, d, 16);
+    /* the ETag is the source's; the MD5 only stands in for a missing one */
+    if (oh->body_md5 && strlen(oh->body_md5) == 32) {
+        snprintf(md5hex, sizeof(md5hex), "%s", oh->body_md5);
+    } else if (!oh->src_etag || !*oh->src_etag || strlen(oh->src_etag) >= sizeof(m.etag)) {
+        gz_md5(body, len, d);
+        gz_hex_encode(md5hex, d, 16);
+    } else {
+        md5hex[0] = '\0';
+    }
     fill_meta(&m, oh, md5hex, &enc);
     struct store_waiter wt;
     store_waiter_init(&wt);

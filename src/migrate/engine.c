@@ -3,6 +3,12 @@
  * include/exclude), list the destination (HTTP, or the store's index with dst_store), diff,
  * copy with a pool of worker threads (one libcurl handle per side each; should_stop polled
  * between objects and parts), then delete extraneous destination keys when asked.
+ *
+ * Objects up to MIG_PIPE_MAX go through a pipeline: a worker GETs and verifies one and queues
+ * it (at most MIG_PIPE_QUEUE_BYTES waiting), one of as many putter threads writes it and
+ * records the outcome, and the worker is already reading the next: concurrency N means N
+ * source reads and up to N destination writes in flight. Outcomes reach the journal in
+ * batches (journal.c), all committed before the pass reports.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -30,7 +36,27 @@ struct engine {
     int active;
     int64_t listed_in_tx;
     int64_t last_progress_ms;
+    /* small objects fetched, waiting for a putter (under mu; pipe set before workers start) */
+    bool pipe;
+    pthread_cond_t q_items;     /* an item queued, or the last fetcher gone (putters wait) */
+    pthread_cond_t q_room;      /* room freed in the queue (fetchers wait) */
+    struct put_item *q_head, *q_tail;
+    int64_t q_bytes;
+    int q_room_waiters;
+    int fetchers;               /* fetching workers still running */
 };
+
+/* A small object fetched and verified by a worker, written by a putter. */
+struct put_item {
+    struct put_item *next;
+    char *key;
+    int64_t size;               /* as listed: for a fallback copy */
+    char etag[80], sclass[32];  /* as listed */
+    struct mig_fetched f;
+    struct mig_copy_result res;
+};
+
+#define MIG_PIPE_QUEUE_BYTES (16 * 1024 * 1024) /* fetched bytes waiting for a putter */
 
 static void progress(struct engine *e, const char *phase, bool force)
 {
@@ -126,8 +152,70 @@ static bool stop_now(struct engine *e)
     return stop;
 }
 
+/* Records an object's outcome in the journal and the stats. */
+static void copy_outcome(struct engine *e, const char *key, int rc, struct mig_copy_result *res,
+                         int64_t size, const char *err)
+{
+    if (rc == 0 && res->waiting) {
+        mig_journal_wait(&e->j, key, err);
+    } else if (rc == 0) {
+        mig_journal_verified(&e->j, key, res->etag, res->sha256,
+                             mig_verify_method_name(res->method), res->retries, res->size,
+                             res->not_carried);
+    } else {
+        res->size = size;
+        mig_journal_fail(&e->j, key, err, res->retries);
+    }
+    object_done(e, key, rc, res,
+                rc ? err : res->waiting ? err : mig_verify_method_name(res->method));
+}
+
+/* Hands a fetched object to the putters; waits while the queue holds too many bytes. */
+static void queue_put(struct engine *e, struct put_item *it)
+{
+    pthread_mutex_lock(&e->mu);
+    while (e->q_head && e->q_bytes + (int64_t)it->f.resp.body.len > MIG_PIPE_QUEUE_BYTES) {
+        e->q_room_waiters++;
+        pthread_cond_wait(&e->q_room, &e->mu);
+        e->q_room_waiters--;
+    }
+    if (e->q_tail)
+        e->q_tail->next = it;
+    else
+        e->q_head = it;
+    e->q_tail = it;
+    e->q_bytes += (int64_t)it->f.resp.body.len;
+    pthread_cond_signal(&e->q_items); /* one putter is enough */
+    pthread_mutex_unlock(&e->mu);
+}
+
+/* One attempt: the small-object pipeline's first half (1: queued) or the whole copy. */
+static int copy_attempt(struct engine *e, CURL *hs, CURL *hd, const char *key, int64_t size,
+                        const char *etag, const char *sclass, bool pipe,
+                        struct mig_copy_result *res, char *err, size_t errsz)
+{
+    if (!pipe || !mig_copy_pipelinable(&e->env, size, etag, sclass))
+        return mig_copy_object(&e->env, hs, hd, key, size, etag, sclass, res, err, errsz);
+    struct put_item *it = gz_calloc(1, sizeof(*it));
+    int rc = mig_copy_fetch(&e->env, hs, hd, key, size, etag, &it->f, res, err, errsz);
+    if (rc == 1) {
+        it->key = gz_strdup(key);
+        it->size = size;
+        snprintf(it->etag, sizeof(it->etag), "%s", etag);
+        snprintf(it->sclass, sizeof(it->sclass), "%s", sclass);
+        it->res = *res;
+        queue_put(e, it);
+    } else {
+        gz_free(it);
+    }
+    return rc;
+}
+
+/* Copies one object with up to MIG_OBJECT_ATTEMPTS attempts; with pipe, a small one is
+ * handed to a putter after its GET, which then records the outcome. */
 static void copy_one(struct engine *e, CURL *hs, CURL *hd, const char *key, int64_t size,
-                     char *etag, size_t etagsz, const char *sclass)
+                     char *etag, size_t etagsz, const char *sclass, bool pipe,
+                     int64_t retries)
 {
     char err[MIG_ERR_MAX] = "";
     struct mig_copy_result res;
@@ -138,12 +226,15 @@ static void copy_one(struct engine *e, CURL *hs, CURL *hd, const char *key, int6
             res.retries++;
             usleep((useconds_t)(200000u << attempt));
         }
-        rc = mig_copy_object(&e->env, hs, hd, key, size, etag, sclass, &res, err, sizeof(err));
+        rc = copy_attempt(e, hs, hd, key, size, etag, sclass, pipe, &res, err, sizeof(err));
+        if (rc == 1)
+            return; /* the putter finishes it */
         if (rc == 0 || res.permanent || res.stopped)
             break;
         if (rc == -EAGAIN) /* changed between listing and reading: copy the new version */
             mig_copy_restat(&e->env, hs, key, &size, etag, etagsz);
     }
+    res.retries += retries;
     if (res.stopped) {
         mig_journal_unclaim(&e->j, key);
         pthread_mutex_lock(&e->mu);
@@ -151,18 +242,7 @@ static void copy_one(struct engine *e, CURL *hs, CURL *hd, const char *key, int6
         pthread_mutex_unlock(&e->mu);
         return;
     }
-    if (rc == 0 && res.waiting) {
-        mig_journal_wait(&e->j, key, err);
-    } else if (rc == 0) {
-        mig_journal_done(&e->j, key, res.etag, res.sha256, mig_verify_method_name(res.method),
-                         res.retries);
-        mig_journal_done_extra(&e->j, key, res.size, res.not_carried);
-    } else {
-        res.size = size;
-        mig_journal_fail(&e->j, key, err, res.retries);
-    }
-    object_done(e, key, rc, &res,
-                rc ? err : res.waiting ? err : mig_verify_method_name(res.method));
+    copy_outcome(e, key, rc, &res, size, err);
 }
 
 static void *worker(void *arg)
@@ -177,8 +257,58 @@ static void *worker(void *arg)
             mig_journal_claim2(&e->j, &key, &size, etag, sizeof(etag), sclass,
                                sizeof(sclass)) != 1)
             break;
-        copy_one(e, hs, hd, key, size, etag, sizeof(etag), sclass);
+        copy_one(e, hs, hd, key, size, etag, sizeof(etag), sclass, e->pipe, 0);
         gz_free(key);
+    }
+    curl_easy_cleanup(hs);
+    curl_easy_cleanup(hd);
+    pthread_mutex_lock(&e->mu);
+    e->fetchers--;
+    e->active--;
+    if (e->fetchers == 0)
+        pthread_cond_broadcast(&e->q_items); /* idle putters: nothing more is coming */
+    pthread_mutex_unlock(&e->mu);
+    return NULL;
+}
+
+/* The next fetched object, or NULL once the queue is empty and every fetcher has gone. */
+static struct put_item *queue_take(struct engine *e)
+{
+    pthread_mutex_lock(&e->mu);
+    while (!e->q_head && e->fetchers > 0)
+        pthread_cond_wait(&e->q_items, &e->mu);
+    struct put_item *it = e->q_head;
+    if (it) {
+        e->q_head = it->next;
+        if (!e->q_head)
+            e->q_tail = NULL;
+        e->q_bytes -= (int64_t)it->f.resp.body.len;
+        if (e->q_room_waiters > 0)
+            pthread_cond_broadcast(&e->q_room);
+    }
+    pthread_mutex_unlock(&e->mu);
+    return it;
+}
+
+/* Writes fetched objects until none is left; a failed write is retried as a whole copy. */
+static void *putter(void *arg)
+{
+    struct engine *e = arg;
+    CURL *hs = curl_easy_init(), *hd = curl_easy_init();
+    struct put_item *it;
+    while ((it = queue_take(e)) != NULL) {
+        char err[MIG_ERR_MAX] = "";
+        int rc = hs && hd ? mig_copy_put(&e->env, hd, it->key, &it->f, &it->res, err,
+                                         sizeof(err))
+                          : -ENOMEM;
+        if (rc == 0 || it->res.permanent || !hs || !hd)
+            copy_outcome(e, it->key, rc, &it->res, it->size, err);
+        else
+            copy_one(e, hs, hd, it->key, it->size, it->etag, sizeof(it->etag), it->sclass,
+                     false, it->res.retries + 1);
+        mig_resp_free(&it->f.resp);
+        gz_free(it->key);
+        gz_free(it);
     }
     curl_easy_cleanup(hs);
     curl_easy_cleanup(hd);
@@ -188,19 +318,33 @@ static void *worker(void *arg)
     return NULL;
 }
 
+static int start_threads(struct engine *e, pthread_t *tids, int n, void *(*fn)(void *))
+{
+    int started = 0;
+    while (started < n && pthread_create(&tids[started], NULL, fn, e) == 0)
+        started++;
+    return started;
+}
+
+/* n fetching workers, and as many putters for the small objects they fetch. */
 static int run_workers(struct engine *e)
 {
     int n = e->opt->concurrency > 0 ? e->opt->concurrency : 8;
     if (n > MIG_MAX_WORKERS)
         n = MIG_MAX_WORKERS;
-    pthread_t tids[MIG_MAX_WORKERS];
-    int started = 0;
-    e->active = n;
-    for (; started < n; started++)
-        if (pthread_create(&tids[started], NULL, worker, e) != 0)
-            break;
+    pthread_t tids[MIG_MAX_WORKERS], ptids[MIG_MAX_WORKERS];
+    mig_journal_batch(&e->j, true); /* outcomes committed in batches (journal.c) */
     pthread_mutex_lock(&e->mu);
-    e->active -= n - started;
+    e->fetchers = n; /* before any putter looks */
+    e->active = 2 * n;
+    pthread_mutex_unlock(&e->mu);
+    int nput = start_threads(e, ptids, n, putter);
+    e->pipe = nput > 0;
+    int started = start_threads(e, tids, n, worker);
+    pthread_mutex_lock(&e->mu);
+    e->active -= (n - nput) + (n - started);
+    e->fetchers -= n - started;
+    pthread_cond_broadcast(&e->q_items);
     pthread_mutex_unlock(&e->mu);
     for (;;) {
         pthread_mutex_lock(&e->mu);
@@ -208,11 +352,17 @@ static int run_workers(struct engine *e)
         pthread_mutex_unlock(&e->mu);
         if (active <= 0)
             break;
-        usleep(100000);
+        usleep(MIG_JOURNAL_BATCH_MS * 1000 / 2);
+        mig_journal_tick(&e->j);
         progress(e, "copying", false);
     }
     for (int i = 0; i < started; i++)
         pthread_join(tids[i], NULL);
+    for (int i = 0; i < nput; i++)
+        pthread_join(ptids[i], NULL);
+    /* before the pass reports anything (done, stopped): every outcome is on disk */
+    if (mig_journal_batch(&e->j, false) < 0)
+        log_warn("migrate: journal commit failed: those objects are copied again next pass");
     return started > 0 ? 0 : -EAGAIN;
 }
 
@@ -352,6 +502,8 @@ int gz_migrate_copy(const struct gz_mig_options *opt, struct gz_mig_stats *st,
         return -EIO;
     }
     pthread_mutex_init(&e.mu, NULL);
+    pthread_cond_init(&e.q_items, NULL);
+    pthread_cond_init(&e.q_room, NULL);
     rc = open_journal(&e, tmp, sizeof(tmp), err, errsz);
     if (rc == 0) {
         rc = pass_run(&e, err, errsz);
@@ -360,6 +512,8 @@ int gz_migrate_copy(const struct gz_mig_options *opt, struct gz_mig_stats *st,
         mig_journal_close(&e.j);
     }
     remove_tmp(tmp);
+    pthread_cond_destroy(&e.q_items);
+    pthread_cond_destroy(&e.q_room);
     pthread_mutex_destroy(&e.mu);
     if (e.src.throttle)
         mig_throttle_destroy(&e.throttle);

@@ -39,6 +39,7 @@ int mig_journal_open(struct mig_journal *j, const char *path, char *err, size_t 
 {
     memset(j, 0, sizeof(*j));
     pthread_mutex_init(&j->mu, NULL);
+    pthread_mutex_init(&j->cache_mu, NULL);
     char *msg = NULL;
     if (sqlite3_open_v2(path, &j->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
                                           SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
@@ -55,49 +56,176 @@ int mig_journal_open(struct mig_journal *j, const char *path, char *err, size_t 
     return 0;
 }
 
+/* ---- batches: object outcomes grouped into one transaction while copying ---- */
+
+/* Under mu: commits the open batch. */
+static int batch_commit(struct mig_journal *j)
+{
+    if (!j->in_tx)
+        return 0;
+    j->in_tx = false;
+    if (sqlite3_exec(j->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+        return 0;
+    log_warn("migrate journal: commit: %s", sqlite3_errmsg(j->db));
+    sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL); /* those objects get copied again */
+    return -EIO;
+}
+
+/* Under mu, before a batched write: opens the batch if batching and none is open. */
+static void batch_open(struct mig_journal *j)
+{
+    if (!j->batching || j->in_tx)
+        return;
+    if (sqlite3_exec(j->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+        return; /* the write then commits on its own */
+    j->in_tx = true;
+    j->batch_n = 0;
+    j->batch_start_ms = gz_now_ms();
+}
+
+/* Under mu, after a batched write: commits when the batch is full or old enough. */
+static void batch_wrote(struct mig_journal *j)
+{
+    if (j->in_tx && (++j->batch_n >= MIG_JOURNAL_BATCH ||
+                     gz_now_ms() - j->batch_start_ms >= MIG_JOURNAL_BATCH_MS))
+        batch_commit(j);
+}
+
+int mig_journal_flush(struct mig_journal *j)
+{
+    pthread_mutex_lock(&j->mu);
+    int rc = batch_commit(j);
+    pthread_mutex_unlock(&j->mu);
+    return rc;
+}
+
+void mig_journal_tick(struct mig_journal *j)
+{
+    pthread_mutex_lock(&j->mu);
+    if (j->in_tx && gz_now_ms() - j->batch_start_ms >= MIG_JOURNAL_BATCH_MS)
+        batch_commit(j);
+    pthread_mutex_unlock(&j->mu);
+}
+
+int mig_journal_batch(struct mig_journal *j, bool on)
+{
+    pthread_mutex_lock(&j->mu);
+    int rc = batch_commit(j);
+    j->batching = on;
+    pthread_mutex_unlock(&j->mu);
+    return rc;
+}
+
 void mig_journal_close(struct mig_journal *j)
 {
-    if (j->db)
+    if (j->db) {
+        pthread_mutex_lock(&j->mu);
+        batch_commit(j);
+        j->batching = false;
+        pthread_mutex_unlock(&j->mu);
+        for (int i = 0; i < MIG_JOURNAL_STMTS; i++)
+            sqlite3_finalize(j->stmts[i].st);
         sqlite3_close(j->db);
+    }
+    memset(j->stmts, 0, sizeof(j->stmts));
     j->db = NULL;
+    pthread_mutex_destroy(&j->cache_mu);
     pthread_mutex_destroy(&j->mu);
 }
 
 int mig_journal_tx(struct mig_journal *j, const char *sql)
 {
     pthread_mutex_lock(&j->mu);
-    int rc = sqlite3_exec(j->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
+    int rc = batch_commit(j);
+    if (rc == 0)
+        rc = sqlite3_exec(j->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
     pthread_mutex_unlock(&j->mu);
     return rc;
 }
 
+/* ---- statements: prepared once per journal, reset after each use ---- */
+
+/* The statement for sql (a string constant), ready to bind; hand it back with release. A
+ * statement already in use (or a full cache) gets a one-off copy. NULL on error. */
 static sqlite3_stmt *prep(struct mig_journal *j, const char *sql)
 {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(j->db, sql, -1, &st, NULL) != SQLITE_OK)
+    int free_slot = -1;
+    pthread_mutex_lock(&j->cache_mu);
+    for (int i = 0; i < MIG_JOURNAL_STMTS && !st; i++) {
+        struct mig_jstmt *c = &j->stmts[i];
+        if (c->sql == sql && !c->busy) {
+            c->busy = true;
+            st = c->st;
+        } else if (!c->sql && free_slot < 0) {
+            free_slot = i;
+        }
+    }
+    if (!st && sqlite3_prepare_v3(j->db, sql, -1, free_slot >= 0 ? SQLITE_PREPARE_PERSISTENT : 0,
+                                  &st, NULL) != SQLITE_OK) {
         log_warn("migrate journal: %s", sqlite3_errmsg(j->db));
+        sqlite3_finalize(st);
+        st = NULL;
+    } else if (st && free_slot >= 0) {
+        j->stmts[free_slot] = (struct mig_jstmt){.sql = sql, .st = st, .busy = true};
+    }
+    pthread_mutex_unlock(&j->cache_mu);
     return st;
 }
 
-/* Steps a statement to completion and finalises it. */
-static int run(sqlite3_stmt *st)
+/* Hands a statement back: reset for its next use if cached, else finalised. */
+static void release(struct mig_journal *j, sqlite3_stmt *st)
+{
+    if (!st)
+        return;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    pthread_mutex_lock(&j->cache_mu);
+    int i = 0;
+    while (i < MIG_JOURNAL_STMTS && j->stmts[i].st != st)
+        i++;
+    if (i < MIG_JOURNAL_STMTS)
+        j->stmts[i].busy = false;
+    pthread_mutex_unlock(&j->cache_mu);
+    if (i == MIG_JOURNAL_STMTS)
+        sqlite3_finalize(st);
+}
+
+/* Steps a statement to completion and hands it back. */
+static int run(struct mig_journal *j, sqlite3_stmt *st)
 {
     if (!st)
         return -EIO;
     int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    release(j, st);
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -EIO;
+}
+
+/* Under mu: runs a write; batched, it joins the open batch (opened if batching), else it
+ * commits at once together with any open batch. */
+static int run_write(struct mig_journal *j, sqlite3_stmt *st, bool batched)
+{
+    if (batched)
+        batch_open(j);
+    int rc = run(j, st);
+    if (batched) {
+        batch_wrote(j);
+    } else {
+        int crc = batch_commit(j);
+        rc = rc ? rc : crc;
+    }
+    return rc;
 }
 
 int mig_journal_begin_pass(struct mig_journal *j)
 {
     sqlite3_stmt *st = prep(j, "SELECT COALESCE(MAX(pass), 0) + 1 FROM src");
     if (!st || sqlite3_step(st) != SQLITE_ROW) {
-        sqlite3_finalize(st);
+        release(j, st);
         return -EIO;
     }
     j->pass = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    release(j, st);
     j->last_claimed[0] = '\0';
     /* the pass in progress, for readers of the journal (the manifest): an empty pass has no
      * src rows to say so */
@@ -106,10 +234,10 @@ int mig_journal_begin_pass(struct mig_journal *j)
     if (!st)
         return -EIO;
     sqlite3_bind_int64(st, 1, j->pass);
-    int rc = run(st);
+    int rc = run(j, st);
     if (rc < 0)
         return rc;
-    return run(prep(j, "UPDATE src SET state='listed' WHERE state='pending'"));
+    return run(j, prep(j, "UPDATE src SET state='listed' WHERE state='pending'"));
 }
 
 int mig_journal_add_src(struct mig_journal *j, const struct mig_entry *e)
@@ -129,12 +257,12 @@ int mig_journal_add_src(struct mig_journal *j, const struct mig_entry *e)
     sqlite3_bind_int64(st, 4, e->mtime);
     sqlite3_bind_int64(st, 5, j->pass);
     sqlite3_bind_text(st, 6, e->storage_class, -1, SQLITE_STATIC);
-    return run(st);
+    return run(j, st);
 }
 
 int mig_journal_clear_dst(struct mig_journal *j)
 {
-    return run(prep(j, "DELETE FROM dst"));
+    return run(j, prep(j, "DELETE FROM dst"));
 }
 
 int mig_journal_add_dst(struct mig_journal *j, const struct mig_entry *e)
@@ -147,7 +275,7 @@ int mig_journal_add_dst(struct mig_journal *j, const struct mig_entry *e)
     sqlite3_bind_int64(st, 2, e->size);
     sqlite3_bind_text(st, 3, e->etag, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, e->mtime);
-    return run(st);
+    return run(j, st);
 }
 
 static const char *col_text(sqlite3_stmt *st, int i)
@@ -185,7 +313,7 @@ static int diff_row(struct mig_journal *j, sqlite3_stmt *st, struct gz_mig_stats
     if (!up)
         return -EIO;
     sqlite3_bind_text(up, 1, col_text(st, 0), -1, SQLITE_TRANSIENT);
-    return run(up);
+    return run(j, up);
 }
 
 int mig_journal_diff(struct mig_journal *j, struct gz_mig_stats *stats)
@@ -203,7 +331,7 @@ int mig_journal_diff(struct mig_journal *j, struct gz_mig_stats *stats)
     int s;
     while (rc == 0 && (s = sqlite3_step(st)) == SQLITE_ROW)
         rc = diff_row(j, st, stats);
-    sqlite3_finalize(st);
+    release(j, st);
     if (sqlite3_exec(j->db, rc == 0 ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK)
         rc = -EIO;
     return rc;
@@ -237,7 +365,7 @@ int mig_journal_claim2(struct mig_journal *j, char **key, int64_t *size, char *e
             if (strlen(k) >= sizeof(j->last_claimed))
                 rc = -ENAMETOOLONG; /* keys are at most 1024 bytes in S3 */
         }
-        sqlite3_finalize(st);
+        release(j, st);
     }
     pthread_mutex_unlock(&j->mu);
     if (rc < 0 && rc != -EIO) {
@@ -260,7 +388,29 @@ int mig_journal_done(struct mig_journal *j, const char *key, const char *etag,
         sqlite3_bind_text(st, 4, method, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 5, retries);
     }
-    int rc = run(st);
+    int rc = run_write(j, st, true);
+    pthread_mutex_unlock(&j->mu);
+    return rc;
+}
+
+int mig_journal_verified(struct mig_journal *j, const char *key, const char *etag,
+                         const char *sha256_hex, const char *method, int64_t retries,
+                         int64_t size, const char *not_carried)
+{
+    pthread_mutex_lock(&j->mu);
+    sqlite3_stmt *st = prep(j, "UPDATE src SET state='verified', done_etag=?2, sha256=?3,"
+                               " method=?4, retries=retries+?5, reason=NULL, size=?6,"
+                               " not_carried=NULLIF(?7, '') WHERE key=?1");
+    if (st) {
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, etag, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, sha256_hex, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, method, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 5, retries);
+        sqlite3_bind_int64(st, 6, size);
+        sqlite3_bind_text(st, 7, not_carried ? not_carried : "", -1, SQLITE_STATIC);
+    }
+    int rc = run_write(j, st, true);
     pthread_mutex_unlock(&j->mu);
     return rc;
 }
@@ -276,7 +426,7 @@ int mig_journal_fail(struct mig_journal *j, const char *key, const char *reason,
         sqlite3_bind_text(st, 2, reason, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, retries);
     }
-    int rc = run(st);
+    int rc = run_write(j, st, true);
     pthread_mutex_unlock(&j->mu);
     return rc;
 }
@@ -294,7 +444,7 @@ int mig_journal_extraneous(struct mig_journal *j, const char *after, char **keys
     int n = 0;
     while (n < max && sqlite3_step(st) == SQLITE_ROW)
         keys[n++] = gz_strdup(col_text(st, 0));
-    sqlite3_finalize(st);
+    release(j, st);
     return n;
 }
 
@@ -308,7 +458,7 @@ void mig_journal_failed_each(struct mig_journal *j, gz_mig_failed_fn *fn, void *
     while (sqlite3_step(st) == SQLITE_ROW)
         fn(arg, col_text(st, 0), col_text(st, 1) ? col_text(st, 1) : "",
            sqlite3_column_int64(st, 2));
-    sqlite3_finalize(st);
+    release(j, st);
 }
 
 int64_t mig_journal_count(struct mig_journal *j, const char *state)
@@ -321,13 +471,13 @@ int64_t mig_journal_count(struct mig_journal *j, const char *state)
     sqlite3_bind_int64(st, 2, j->pass);
     if (sqlite3_step(st) == SQLITE_ROW)
         n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    release(j, st);
     return n;
 }
 
-/* Runs one statement under the journal lock, bound as ?1 key, ?2 and ?3 text, ?4 integer
- * (a statement uses those it names). */
-static int locked_exec(struct mig_journal *j, const char *sql, const char *k,
+/* Runs one write under the journal lock, bound as ?1 key, ?2 and ?3 text, ?4 integer
+ * (a statement uses those it names); batched or committed at once (run_write). */
+static int locked_exec(struct mig_journal *j, bool batched, const char *sql, const char *k,
                        const char *t2, const char *t3, int64_t i4)
 {
     pthread_mutex_lock(&j->mu);
@@ -342,7 +492,7 @@ static int locked_exec(struct mig_journal *j, const char *sql, const char *k,
         if (n >= 4)
             sqlite3_bind_int64(st, 4, i4);
     }
-    int rc = run(st);
+    int rc = run_write(j, st, batched);
     pthread_mutex_unlock(&j->mu);
     return rc;
 }
@@ -350,20 +500,20 @@ static int locked_exec(struct mig_journal *j, const char *sql, const char *k,
 int mig_journal_done_extra(struct mig_journal *j, const char *key, int64_t size,
                            const char *not_carried)
 {
-    return locked_exec(j, "UPDATE src SET not_carried=NULLIF(?2, ''), size=?4 WHERE key=?1",
-                       key, not_carried, NULL, size);
+    return locked_exec(j, true, "UPDATE src SET not_carried=NULLIF(?2, ''), size=?4"
+                                " WHERE key=?1", key, not_carried, NULL, size);
 }
 
 int mig_journal_wait(struct mig_journal *j, const char *key, const char *reason)
 {
-    return locked_exec(j, "UPDATE src SET state='waiting', reason=?2 WHERE key=?1", key,
-                       reason, NULL, 0);
+    return locked_exec(j, true, "UPDATE src SET state='waiting', reason=?2 WHERE key=?1",
+                       key, reason, NULL, 0);
 }
 
 int mig_journal_unclaim(struct mig_journal *j, const char *key)
 {
-    return locked_exec(j, "UPDATE src SET state='listed' WHERE key=?1 AND state='pending'",
-                       key, NULL, NULL, 0);
+    return locked_exec(j, true, "UPDATE src SET state='listed' WHERE key=?1"
+                                " AND state='pending'", key, NULL, NULL, 0);
 }
 
 int mig_journal_upload_get(struct mig_journal *j, const char *key, struct mig_upload_rec *u)
@@ -383,7 +533,7 @@ int mig_journal_upload_get(struct mig_journal *j, const char *key, struct mig_up
                      col_text(st, 1) ? col_text(st, 1) : "");
             u->part_size = sqlite3_column_int64(st, 2);
         }
-        sqlite3_finalize(st);
+        release(j, st);
     }
     pthread_mutex_unlock(&j->mu);
     return rc;
@@ -392,9 +542,9 @@ int mig_journal_upload_get(struct mig_journal *j, const char *key, struct mig_up
 int mig_journal_upload_put(struct mig_journal *j, const char *key,
                            const struct mig_upload_rec *u)
 {
-    int rc = locked_exec(j, "DELETE FROM parts WHERE key=?1", key, NULL, NULL, 0);
+    int rc = locked_exec(j, false, "DELETE FROM parts WHERE key=?1", key, NULL, NULL, 0);
     if (rc == 0)
-        rc = locked_exec(j, "INSERT OR REPLACE INTO uploads(key, upload_id, src_etag,"
+        rc = locked_exec(j, false, "INSERT OR REPLACE INTO uploads(key, upload_id, src_etag,"
                             " part_size) VALUES(?1, ?2, ?3, ?4)", key, u->upload_id,
                          u->src_etag, u->part_size);
     return rc;
@@ -402,14 +552,14 @@ int mig_journal_upload_put(struct mig_journal *j, const char *key,
 
 int mig_journal_upload_drop(struct mig_journal *j, const char *key)
 {
-    int rc = locked_exec(j, "DELETE FROM parts WHERE key=?1", key, NULL, NULL, 0);
-    int rc2 = locked_exec(j, "DELETE FROM uploads WHERE key=?1", key, NULL, NULL, 0);
+    int rc = locked_exec(j, false, "DELETE FROM parts WHERE key=?1", key, NULL, NULL, 0);
+    int rc2 = locked_exec(j, false, "DELETE FROM uploads WHERE key=?1", key, NULL, NULL, 0);
     return rc ? rc : rc2;
 }
 
 int mig_journal_part_put(struct mig_journal *j, const char *key, int part, const char *etag)
 {
-    return locked_exec(j, "INSERT OR REPLACE INTO parts(key, part, etag)"
+    return locked_exec(j, false, "INSERT OR REPLACE INTO parts(key, part, etag)"
                           " VALUES(?1, ?4, ?2)", key, etag, NULL, part);
 }
 
@@ -423,7 +573,7 @@ int mig_journal_parts_each(struct mig_journal *j, const char *key,
         sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
         while (sqlite3_step(st) == SQLITE_ROW)
             fn(arg, sqlite3_column_int(st, 0), col_text(st, 1) ? col_text(st, 1) : "");
-        sqlite3_finalize(st);
+        release(j, st);
     }
     pthread_mutex_unlock(&j->mu);
     return rc;

@@ -3,8 +3,10 @@
  * to any S3 endpoint, verified and resumable (issue 4). The source listing streams into an
  * on-disk SQLite journal so memory stays flat; the diff against the destination decides what
  * to copy; objects are copied by a pool of worker threads (blocking libcurl easy handles), an
- * object above the part size as up to 4 parallel ranged GETs feeding a multipart upload.
- * Memory is bounded by concurrency x 4 x part size, whatever the bucket or object size.
+ * object above the part size as up to 4 parallel ranged GETs feeding a multipart upload;
+ * objects up to 1 MiB are read by the workers and written by as many putter threads (a
+ * pipeline: the next GET overlaps the last PUT). Memory is bounded by concurrency x 4 x part
+ * size + concurrency x 1 MiB + 16 MiB queued, whatever the bucket or object size.
  *
  * Standalone first increment: `gzy migrate copy` (src/cli/migrate.c). All strings passed in
  * are borrowed for the duration of the call.
@@ -86,7 +88,8 @@ typedef void gz_mig_progress_fn(void *arg, const struct gz_mig_stats *st, const 
 
 struct gz_mig_options {
     struct gz_mig_endpoint src, dst;
-    int concurrency;            /* workers; <= 0: 8 */
+    int concurrency;            /* source readers, and as many writers of objects <= 1 MiB;
+                                 * <= 0: 8 */
     bool dry_run;               /* list and diff only */
     bool delete_extraneous;
     const char *journal_path;   /* NULL: a temporary journal removed at the end */

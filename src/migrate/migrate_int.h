@@ -96,7 +96,10 @@ struct mig_req {
     void *sink_arg;
 };
 
-/* One attempt; 0 on a response (any status), -EIO on a transport error. */
+/* One attempt; 0 on a response (any status), -EIO on a transport error. The handle keeps
+ * the client's constant options (credentials, timeouts) between requests, keyed by the
+ * client's address in CURLOPT_PRIVATE: a handle must not outlive the client it served, nor
+ * carry CURLOPT_PRIVATE for anything else. */
 int mig_s3_once(const struct mig_client *c, CURL *h, const struct mig_req *rq,
                 struct mig_resp *resp);
 /* With retries (exponential backoff) on transport errors, 5xx, 429 and SlowDown; attempts
@@ -125,17 +128,47 @@ int mig_list(const struct mig_client *c, CURL *h, const char *prefix, mig_entry_
 
 /* ---- journal.c ---- */
 
+/* A statement prepared once and reused (reset after each use) for the journal's lifetime. */
+struct mig_jstmt {
+    const char *sql;            /* a string constant: looked up by its address */
+    sqlite3_stmt *st;
+    bool busy;                  /* handed out (a nested use of the same SQL prepares anew) */
+};
+
+#define MIG_JOURNAL_STMTS 32
+#define MIG_JOURNAL_BATCH 100      /* batched writes per transaction while copying ... */
+#define MIG_JOURNAL_BATCH_MS 50    /* ... or this old, whichever comes first */
+
+/* The journal. One SQLite connection: calls that take mu (claims, outcomes, uploads, parts,
+ * mig_journal_tx) may come from any thread; the others (listing, diff, queries) only while no
+ * worker runs. While batching is on (the copy phase), object outcomes (done, fail, wait,
+ * unclaim) go into one open transaction committed every MIG_JOURNAL_BATCH writes or
+ * MIG_JOURNAL_BATCH_MS, on mig_journal_tick/flush and when batching is switched off: a kill -9
+ * loses at most that batch (those objects are then found at the destination or copied again).
+ * Upload and part records commit at once. */
 struct mig_journal {
     sqlite3 *db;
     pthread_mutex_t mu;
     int64_t pass;
     char last_claimed[1100];
+    pthread_mutex_t cache_mu;   /* stmts */
+    struct mig_jstmt stmts[MIG_JOURNAL_STMTS];
+    bool batching;              /* under mu */
+    bool in_tx;                 /* under mu: a batch transaction is open */
+    int batch_n;                /* under mu: writes in it */
+    int64_t batch_start_ms;     /* under mu: when it opened */
 };
 
 int mig_journal_open(struct mig_journal *j, const char *path, char *err, size_t errsz);
 void mig_journal_close(struct mig_journal *j);
 int mig_journal_begin_pass(struct mig_journal *j);
-int mig_journal_tx(struct mig_journal *j, const char *sql); /* BEGIN/COMMIT */
+int mig_journal_tx(struct mig_journal *j, const char *sql); /* BEGIN/COMMIT (flushes first) */
+/* Batching of object outcomes on (the copy phase) or off (commits what is open). */
+int mig_journal_batch(struct mig_journal *j, bool on);
+/* Commits the open batch now (0, or -EIO if the commit failed: its marks are lost). */
+int mig_journal_flush(struct mig_journal *j);
+/* Commits the open batch if it is MIG_JOURNAL_BATCH_MS old (call a few times per 50 ms). */
+void mig_journal_tick(struct mig_journal *j);
 int mig_journal_add_src(struct mig_journal *j, const struct mig_entry *e);
 int mig_journal_add_dst(struct mig_journal *j, const struct mig_entry *e);
 int mig_journal_clear_dst(struct mig_journal *j);
@@ -153,6 +186,10 @@ int mig_journal_done(struct mig_journal *j, const char *key, const char *etag,
  * ("" if everything was), after mig_journal_done. */
 int mig_journal_done_extra(struct mig_journal *j, const char *key, int64_t size,
                            const char *not_carried);
+/* mig_journal_done and mig_journal_done_extra in one statement. */
+int mig_journal_verified(struct mig_journal *j, const char *key, const char *etag,
+                         const char *sha256_hex, const char *method, int64_t retries,
+                         int64_t size, const char *not_carried);
 /* An archive-class object waiting for its restore: copied on a later pass. */
 int mig_journal_wait(struct mig_journal *j, const char *key, const char *reason);
 /* Unclaims an object when the pass stops early (it stays to copy on the next pass). */
@@ -220,6 +257,8 @@ struct mig_objhdr {
     struct curl_slist *meta;
     const char *src_etag;
     int64_t src_mtime;          /* unix seconds; 0: unknown (now) */
+    const char *body_md5;       /* hex MD5 of a PutObject body when already known (verified
+                                 * against a single-part source ETag); NULL: computed */
 };
 
 /* Destination part ETags are 32 hex characters + NUL. */
@@ -315,6 +354,28 @@ struct mig_copy_result {
 int mig_copy_object(const struct mig_copy_env *env, CURL *hs, CURL *hd, const char *key,
                     int64_t size, const char *etag, const char *storage_class,
                     struct mig_copy_result *res, char *err, size_t errsz);
+/* Small objects are copied in two halves by two threads (engine.c): a fetcher GETs and
+ * verifies one, a putter writes it while the fetcher already reads the next. */
+#define MIG_PIPE_MAX (1024 * 1024) /* largest object copied that way */
+
+struct mig_fetched {
+    struct mig_resp resp;       /* the whole object and the source's response headers */
+    int64_t mtime;              /* source Last-Modified, unix seconds (0: unknown) */
+};
+
+/* True if an object listed with this size, ETag and class can go through mig_copy_fetch. */
+bool mig_copy_pipelinable(const struct mig_copy_env *env, int64_t size, const char *etag,
+                          const char *storage_class);
+/* The first half: GET and verify (res: sha256, method, etag, size, not_carried). 1: fetched,
+ * f holds the object (hand it to mig_copy_put, which frees f); else f is empty and the
+ * result is mig_copy_object's (an object found archived is handled whole here). */
+int mig_copy_fetch(const struct mig_copy_env *env, CURL *hs, CURL *hd, const char *key,
+                   int64_t size, const char *etag, struct mig_fetched *f,
+                   struct mig_copy_result *res, char *err, size_t errsz);
+/* The second half: writes what mig_copy_fetch read (res->retries and ->permanent updated);
+ * frees f. */
+int mig_copy_put(const struct mig_copy_env *env, CURL *hd, const char *key,
+                 struct mig_fetched *f, struct mig_copy_result *res, char *err, size_t errsz);
 /* HEADs the source again after it changed: its current size and ETag. */
 int mig_copy_restat(const struct mig_copy_env *env, CURL *hs, const char *key, int64_t *size,
                     char *etag, size_t etagsz);

@@ -202,35 +202,37 @@ static struct curl_slist *req_headers(const struct mig_req *rq)
 
 static void parse_error_body(struct mig_resp *r);
 
-int mig_s3_once(const struct mig_client *c, CURL *h, const struct mig_req *rq,
-                struct mig_resp *resp)
+/* Options that never change between the requests of one client, set when a handle first
+ * serves it (CURLOPT_PRIVATE remembers which client: a handle serving a client set up
+ * elsewhere, or another one, is reset first). */
+static void handle_bind(const struct mig_client *c, CURL *h)
 {
-    struct gz_buf url;
-    gz_buf_init(&url, 8192);
-    build_url(c, rq, &url);
-    struct curl_slist *hdrs = req_headers(rq);
-    mig_resp_reset(resp);
-    resp->throttle = c->throttle;
+    char *was = NULL;
+    if (curl_easy_getinfo(h, CURLINFO_PRIVATE, &was) == CURLE_OK && was == (const char *)c)
+        return;
     curl_easy_reset(h);
-    curl_easy_setopt(h, CURLOPT_URL, url.ptr);
     if (getenv("GZY_CA_BUNDLE") != NULL) /* a private CA for https endpoints */
         curl_easy_setopt(h, CURLOPT_CAINFO, getenv("GZY_CA_BUNDLE"));
     curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
     curl_easy_setopt(h, CURLOPT_AWS_SIGV4, c->sigv4);
     curl_easy_setopt(h, CURLOPT_USERNAME, c->access);
     curl_easy_setopt(h, CURLOPT_PASSWORD, c->secret);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, resp);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, rq->sink ? rq->sink : on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, rq->sink ? rq->sink_arg : (void *)resp);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, resp->curl_err);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "gzy-migrate");
     curl_easy_setopt(h, CURLOPT_EXPECT_100_TIMEOUT_MS, 0L); /* send bodies at once */
+    curl_easy_setopt(h, CURLOPT_PRIVATE, (void *)c);
+}
+
+/* The method and body of this request; every option a previous request may have changed
+ * (HTTPGET also clears NOBODY and UPLOAD). */
+static void handle_method(CURL *h, const struct mig_req *rq)
+{
+    curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
     if (strcmp(rq->method, "HEAD") == 0) {
         curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
     } else if (rq->body || strcmp(rq->method, "POST") == 0) {
@@ -240,8 +242,36 @@ int mig_s3_once(const struct mig_client *c, CURL *h, const struct mig_req *rq,
     } else if (strcmp(rq->method, "GET") != 0) {
         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, rq->method);
     }
+}
+
+int mig_s3_once(const struct mig_client *c, CURL *h, const struct mig_req *rq,
+                struct mig_resp *resp)
+{
+    struct gz_buf url;
+    gz_buf_init(&url, 8192);
+    build_url(c, rq, &url);
+    struct curl_slist *hdrs = req_headers(rq);
+    mig_resp_reset(resp);
+    resp->throttle = c->throttle;
+    handle_bind(c, h);
+    curl_easy_setopt(h, CURLOPT_URL, url.ptr);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, resp);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, rq->sink ? rq->sink : on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, rq->sink ? rq->sink_arg : (void *)resp);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, resp->curl_err);
+    handle_method(h, rq);
     resp->curl = curl_easy_perform(h);
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
+    /* nothing of this request's may be used after it returns: the handle is left as a
+     * fresh one would be for these */
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+    if (rq->body || strcmp(rq->method, "POST") == 0) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
+        curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    }
     curl_slist_free_all(hdrs);
     gz_buf_free(&url);
     if (resp->curl != CURLE_OK && !(rq->sink && resp->curl == CURLE_WRITE_ERROR))
