@@ -17,8 +17,10 @@
  * asked to start writing that window to disk (sync_file_range WRITE, which does not wait).
  * Without it nothing reaches the disk before the commit's fdatasync, which then writes the
  * whole body while the client waits; with it the disk works while the body streams in and
- * the fdatasync finds little left. Durability is unchanged: the fdatasync still runs. */
-#define WRITER_WRITE_BEHIND (8 * 1024 * 1024)
+ * the fdatasync finds little left (at most one window: a 64 MiB PUT measured 572/550 MB/s
+ * with 8 MiB windows, 595/560 with 2 MiB, interleaved). Durability is unchanged: the
+ * fdatasync still runs. */
+#define WRITER_WRITE_BEHIND (2 * 1024 * 1024)
 
 int store_writer_open(struct store *s, struct store_writer **out)
 {
