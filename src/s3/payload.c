@@ -266,6 +266,17 @@ static void payload_notify(void *ud)
                   http_req_info(p->req)->request_id);
 }
 
+struct gz_hashpool *s3__hashers(struct s3_service *svc)
+{
+    pthread_mutex_lock(&svc->hashers_mu);
+    if (svc->hashers == NULL && !svc->hashers_failed &&
+        gz_hashpool_create(gz_hashpool_default_threads(), GZ_HASHPIPE_BUDGET, &svc->hashers) < 0)
+        svc->hashers_failed = true; /* no threads: bodies are hashed inline */
+    struct gz_hashpool *pool = svc->hashers;
+    pthread_mutex_unlock(&svc->hashers_mu);
+    return pool;
+}
+
 /* Moves the whole-body digests to a hashpipe; on any failure they stay inline. */
 static void payload_offload_start(struct s3_payload *p)
 {

@@ -44,13 +44,3 @@ void s3_service_destroy(struct s3_service *svc)
     gz_free(svc);
 }
 
-struct gz_hashpool *s3__hashers(struct s3_service *svc)
-{
-    pthread_mutex_lock(&svc->hashers_mu);
-    if (svc->hashers == NULL && !svc->hashers_failed &&
-        gz_hashpool_create(gz_hashpool_default_threads(), GZ_HASHPIPE_BUDGET, &svc->hashers) < 0)
-        svc->hashers_failed = true; /* no threads: bodies are hashed inline */
-    struct gz_hashpool *pool = svc->hashers;
-    pthread_mutex_unlock(&svc->hashers_mu);
-    return pool;
-}
