@@ -69,22 +69,12 @@ static int out_create(BIO *b)
     return 1;
 }
 
-static void tls_err_text(const char *what, char *msg, size_t msgsz)
-{
-    unsigned long e = ERR_get_error();
-    char buf[256] = "";
-    if (e != 0)
-        ERR_error_string_n(e, buf, sizeof(buf));
-    ERR_clear_error();
-    snprintf(msg, msgsz, "%s%s%s", what, *buf ? ": " : "", buf);
-}
-
 int bench_tls_ctx_new(const char *ca_bundle, bool insecure, struct bench_tls_ctx **out,
                       char *msg, size_t msgsz)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     if (ctx == NULL) {
-        tls_err_text("cannot create a TLS context", msg, msgsz);
+        gz_ssl_error_text("cannot create a TLS context", msg, msgsz);
         return -EINVAL;
     }
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
@@ -98,7 +88,7 @@ int bench_tls_ctx_new(const char *ca_bundle, bool insecure, struct bench_tls_ctx
             char what[300];
             snprintf(what, sizeof(what), "cannot load the CA bundle %s",
                      ca_bundle && *ca_bundle ? ca_bundle : "(system default)");
-            tls_err_text(what, msg, msgsz);
+            gz_ssl_error_text(what, msg, msgsz);
             SSL_CTX_free(ctx);
             return -EINVAL;
         }
@@ -106,7 +96,7 @@ int bench_tls_ctx_new(const char *ca_bundle, bool insecure, struct bench_tls_ctx
     BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "gzy bench out");
     if (m == NULL || BIO_meth_set_write(m, out_write) != 1 ||
         BIO_meth_set_ctrl(m, out_ctrl) != 1 || BIO_meth_set_create(m, out_create) != 1) {
-        tls_err_text("cannot create a BIO method", msg, msgsz);
+        gz_ssl_error_text("cannot create a BIO method", msg, msgsz);
         BIO_meth_free(m);
         SSL_CTX_free(ctx);
         return -ENOMEM;
@@ -201,7 +191,7 @@ int bench_tls_handshake(struct bench_tls *t, char *err, size_t errsz)
                  X509_verify_cert_error_string(vr));
         return -EPROTO;
     }
-    tls_err_text(e == SSL_ERROR_SYSCALL ? "connection closed during the handshake"
+    gz_ssl_error_text(e == SSL_ERROR_SYSCALL ? "connection closed during the handshake"
                                         : "handshake failed",
                  err, errsz);
     return -EPROTO;

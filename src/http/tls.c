@@ -51,16 +51,6 @@ struct tls_write {
     char data[];
 };
 
-static void tls_err_text(const char *what, char *err, size_t errsz)
-{
-    unsigned long e = ERR_get_error();
-    char buf[256] = "";
-    if (e != 0)
-        ERR_error_string_n(e, buf, sizeof(buf));
-    ERR_clear_error();
-    snprintf(err, errsz, "%s%s%s", what, *buf ? ": " : "", buf);
-}
-
 static int tls_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
                            const unsigned char *in, unsigned int inlen, void *arg)
 {
@@ -78,7 +68,7 @@ static SSL_CTX *tls_ctx_load(const char *cert_file, const char *key_file, char *
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (ctx == NULL) {
-        tls_err_text("cannot create a TLS context", err, errsz);
+        gz_ssl_error_text("cannot create a TLS context", err, errsz);
         return NULL;
     }
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
@@ -87,15 +77,15 @@ static SSL_CTX *tls_ctx_load(const char *cert_file, const char *key_file, char *
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS); /* idle connections keep no buffers */
     SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_select, NULL);
     if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
-        tls_err_text("cannot load the certificate (--tls-cert)", err, errsz);
+        gz_ssl_error_text("cannot load the certificate (--tls-cert)", err, errsz);
         goto fail;
     }
     if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
-        tls_err_text("cannot load the private key (--tls-key)", err, errsz);
+        gz_ssl_error_text("cannot load the private key (--tls-key)", err, errsz);
         goto fail;
     }
     if (SSL_CTX_check_private_key(ctx) != 1) {
-        tls_err_text("the private key does not match the certificate", err, errsz);
+        gz_ssl_error_text("the private key does not match the certificate", err, errsz);
         goto fail;
     }
     return ctx;
@@ -290,7 +280,7 @@ ssize_t http__tls_decrypt(struct http_conn *c, char *dst, size_t cap)
             break;
         }
         char why[256];
-        tls_err_text("TLS", why, sizeof(why));
+        gz_ssl_error_text("TLS", why, sizeof(why));
         log_info("http: %s: %s", c->peer_str, why);
         tls_flush(c, NULL, NULL); /* the alert, best effort */
         return -EPROTO;

@@ -1,4 +1,6 @@
-/* errors.c - messages for negative errno and GZ_E* codes. */
+/* errors.c - messages for negative errno and GZ_E* codes, and OpenSSL's. */
+#include <openssl/err.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "util.h"
@@ -24,4 +26,14 @@ const char *gz_strerror(int err)
     if (err < 0 && err > -4096)
         return strerror(-err);
     return "unknown error";
+}
+
+void gz_ssl_error_text(const char *what, char *out, size_t outsz)
+{
+    unsigned long e = ERR_get_error();
+    char buf[256] = "";
+    if (e != 0)
+        ERR_error_string_n(e, buf, sizeof(buf));
+    ERR_clear_error();
+    snprintf(out, outsz, "%s%s%s", what, *buf ? ": " : "", buf);
 }

@@ -112,6 +112,8 @@ enum {
 };
 
 const char *gz_strerror(int err);
+/* "what: <OpenSSL's oldest queued error>" (or just what) into out; clears OpenSSL's queue. */
+void gz_ssl_error_text(const char *what, char *out, size_t outsz);
 
 /* ---- logging: level checked before formatting; file and line added here ---- */
 

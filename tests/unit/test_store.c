@@ -1559,6 +1559,16 @@ static void t_usage(void)
     gz_free(dir);
 }
 
+/* Schema 4 -> 3: inline bodies (and their CRCs) back into the object rows. */
+#define UNDO_SCHEMA4_SQL                                                                  \
+    "ALTER TABLE objects ADD COLUMN data BLOB;"                                           \
+    "ALTER TABLE objects ADD COLUMN crc BLOB;"                                            \
+    "UPDATE objects SET data=(SELECT data FROM inline_bodies WHERE id=objects.body),"     \
+    " crc=(SELECT crc FROM inline_bodies WHERE id=objects.body) WHERE body IS NOT NULL;" \
+    "UPDATE objects SET data=x'', crc=x'' WHERE body IS NULL AND file IS NULL"            \
+    " AND parts=0;"                                                                       \
+    "ALTER TABLE objects DROP COLUMN body; DROP TABLE inline_bodies;"
+
 /* Turns a current index back into a schema 1 one (the first release: no usage, inline bodies
  * in the object rows). */
 static int schema_downgrade(const char *dir)
@@ -1569,14 +1579,7 @@ static int schema_downgrade(const char *dir)
     int rc = sqlite3_open(path, &db);
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(db,
-                          "BEGIN; ALTER TABLE objects ADD COLUMN data BLOB;"
-                          "ALTER TABLE objects ADD COLUMN crc BLOB;"
-                          "UPDATE objects SET data=(SELECT data FROM inline_bodies"
-                          " WHERE id=objects.body), crc=(SELECT crc FROM inline_bodies"
-                          " WHERE id=objects.body) WHERE body IS NOT NULL;"
-                          "UPDATE objects SET data=x'' WHERE body IS NULL AND file IS NULL"
-                          " AND parts=0;"
-                          "ALTER TABLE objects DROP COLUMN body; DROP TABLE inline_bodies;"
+                          "BEGIN;" UNDO_SCHEMA4_SQL
                           "DROP TABLE owners; DROP TABLE bucket_attrs;"
                           "ALTER TABLE buckets DROP COLUMN bytes;"
                           "ALTER TABLE buckets DROP COLUMN objects;"
@@ -1678,14 +1681,7 @@ static void t_schema3_upgrade(void)
     int rc = sqlite3_open(path, &db);
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(db,
-                          "BEGIN; ALTER TABLE objects ADD COLUMN data BLOB;"
-                          "ALTER TABLE objects ADD COLUMN crc BLOB;"
-                          "UPDATE objects SET data=(SELECT data FROM inline_bodies"
-                          " WHERE id=objects.body), crc=(SELECT crc FROM inline_bodies"
-                          " WHERE id=objects.body) WHERE body IS NOT NULL;"
-                          "UPDATE objects SET data=x'', crc=x'' WHERE body IS NULL"
-                          " AND file IS NULL AND parts=0;"
-                          "ALTER TABLE objects DROP COLUMN body; DROP TABLE inline_bodies;"
+                          "BEGIN;" UNDO_SCHEMA4_SQL
                           "UPDATE meta SET v=3 WHERE k='schema'; PRAGMA user_version=3; COMMIT;",
                           NULL, NULL, NULL);
     sqlite3_close(db);

@@ -95,15 +95,9 @@ int store__body_delete(struct store__conn *c, int64_t id)
 int store__body_copy(struct store__conn *c, int64_t bucket, struct gz_slice key, int64_t *id)
 {
     *id = 0;
-    sqlite3_stmt *st = store__stmt(c, ST_BODY_COPY);
-    if (st == NULL)
-        return -EIO;
-    sqlite3_bind_int64(st, 1, bucket);
-    store__bind_slice(st, 2, key);
-    int rc = sqlite3_step(st);
-    store__stmt_done(st);
-    if (rc != SQLITE_DONE)
-        return store__sql_err(rc);
+    int rc = store__exec_kv(c, ST_BODY_COPY, bucket, key);
+    if (rc < 0)
+        return rc;
     if (sqlite3_changes(c->db) > 0)
         *id = sqlite3_last_insert_rowid(c->db);
     return 0;
