@@ -375,44 +375,47 @@ int mig_journal_claim2(struct mig_journal *j, char **key, int64_t *size, char *e
     return rc;
 }
 
-int mig_journal_done(struct mig_journal *j, const char *key, const char *etag,
-                     const char *sha256_hex, const char *method, int64_t retries)
+/* Marks key verified; with_size: also records its size and what was not carried. */
+static int journal_mark_verified(struct mig_journal *j, const char *key, const char *etag,
+                                 const char *sha256_hex, const char *method, int64_t retries,
+                                 bool with_size, int64_t size, const char *not_carried)
 {
     pthread_mutex_lock(&j->mu);
-    sqlite3_stmt *st = prep(j, "UPDATE src SET state='verified', done_etag=?2, sha256=?3,"
-                               " method=?4, retries=retries+?5, reason=NULL WHERE key=?1");
+    sqlite3_stmt *st = prep(j, !with_size ? "UPDATE src SET state='verified', done_etag=?2,"
+                                          " sha256=?3, method=?4, retries=retries+?5,"
+                                           " reason=NULL WHERE key=?1"
+                                         : "UPDATE src SET state='verified', done_etag=?2,"
+                                           " sha256=?3, method=?4, retries=retries+?5,"
+                                           " reason=NULL, size=?6,"
+                                           " not_carried=NULLIF(?7, '') WHERE key=?1");
     if (st) {
         sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, etag, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, sha256_hex, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 4, method, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 5, retries);
+        if (with_size) {
+            sqlite3_bind_int64(st, 6, size);
+            sqlite3_bind_text(st, 7, not_carried ? not_carried : "", -1, SQLITE_STATIC);
+        }
     }
     int rc = run_write(j, st, true);
     pthread_mutex_unlock(&j->mu);
     return rc;
 }
 
+int mig_journal_done(struct mig_journal *j, const char *key, const char *etag,
+                     const char *sha256_hex, const char *method, int64_t retries)
+{
+    return journal_mark_verified(j, key, etag, sha256_hex, method, retries, false, 0, NULL);
+}
+
 int mig_journal_verified(struct mig_journal *j, const char *key, const char *etag,
                          const char *sha256_hex, const char *method, int64_t retries,
                          int64_t size, const char *not_carried)
 {
-    pthread_mutex_lock(&j->mu);
-    sqlite3_stmt *st = prep(j, "UPDATE src SET state='verified', done_etag=?2, sha256=?3,"
-                               " method=?4, retries=retries+?5, reason=NULL, size=?6,"
-                               " not_carried=NULLIF(?7, '') WHERE key=?1");
-    if (st) {
-        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, etag, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, sha256_hex, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, method, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 5, retries);
-        sqlite3_bind_int64(st, 6, size);
-        sqlite3_bind_text(st, 7, not_carried ? not_carried : "", -1, SQLITE_STATIC);
-    }
-    int rc = run_write(j, st, true);
-    pthread_mutex_unlock(&j->mu);
-    return rc;
+    return journal_mark_verified(j, key, etag, sha256_hex, method, retries, true, size,
+                                 not_carried);
 }
 
 int mig_journal_fail(struct mig_journal *j, const char *key, const char *reason,
