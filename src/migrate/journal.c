@@ -382,7 +382,7 @@ static int journal_mark_verified(struct mig_journal *j, const char *key, const c
 {
     pthread_mutex_lock(&j->mu);
     sqlite3_stmt *st = prep(j, !with_size ? "UPDATE src SET state='verified', done_etag=?2,"
-                                          " sha256=?3, method=?4, retries=retries+?5,"
+                                           " sha256=?3, method=?4, retries=retries+?5,"
                                            " reason=NULL WHERE key=?1"
                                          : "UPDATE src SET state='verified', done_etag=?2,"
                                            " sha256=?3, method=?4, retries=retries+?5,"
