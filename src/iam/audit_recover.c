@@ -19,6 +19,7 @@ struct tail_scan {
     bool have_good; /* the last self-consistent line in the window */
     int64_t good_seq, good_time_ms;
     uint8_t good_hash[AUDIT_HASH_LEN];
+    off_t good_end; /* file offset just after that line */
     int64_t max_seq; /* highest seq any parseable line claims */
     bool partial;    /* the file ends without '\n' */
     off_t partial_off;
@@ -87,6 +88,8 @@ static int tail_scan(const char *path, struct audit_hasher *h, struct tail_scan 
             break;
         tail_line(h, p, (size_t)(nl - p), t);
         p = nl + 1;
+        if (t->last_ok)
+            t->good_end = off + (p - buf);
     }
     if (off > 0 && !t->any) { /* no line end in a whole window: not a log we wrote */
         t->any = true;
@@ -178,6 +181,43 @@ static int recover_tail(const char *dir, const struct audit_files *files, struct
     return 0;
 }
 
+/* A power loss can leave appended lines that were never fsynced as garbage of the same length:
+ * complete lines that fail their check. When they all follow the newest entry head.json vouches
+ * for (head.json is written after the entries it names are durable), they are a crash
+ * mid-write like a torn last line: cut them back to the last good entry. Anything the head
+ * vouches for that fails stays evidence (CorruptTail). */
+static int recover_unvouched_tail(const char *dir, const char *newest_name, struct tail_scan *t,
+                                  struct recover_state *s)
+{
+    if (s->reason == NULL || strcmp(s->reason, "CorruptTail") != 0 ||
+        strcmp(s->where, newest_name) != 0 || !t->have_good || !s->have_head ||
+        s->head.seq > t->good_seq ||
+        (s->head.seq == t->good_seq && memcmp(s->head.hash, t->good_hash, AUDIT_HASH_LEN) != 0))
+        return 0;
+    char path[4096];
+    int rc = audit__path(path, sizeof(path), dir, newest_name);
+    if (rc < 0)
+        return rc;
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    struct stat st;
+    rc = fstat(fd, &st) < 0 ? -errno : 0;
+    if (rc == 0) {
+        log_warn("audit: %s: dropping %lld bytes after entry %lld that fail their check and "
+                 "were never vouched for (written, not yet durable, when the process stopped)",
+                 newest_name, (long long)(st.st_size - t->good_end), (long long)t->good_seq);
+        rc = ftruncate(fd, t->good_end) < 0 || fsync(fd) < 0 ? -errno : 0;
+    }
+    close(fd);
+    if (rc == 0) {
+        s->reason = NULL;
+        s->where[0] = '\0';
+        t->partial = false; /* cut with the rest */
+    }
+    return rc;
+}
+
 /* Compares the tail with head.json. */
 static void recover_check_head(const uint8_t *key, struct recover_state *s)
 {
@@ -259,6 +299,8 @@ int audit__recover(const char *dir, const uint8_t *key, struct audit_hasher *h,
     }
     struct tail_scan newest = {0};
     if ((rc = recover_tail(dir, &files, h, &s, &newest)) < 0)
+        goto out;
+    if (files.n > 0 && (rc = recover_unvouched_tail(dir, out->file_name, &newest, &s)) < 0)
         goto out;
     recover_check_head(key, &s);
     if (newest.partial) {

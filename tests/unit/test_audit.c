@@ -594,6 +594,30 @@ static void t_recovery(void)
     lines_free(l);
     tmpdir_free(dir);
 
+    /* Complete lines after the head that fail their check: appended, never fsynced, and
+     * garbled by a power loss. Cut like a torn line, no reset. */
+    dir = tmpdir_new();
+    make_log(dir, 8, NULL);
+    day_path(path, sizeof(path), dir, T0);
+    l = lines_read(path);
+    char junk[600];
+    snprintf(junk, sizeof(junk), "%s\n", l->v[7]);
+    junk[20] ^= 0x5a; /* a garbled copy of the last entry's shape, twice */
+    lines_free(l);
+    f = fopen(path, "ab");
+    fputs(junk, f);
+    fputs(junk, f);
+    fclose(f);
+    a = open_log(dir, NULL, NULL);
+    append_n(a, 2, "acme", T0 + 90000, 1);
+    audit_close(a);
+    l = lines_read_all(dir);
+    TAP_OK(l->n == 10 && !strstr(l->v[8], "ChainReset") && strncmp(l->v[8], "{\"seq\":9,", 9) == 0,
+           "garbled lines beyond the head: cut, the chain goes on at seq 9 (%d lines)", l->n);
+    lines_free(l);
+    TAP_OK(verify(dir, NULL, &bad, msg, sizeof(msg)) == 0, "and verifies (%s)", msg);
+    tmpdir_free(dir);
+
     /* A torn line in front of the head (data the head vouched for): kept, reset. */
     dir = tmpdir_new();
     make_log(dir, 5, NULL);
