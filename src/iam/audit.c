@@ -4,9 +4,10 @@
  * rewrites head.json. Callers only format their entry and take a mutex; no disk I/O.
  *
  * Opening continues the chain from the last entry on disk. A torn last line beyond the
- * recorded head (a crash mid-write: never fsynced) is cut off. Anything worse (the log ends
- * before the head, the last entry fails its hash, the head is missing or its signature is
- * wrong) is logged as an error and recorded: the first new entry is an "audit:ChainReset"
+ * recorded head (a crash mid-write: never fsynced), or complete lines there that fail their
+ * check (a power loss garbling unsynced appends), are cut off. Anything worse (the log ends
+ * before the head, an entry the head vouches for fails its hash, the head is missing or its
+ * signature is wrong) is logged as an error and recorded: the first new entry is an "audit:ChainReset"
  * entry whose prev is the last intact hash and whose "reset" object says what was found, so
  * the server keeps running and `gzy audit verify` reports the break.
  */
