@@ -7,9 +7,9 @@
  * recorded head (a crash mid-write: never fsynced), or complete lines there that fail their
  * check (a power loss garbling unsynced appends), are cut off. Anything worse (the log ends
  * before the head, an entry the head vouches for fails its hash, the head is missing or its
- * signature is wrong) is logged as an error and recorded: the first new entry is an "audit:ChainReset"
- * entry whose prev is the last intact hash and whose "reset" object says what was found, so
- * the server keeps running and `gzy audit verify` reports the break.
+ * signature is wrong) is logged as an error and recorded: the first new entry is an
+ * "audit:ChainReset" entry whose prev is the last intact hash and whose "reset" object says
+ * what was found, so the server keeps running and `gzy audit verify` reports the break.
  */
 #include <errno.h>
 #include <fcntl.h>

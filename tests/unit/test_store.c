@@ -1638,7 +1638,8 @@ static void t_usage_upgrade(void)
         same += get_eq(s, i % 3 == 0 ? "b" : i % 3 == 1 ? "c" : "d", key, data, (size_t)(i * 60));
     }
     TAP_OK(same == 50, "every inline body reads back after the upgrade (%d of 50)", same);
-    TAP_OK(copy(s, "b", "k3", NULL, "e", "k3copy", NULL) == 0 && get_eq(s, "e", "k3copy", data, 180) &&
+    TAP_OK(copy(s, "b", "k3", NULL, "e", "k3copy", NULL) == 0 &&
+               get_eq(s, "e", "k3copy", data, 180) &&
                del(s, "b", "k3") == 0 && get_eq(s, "e", "k3copy", data, 180),
            "a copy of an upgraded inline object has its own body");
     struct store_quota q;

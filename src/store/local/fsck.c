@@ -347,6 +347,34 @@ static int body_check(struct fsck *f, struct store_fsck_problem *p, const uint8_
     return 0;
 }
 
+/* Runs one repair statement bound with (?1 bucket id, ?2 key). */
+static int fsck_exec_object(struct fsck *f, const char *sql, int64_t bid, struct gz_slice key)
+{
+    sqlite3_stmt *st;
+    int rc = fsck_prepare(f, sql, &st);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, bid);
+    store__bind_slice(st, 2, key);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : store__sql_err(rc);
+}
+
+/* Runs one counter statement bound with (?1 bucket id, ?2 bytes). */
+static int fsck_exec_usage(struct fsck *f, const char *sql, int64_t bid, int64_t size)
+{
+    sqlite3_stmt *st;
+    int rc = fsck_prepare(f, sql, &st);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, bid);
+    sqlite3_bind_int64(st, 2, size);
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+    sqlite3_finalize(st);
+    return rc;
+}
+
 /* Drops an object row and its part rows (repair of a missing body), with usage. */
 static int object_drop(struct fsck *f, int64_t bid, struct gz_slice key, int64_t size)
 {
@@ -365,57 +393,23 @@ static int object_drop(struct fsck *f, int64_t bid, struct gz_slice key, int64_t
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE && rc != 0)
         return rc < 0 ? rc : store__sql_err(rc);
-    rc = fsck_prepare(f, "DELETE FROM object_parts WHERE bucket=?1 AND key=?2;", &st);
-    if (rc < 0)
-        return rc;
-    sqlite3_bind_int64(st, 1, bid);
-    store__bind_slice(st, 2, key);
-    rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
-        return store__sql_err(rc);
-    rc = fsck_prepare(f,
-                      f->bodies ? "DELETE FROM inline_bodies WHERE id=(SELECT body FROM objects"
-                                  " WHERE bucket=?1 AND key=?2)"
-                                : "SELECT 1 WHERE ?1 AND ?2",
-                      &st);
-    if (rc < 0)
-        return rc;
-    sqlite3_bind_int64(st, 1, bid);
-    store__bind_slice(st, 2, key);
-    rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-        return store__sql_err(rc);
-    rc = fsck_prepare(f, "DELETE FROM objects WHERE bucket=?1 AND key=?2", &st);
-    if (rc < 0)
-        return rc;
-    sqlite3_bind_int64(st, 1, bid);
-    store__bind_slice(st, 2, key);
-    rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
-        return store__sql_err(rc);
-    /* The counters lose what was dropped (the usage pass then checks them as usual). */
-    rc = fsck_prepare(f,
-                      "UPDATE owners SET bytes=bytes-?2, objects=objects-1"
-                      " WHERE owner=(SELECT owner FROM buckets WHERE id=?1)",
-                      &st);
-    if (rc == 0) {
-        sqlite3_bind_int64(st, 1, bid);
-        sqlite3_bind_int64(st, 2, size);
-        rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
-        sqlite3_finalize(st);
-    }
+    rc = fsck_exec_object(f, "DELETE FROM object_parts WHERE bucket=?1 AND key=?2", bid, key);
+    if (rc == 0 && f->bodies)
+        rc = fsck_exec_object(f,
+                              "DELETE FROM inline_bodies WHERE id=(SELECT body FROM objects"
+                              " WHERE bucket=?1 AND key=?2)",
+                              bid, key);
     if (rc == 0)
-        rc = fsck_prepare(f, "UPDATE buckets SET bytes=bytes-?2, objects=objects-1 WHERE id=?1",
-                          &st);
-    if (rc == 0) {
-        sqlite3_bind_int64(st, 1, bid);
-        sqlite3_bind_int64(st, 2, size);
-        rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
-        sqlite3_finalize(st);
-    }
+        rc = fsck_exec_object(f, "DELETE FROM objects WHERE bucket=?1 AND key=?2", bid, key);
+    /* The counters lose what was dropped (the usage pass then checks them as usual). */
+    if (rc == 0)
+        rc = fsck_exec_usage(f,
+                             "UPDATE owners SET bytes=bytes-?2, objects=objects-1"
+                             " WHERE owner=(SELECT owner FROM buckets WHERE id=?1)",
+                             bid, size);
+    if (rc == 0)
+        rc = fsck_exec_usage(f, "UPDATE buckets SET bytes=bytes-?2, objects=objects-1 WHERE id=?1",
+                             bid, size);
     return rc;
 }
 

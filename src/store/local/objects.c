@@ -4,8 +4,9 @@
  * The public functions copy their arguments into an op and queue it; the store__apply_*
  * functions run on the committer inside the batch transaction. An object row refers either
  * to its inline bytes (body: an inline_bodies row, bodies.c), a file id (file) or, for a
- * multipart object, to nothing: its bodies are the object_parts rows. Every file id referenced counts in `files`, so a copy shares
- * files and the last reference dropped schedules the unlink (after the commit).
+ * multipart object, to nothing: its bodies are the object_parts rows. Every file id
+ * referenced counts in `files`, so a copy shares files and the last reference dropped
+ * schedules the unlink (after the commit).
  */
 #include <errno.h>
 #include <stdio.h>
