@@ -309,7 +309,8 @@ int64_t http__tls_file_step(struct http_conn *c, int fd, int64_t off, int64_t le
 
 /* ---- ip_limit.c: open connections per client address (max_connections_per_ip) ---- */
 struct http__ip_table;
-int http__ip_table_new(size_t limit, size_t max_connections, struct http__ip_table **out);
+/* A table for up to max_connections addresses, limit connections each (aborts on OOM). */
+struct http__ip_table *http__ip_table_new(size_t limit, size_t max_connections);
 void http__ip_table_free(struct http__ip_table *t); /* NULL-safe */
 /* Counts one more connection from peer's address: false (nothing counted) at the limit. */
 bool http__ip_acquire(struct http__ip_table *t, const struct sockaddr_storage *peer);

@@ -29,7 +29,7 @@ struct http__ip_table {
     struct http__ip_slot slot[];
 };
 
-int http__ip_table_new(size_t limit, size_t max_connections, struct http__ip_table **out)
+struct http__ip_table *http__ip_table_new(size_t limit, size_t max_connections)
 {
     size_t cap = 64;
     while (cap < 2 * max_connections + 2)
@@ -38,8 +38,7 @@ int http__ip_table_new(size_t limit, size_t max_connections, struct http__ip_tab
     pthread_mutex_init(&t->mu, NULL);
     t->limit = limit;
     t->mask = cap - 1;
-    *out = t;
-    return 0;
+    return t;
 }
 
 void http__ip_table_free(struct http__ip_table *t)

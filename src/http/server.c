@@ -390,7 +390,7 @@ int http_server_create(const struct http_server_config *cfg, struct http_server 
     gz_random_bytes(&srv->id_seed, sizeof(srv->id_seed));
     atomic_init(&srv->nconns, 0);
     if (srv->cfg.max_connections_per_ip > 0)
-        http__ip_table_new(srv->cfg.max_connections_per_ip, srv->cfg.max_connections, &srv->ips);
+        srv->ips = http__ip_table_new(srv->cfg.max_connections_per_ip, srv->cfg.max_connections);
     atomic_init(&srv->stop_requested, false);
     atomic_init(&srv->drain_ms, 0);
     server_ignore_sigpipe();

@@ -1338,7 +1338,7 @@ static void t_ip_table_model(void)
 {
     enum { NADDR = 300, LIMIT = 3 };
     struct http__ip_table *t = NULL;
-    http__ip_table_new(LIMIT, 200, &t); /* capacity 512: long probe runs */
+    t = http__ip_table_new(LIMIT, 200); /* capacity 512: long probe runs */
     static uint32_t model[NADDR];
     struct sockaddr_storage ss[NADDR];
     for (int i = 0; i < NADDR; i++) {
