@@ -119,7 +119,8 @@ int mig_mpu_part(const struct mig_client *c, CURL *h, const char *key, const cha
                  int64_t *retries, char *err, size_t errsz)
 {
     if (c->store)
-        return mig_store_mpu_part(c, upload_id, part, body, len, etag, etagsz, err, errsz);
+        return mig_store_mpu_part_of(c, key, upload_id, part, body, len, etag, etagsz, err,
+                                     errsz);
     struct gz_buf q;
     char num[16];
     gz_buf_init(&q, 4096);

@@ -4,6 +4,12 @@
  * PUT through S3 would store them (canonical standard header names, lower-case x-amz-meta-*),
  * but with the source's ETag and Last-Modified as their own. The store's done callbacks run
  * on its committer thread: the worker waits on a mutex + condition variable.
+ *
+ * A bucket that encrypts by default gets sealed bodies through the client's sealer (seal.h):
+ * the envelope joins the stored headers, simple bodies and parts are written through the
+ * encryptor, a completed upload gets its parts' layout, and reads (resume re-hash) and
+ * listing sizes are the plaintext's. ETags stay as before: the source's, or MD5s of the
+ * plaintext (what an S3 PUT of an SSE-S3 / SM4 object gives).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -31,9 +37,17 @@ static int store_fail(int rc, const char *what, char *err, size_t errsz, bool *p
 int mig_client_init_store(struct mig_client *c, struct store *s, const char *bucket,
                           char *err, size_t errsz)
 {
+    return mig_client_init_sealed(c, s, NULL, bucket, err, errsz);
+}
+
+int mig_client_init_sealed(struct mig_client *c, struct store *s,
+                           const struct gz_mig_sealer *sealer, const char *bucket, char *err,
+                           size_t errsz)
+{
     memset(c, 0, sizeof(*c));
     c->who = "destination";
     c->store = s;
+    c->sealer = sealer;
     c->preset = gz_migrate_preset_get(GZ_MIG_GENERIC);
     if (!bucket || !*bucket || strlen(bucket) >= sizeof(c->bucket)) {
         snprintf(err, errsz, "destination: a bucket is required");
@@ -49,15 +63,18 @@ int mig_client_init_store(struct mig_client *c, struct store *s, const char *buc
         return rc == GZ_ENOBUCKET ? -ENOENT : rc;
     }
     /* Objects written here bypass the S3 handlers, which seal bodies for a bucket that
-     * encrypts by default: refuse rather than store plaintext there. */
+     * encrypts by default: without a sealer, refuse rather than store plaintext there. */
     struct gz_buf v;
-    if (store_bucket_attr_get(s, gz_slice_cstr(c->bucket), STORE_ATTR_SSE_DEFAULT, &v) == 0) {
+    gz_buf_init(&v, 0);
+    if (!sealer &&
+        store_bucket_attr_get(s, gz_slice_cstr(c->bucket), STORE_ATTR_SSE_DEFAULT, &v) == 0) {
         gz_buf_free(&v);
-        snprintf(err, errsz, "destination bucket %s encrypts new objects by default; "
-                 "migrating into it is not supported yet: use a bucket without default "
-                 "encryption (or migrate through its S3 endpoint)", bucket);
+        snprintf(err, errsz, "destination bucket %s has default encryption and this copy cannot "
+                 "seal objects: migrate into it with a migration job of gzy serve (or through "
+                 "its S3 endpoint)", bucket);
         return -EPERM;
     }
+    gz_buf_free(&v);
     return 0;
 }
 
@@ -109,20 +126,35 @@ static void fill_meta(struct store_meta *m, const struct mig_objhdr *oh, const c
     m->headers = gz_buf_slice(enc);
 }
 
+/* Writes body into w: through seal (sealed, final segment included) when set, else as is. */
+static int body_write(const struct mig_client *c, struct store_writer *w, void *seal,
+                      const void *body, size_t len)
+{
+    if (seal == NULL)
+        return len ? store_writer_write(w, body, len) : 0;
+    int rc = len ? c->sealer->write(seal, body, len) : 0;
+    return rc == 0 ? c->sealer->finish(seal) : rc;
+}
+
 int mig_store_put(const struct mig_client *c, const char *key, const struct mig_objhdr *oh,
                   const void *body, size_t len, char *err, size_t errsz, bool *permanent)
 {
     struct gz_buf enc;
     struct store_writer *w = NULL;
     struct store_meta m;
+    void *seal = NULL;
     uint8_t d[16];
     char md5hex[33];
     gz_buf_init(&enc, MIG_STORE_HEADERS_MAX);
     int rc = mig_store_headers(oh->meta, &enc);
     if (rc == 0)
         rc = store_writer_open(c->store, &w);
-    if (rc == 0 && len)
-        rc = store_writer_write(w, body, len);
+    if (rc == 0 && c->sealer)
+        rc = c->sealer->begin(c->sealer->ctx, gz_slice_cstr(c->bucket), &enc, w, &seal);
+    if (rc == 0)
+        rc = body_write(c, w, seal, body, len);
+    if (seal)
+        c->sealer->release(seal);
     if (rc < 0) {
         store_writer_abort(w);
         store_fail(rc, "write", err, errsz, permanent);
@@ -157,7 +189,10 @@ int mig_store_mpu_create(const struct mig_client *c, const char *key,
     struct gz_buf enc;
     char id[STORE_UPLOAD_ID_LEN + 1];
     gz_buf_init(&enc, MIG_STORE_HEADERS_MAX);
+    void *none = NULL;
     int rc = mig_store_headers(oh->meta, &enc);
+    if (rc == 0 && c->sealer) /* the upload's envelope: every part is sealed under its key */
+        rc = c->sealer->begin(c->sealer->ctx, gz_slice_cstr(c->bucket), &enc, NULL, &none);
     if (rc == 0)
         rc = store_upload_create(c->store, gz_slice_cstr(c->bucket), gz_slice_cstr(key),
                                  gz_buf_slice(&enc), id);
@@ -169,16 +204,48 @@ int mig_store_mpu_create(const struct mig_client *c, const char *key,
     return rc;
 }
 
+/* The encryptor of a part when the upload is encrypted (*seal NULL otherwise). */
+static int part_seal(const struct mig_client *c, const char *key, const char *upload_id, int part,
+                     struct store_writer *w, void **seal)
+{
+    struct store_upload up;
+    struct gz_buf hold;
+    *seal = NULL;
+    if (c->sealer == NULL)
+        return 0;
+    if (key == NULL)
+        return -EINVAL;
+    gz_buf_init(&hold, 0); /* (store_upload_get sets it up again) */
+    int rc = store_upload_get(c->store, gz_slice_cstr(c->bucket), gz_slice_cstr(key), upload_id,
+                              &up, &hold);
+    if (rc == 0)
+        rc = c->sealer->part_begin(c->sealer->ctx, up.headers, part, w, seal);
+    gz_buf_free(&hold);
+    return rc;
+}
+
 int mig_store_mpu_part(const struct mig_client *c, const char *upload_id, int part,
                        const void *body, size_t len, char *etag, size_t etagsz, char *err,
                        size_t errsz)
 {
+    return mig_store_mpu_part_of(c, NULL, upload_id, part, body, len, etag, etagsz, err, errsz);
+}
+
+int mig_store_mpu_part_of(const struct mig_client *c, const char *key, const char *upload_id,
+                          int part, const void *body, size_t len, char *etag, size_t etagsz,
+                          char *err, size_t errsz)
+{
     struct store_writer *w = NULL;
+    void *seal = NULL;
     uint8_t d[16];
     char md5hex[33];
     int rc = store_writer_open(c->store, &w);
-    if (rc == 0 && len)
-        rc = store_writer_write(w, body, len);
+    if (rc == 0)
+        rc = part_seal(c, key, upload_id, part, w, &seal);
+    if (rc == 0)
+        rc = body_write(c, w, seal, body, len);
+    if (seal)
+        c->sealer->release(seal);
     if (rc < 0) {
         store_writer_abort(w);
         return store_fail(rc, "write part", err, errsz, NULL);
@@ -195,20 +262,73 @@ int mig_store_mpu_part(const struct mig_client *c, const char *upload_id, int pa
     return 0;
 }
 
+struct part_sizes {
+    struct store_part *parts; /* parts 1..n */
+    int n, last;
+};
+
+static void part_size_one(const struct store_part *p, void *ud)
+{
+    struct part_sizes *ps = ud;
+    if (p->number >= 1 && p->number <= ps->n)
+        ps->parts[p->number - 1].size = p->size;
+    ps->last = p->number;
+}
+
+/* With a sealer, the headers an encrypted upload completes into (the upload's plus its parts'
+ * layout) into out; out stays empty for an upload that is not encrypted. */
+static int sealed_headers(const struct mig_client *c, const char *key, const char *upload_id,
+                          const struct store_part *parts, int nparts, struct gz_buf *out)
+{
+    struct store_upload up;
+    struct gz_buf hold;
+    struct part_sizes ps = {.parts = gz_calloc((size_t)nparts, sizeof(*ps.parts)), .n = nparts};
+    bool more = true;
+    gz_buf_init(&hold, 0);
+    int rc = store_upload_get(c->store, gz_slice_cstr(c->bucket), gz_slice_cstr(key), upload_id,
+                              &up, &hold);
+    memcpy(ps.parts, parts, (size_t)nparts * sizeof(*parts));
+    for (int i = 0; i < nparts; i++)
+        ps.parts[i].size = -1;
+    while (rc == 0 && more && ps.last < nparts) {
+        int from = ps.last;
+        rc = store_upload_parts(c->store, upload_id, from, STORE_MAX_PARTS, part_size_one, &ps,
+                                &more);
+        if (rc == 0 && ps.last <= from)
+            break;
+    }
+    for (int i = 0; rc == 0 && i < nparts; i++)
+        if (ps.parts[i].size < 0)
+            rc = GZ_EINVALIDPART; /* a part the journal lists is not in the upload */
+    if (rc == 0)
+        rc = c->sealer->complete(c->sealer->ctx, gz_slice_cstr(c->bucket), up.headers, ps.parts,
+                                 nparts, out);
+    gz_buf_free(&hold);
+    gz_free(ps.parts);
+    return rc;
+}
+
 int mig_store_mpu_complete(const struct mig_client *c, const char *key, const char *upload_id,
                            const mig_etag_t *etags, int nparts, const struct mig_objhdr *oh,
                            char *err, size_t errsz, bool *permanent)
 {
     struct store_part *parts = gz_calloc((size_t)nparts, sizeof(*parts));
-    struct gz_buf none;
+    struct gz_buf none, sealed;
     struct store_meta m;
     gz_buf_init(&none, 16);
+    gz_buf_init(&sealed, MIG_STORE_HEADERS_MAX);
     for (int i = 0; i < nparts; i++) {
         parts[i].number = i + 1;
         snprintf(parts[i].etag, sizeof(parts[i].etag), "%s", etags[i]);
     }
+    int rc = c->sealer ? sealed_headers(c, key, upload_id, parts, nparts, &sealed) : 0;
+    if (rc < 0) {
+        store_fail(rc, "complete upload", err, errsz, permanent);
+        goto out;
+    }
     fill_meta(&m, oh, NULL, &none);
-    m.headers = gz_slice(NULL, 0); /* the upload's headers */
+    /* the upload's headers, or those and the layout of its sealed parts */
+    m.headers = sealed.len ? gz_buf_slice(&sealed) : gz_slice(NULL, 0);
     m.parts = nparts;
     if (!m.etag[0]) { /* no source ETag: the S3 multipart ETag */
         struct gz_hash h;
@@ -225,11 +345,13 @@ int mig_store_mpu_complete(const struct mig_client *c, const char *key, const ch
     store_waiter_init(&wt);
     store_upload_complete(c->store, gz_slice_cstr(c->bucket), gz_slice_cstr(key), upload_id,
                           parts, nparts, &m, store_waiter_done, &wt);
-    int rc = store_waiter_wait(&wt);
+    rc = store_waiter_wait(&wt);
     if (rc < 0)
         store_fail(rc, "complete upload", err, errsz, permanent);
+out:
     gz_free(parts);
     gz_buf_free(&none);
+    gz_buf_free(&sealed);
     return rc;
 }
 
@@ -252,6 +374,8 @@ int mig_store_delete(const struct mig_client *c, const char *key, char *err, siz
 }
 
 struct list_ctx {
+    const struct mig_client *c;
+    bool sealed;                /* the bucket may hold encrypted objects */
     mig_entry_fn *fn;
     void *arg;
     int rc;
@@ -264,6 +388,9 @@ static void list_one(const struct store_list_entry *le, void *ud)
     if (lc->rc || le->is_prefix)
         return;
     struct mig_entry e = {.size = le->size, .mtime = le->mtime_ms / 1000};
+    if (lc->sealed) /* the diff compares the source's (plaintext) size with this one */
+        e.size = lc->c->sealer->plain_size(lc->c->sealer->ctx, gz_slice_cstr(lc->c->bucket),
+                                           le->key, le->size);
     e.key = gz_malloc(le->key.len + 1);
     memcpy(e.key, le->key.ptr, le->key.len);
     e.key[le->key.len] = '\0';
@@ -276,7 +403,8 @@ static void list_one(const struct store_list_entry *le, void *ud)
 int mig_store_list(const struct mig_client *c, const char *prefix, mig_entry_fn *fn, void *arg,
                    char *err, size_t errsz)
 {
-    struct list_ctx lc = {.fn = fn, .arg = arg};
+    struct list_ctx lc = {.c = c, .fn = fn, .arg = arg};
+    lc.sealed = c->sealer && c->sealer->bucket_sealed(c->sealer->ctx, gz_slice_cstr(c->bucket));
     bool truncated = true;
     int rc = 0;
     while (rc == 0 && lc.rc == 0 && truncated) {
@@ -304,11 +432,17 @@ int mig_store_read(const struct mig_client *c, const char *key, int64_t off, int
     struct store_reader *r = NULL;
     struct store_meta m;
     int rc = store_object_open(c->store, gz_slice_cstr(c->bucket), gz_slice_cstr(key), &r, &m);
-    if (rc == 0)
+    bool raw = true;
+    if (rc == 0 && c->sealer) { /* an encrypted object: its plaintext */
+        rc = c->sealer->read(c->sealer->ctx, m.headers, m.size, r, off, len, body);
+        raw = rc == 1;
+        rc = rc == 1 ? 0 : rc;
+    }
+    if (rc == 0 && raw)
         rc = store_reader_seek(r, off);
-    if (rc == 0)
+    if (rc == 0 && raw)
         rc = gz_buf_reserve(body, (size_t)len);
-    while (rc == 0 && (int64_t)body->len < len) {
+    while (rc == 0 && raw && (int64_t)body->len < len) {
         int64_t n = store_reader_read(r, body->ptr + body->len, (size_t)(len - (int64_t)body->len));
         if (n <= 0) {
             rc = n < 0 ? (int)n : -EIO;

@@ -484,7 +484,8 @@ int gz_migrate_copy(const struct gz_mig_options *opt, struct gz_mig_stats *st,
         e.part_size = MIG_MIN_PART;
     int rc = mig_client_init(&e.src, &opt->src, "source", err, errsz);
     if (rc == 0 && opt->dst_store)
-        rc = mig_client_init_store(&e.dst, opt->dst_store, opt->dst.bucket, err, errsz);
+        rc = mig_client_init_sealed(&e.dst, opt->dst_store, opt->dst_sealer, opt->dst.bucket,
+                                    err, errsz);
     else if (rc == 0)
         rc = mig_client_init(&e.dst, &opt->dst, "destination", err, errsz);
     if (rc)

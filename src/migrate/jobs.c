@@ -339,6 +339,7 @@ int mig_jobs_open(const struct mig_jobs_config *cfg, struct mig_jobs **out)
     jobs->dir = gz_strdup(dir);
     jobs->region = gz_strdup(cfg->region && *cfg->region ? cfg->region : "us-east-1");
     jobs->store = cfg->store;
+    jobs->sealer = cfg->sealer;
     jobs->iam = cfg->iam;
     jobs->max_running = cfg->max_running > 0 ? cfg->max_running : 2;
     pthread_mutex_init(&jobs->mu, NULL);

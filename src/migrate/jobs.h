@@ -22,6 +22,7 @@
 #include "../iam/iam.h"
 #include "../store/store.h"
 #include "migrate.h"
+#include "seal.h"
 
 #define MIG_JOB_ID_LEN 16
 
@@ -33,6 +34,9 @@ struct mig_jobs_config {
     struct iam *iam;            /* tenants and sealing of source secrets */
     int max_running;            /* <= 0: 2 */
     const char *region;         /* region of destination buckets it creates; NULL: us-east-1 */
+    /* Seals objects written into buckets that encrypt by default (seal.h; s3's implementation
+     * in gzy serve); borrowed until mig_jobs_close. NULL: jobs into such buckets fail. */
+    const struct gz_mig_sealer *sealer;
 };
 
 int mig_jobs_open(const struct mig_jobs_config *cfg, struct mig_jobs **out);

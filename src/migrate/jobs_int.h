@@ -57,6 +57,7 @@ struct mig_jobs {
     char *dir; /* DATA/migrate */
     char *region;
     struct store *store;
+    const struct gz_mig_sealer *sealer; /* mig_jobs_config.sealer, may be NULL */
     struct iam *iam;
     int max_running;
     sqlite3 *db;

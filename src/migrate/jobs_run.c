@@ -145,6 +145,7 @@ static int pass_copy(struct pass_ctx *p, struct gz_mig_stats *st, char *err, siz
         .on_progress = cb_progress,
         .cb_arg = p,
         .dst_store = j->jobs->store,
+        .dst_sealer = j->jobs->sealer,
         .include = (const char *const *)j->include,
         .n_include = j->n_include,
         .exclude = (const char *const *)j->exclude,

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 struct store;
+struct gz_mig_sealer; /* seal.h */
 
 enum gz_mig_provider {
     GZ_MIG_GENERIC = 0,
@@ -100,6 +101,9 @@ struct gz_mig_options {
     /* Destination inside this process: when non-NULL, objects are written through the store
      * interface (no HTTP round trip); dst.bucket names the bucket, the rest of dst is unused. */
     struct store *dst_store;
+    /* With dst_store: seals objects written into a bucket that encrypts by default (seal.h);
+     * NULL: such a bucket is refused. */
+    const struct gz_mig_sealer *dst_sealer;
     /* Filters on source keys, rclone-style globs matched against the whole key: '*' any run
      * without '/', '**' any run, '?' one character other than '/'. An excluded key is never
      * copied; with includes, only keys matching one are. Excluded keys are not extraneous. */

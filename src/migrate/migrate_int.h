@@ -23,6 +23,7 @@
 #include "../util/hash.h"
 #include "../util/util.h"
 #include "migrate.h"
+#include "seal.h"
 
 #define MIG_MAX_ATTEMPTS 5
 #define MIG_ERR_MAX 512
@@ -40,14 +41,20 @@ struct mig_client {
     const struct gz_mig_preset *preset;
     const char *who;            /* "source" / "destination", for messages */
     struct store *store;        /* destination only: write through this store (no HTTP) */
+    const struct gz_mig_sealer *sealer; /* with store: seals for a bucket that encrypts by
+                                         * default (seal.h), or NULL */
     struct mig_throttle *throttle; /* source only: shared bandwidth limit, or NULL */
 };
 
 int mig_client_init(struct mig_client *c, const struct gz_mig_endpoint *ep, const char *who,
                     char *err, size_t errsz);
-/* A destination client writing through a store (dest_store.c): bucket must exist there. */
+/* A destination client writing through a store (dest_store.c): bucket must exist there. A
+ * bucket that encrypts by default needs a sealer (borrowed): -EPERM without one. */
 int mig_client_init_store(struct mig_client *c, struct store *s, const char *bucket,
-                          char *err, size_t errsz);
+                          char *err, size_t errsz); /* no sealer */
+int mig_client_init_sealed(struct mig_client *c, struct store *s,
+                           const struct gz_mig_sealer *sealer, const char *bucket, char *err,
+                           size_t errsz);
 
 /* ---- throttle.c: one token bucket shared by all workers (bytes/s) ---- */
 struct mig_throttle {
@@ -293,9 +300,13 @@ int mig_store_put(const struct mig_client *c, const char *key, const struct mig_
 int mig_store_mpu_create(const struct mig_client *c, const char *key,
                          const struct mig_objhdr *oh, char *upload_id, size_t idsz, char *err,
                          size_t errsz);
+/* key: the upload's (a sealing client reads the upload's data key; else it may be NULL) */
+int mig_store_mpu_part_of(const struct mig_client *c, const char *key, const char *upload_id,
+                          int part, const void *body, size_t len, char *etag, size_t etagsz,
+                          char *err, size_t errsz);
 int mig_store_mpu_part(const struct mig_client *c, const char *upload_id, int part,
                        const void *body, size_t len, char *etag, size_t etagsz, char *err,
-                       size_t errsz);
+                       size_t errsz); /* key NULL */
 int mig_store_mpu_complete(const struct mig_client *c, const char *key, const char *upload_id,
                            const mig_etag_t *etags, int nparts, const struct mig_objhdr *oh,
                            char *err, size_t errsz, bool *permanent);

@@ -36,4 +36,29 @@ int s3_sse_reader_read(struct s3_sse_reader *sr, int64_t pos, int64_t max,
                        struct gz_slice *out);
 void s3_sse_reader_close(struct s3_sse_reader *sr); /* NULL-safe */
 
+/* ---- sealing objects written outside the S3 handlers (sse_seal.c) ----
+ * For migration jobs, which write through the store: the functions of migrate's
+ * struct gz_mig_sealer (src/migrate/seal.h documents each), which `gzy serve` fills with
+ * these. ctx is the struct s3_service * (a void * so that layers which cannot name it can
+ * carry it): bodies are sealed as an S3 PUT into the bucket would seal them (the bucket's
+ * default algorithm, a fresh data key wrapped under the service's current master key,
+ * DATA/sse.keys created on first use as a PUT creates it; the same stored headers; the bucket
+ * marked as holding encrypted objects). A seal is a void * owned by the caller until
+ * s3_sse_seal_free. SSE-S3 / SM4 only: an upload sealed with a customer key is -EACCES.
+ * Threading: any thread; one seal is used by one thread at a time. */
+int s3_sse_seal_begin(void *ctx, struct gz_slice bucket, struct gz_buf *headers,
+                      struct store_writer *w, void **seal);
+int s3_sse_seal_part_begin(void *ctx, struct gz_slice upload_headers, int part,
+                           struct store_writer *w, void **seal);
+int s3_sse_seal_write(void *seal, const void *p, size_t n);
+int s3_sse_seal_finish(void *seal);
+void s3_sse_seal_free(void *seal); /* NULL-safe; wipes the data key */
+int s3_sse_seal_complete(void *ctx, struct gz_slice bucket, struct gz_slice upload_headers,
+                         const struct store_part *parts, int nparts, struct gz_buf *out);
+bool s3_sse_seal_bucket_used(void *ctx, struct gz_slice bucket);
+int64_t s3_sse_seal_plain_size(void *ctx, struct gz_slice bucket, struct gz_slice key,
+                               int64_t stored);
+int s3_sse_seal_read(void *ctx, struct gz_slice headers, int64_t stored,
+                     struct store_reader *rd, int64_t off, int64_t len, struct gz_buf *out);
+
 #endif

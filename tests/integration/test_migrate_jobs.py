@@ -400,7 +400,9 @@ class MigrateJobsTests(h.ServerTestCase, t.TenancyMixin):
         self.assertIn("source.endpoint", r.error_message)
         self.assertEqual(self.api("POST", "/%s/cancel" % jid, who=self.admin_a).status, 200)
 
-    def test_default_encrypted_destination_is_refused_not_written_in_plaintext(self):
+    def test_default_encrypted_destination_is_sealed_not_refused(self):
+        """The old refusal ("encrypts new objects by default") is gone: the job seals what it
+        writes (test_migrate_sse.py checks the sealing itself)."""
         src, dst = h.unique_bucket("esrc"), h.unique_bucket("edst")
         self.moto.s3.create_bucket(Bucket=src)
         self.moto.s3.put_object(Bucket=src, Key="secret.txt", Body=b"plain")
@@ -409,10 +411,13 @@ class MigrateJobsTests(h.ServerTestCase, t.TenancyMixin):
             "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
         job = self.create(self.body(src, dst), who=self.admin_a)
         j = self.wait_state(job["id"], ("failed", "completed"), timeout=60)
-        self.assertEqual(j["state"], "failed", j)
-        self.assertIn("encrypts new objects by default", j["error"])
+        self.assertEqual(j["state"], "completed", j)
+        self.assertIsNone(j["error"], j)
         listed = self.admin_a.s3.list_objects_v2(Bucket=dst).get("Contents", [])
-        self.assertEqual(listed, [])
+        self.assertEqual([(o["Key"], o["Size"]) for o in listed], [("secret.txt", 5)])
+        got = self.admin_a.s3.get_object(Bucket=dst, Key="secret.txt")
+        self.assertEqual(got["Body"].read(), b"plain")
+        self.assertEqual(got.get("ServerSideEncryption"), "AES256")
 
     def test_bad_credentials_and_unreachable_fail_fast(self):
         dst = h.unique_bucket("fdst")
