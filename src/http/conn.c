@@ -317,56 +317,13 @@ static void conn_compact(struct http_conn *c)
     }
 }
 
-/* A plain body's next bytes straight into the handler's memory (http_req_body_direct), when
- * nothing older waits in rbuf: true with buf set. The read is bounded by what is left of the
- * body, so it holds body bytes only. */
-static bool conn_direct_alloc(struct http_conn *c, uv_buf_t *buf)
-{
-    struct http_req *r = &c->req;
-    if (r->direct_room == NULL || c->state != CS_REQUEST || r->body_state != BODY_READING ||
-        r->body_paused || r->finished || c->closing || c->msg_complete || r->info.chunked ||
-        c->rpos < c->rlen || c->parse_pending)
-        return false;
-    int64_t left = c->req_cl - (int64_t)c->body_parsed;
-    void *at = NULL;
-    size_t room = left > 0 ? r->direct_room(r->direct_ud, &at) : 0;
-    if (room < HTTP__DIRECT_MIN || at == NULL)
-        return false;
-    c->direct_buf = at;
-    buf->base = at;
-    buf->len = (size_t)GZ_MIN((int64_t)room, left);
-    return true;
-}
-
-/* Body bytes conn_direct_alloc's read put in the handler's memory: one execute hands them all
- * to on_data where they lie (a Content-Length body is a single span; a pause from on_data or
- * the message's end stops llhttp after it). */
-static void conn_direct_got(struct http_conn *c, const char *at, size_t n)
-{
-    c->t_activity = uv_now(&c->lp->loop);
-    c->exec_end = at + n;
-    llhttp_errno_t e = llhttp_execute(&c->parser, at, n);
-    if (e == HPE_PAUSED && llhttp_get_error_pos(&c->parser) == at + n) {
-        c->parse_pending = true; /* as in conn_execute: the end of the message may be next */
-        llhttp_resume(&c->parser);
-    } else if (e != HPE_OK) {
-        log_error("http: a directly read body stopped inside its bytes (%s)",
-                  llhttp_errno_name(e));
-        c->broken = true;
-        http__conn_close(c, -EPROTO);
-    }
-}
-
 static void conn_on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
     struct http_conn *c = h->data;
-    c->direct_buf = NULL;
     if (c->tls != NULL) {
         http__tls_read_buf(c, buf); /* ciphertext; the run step decrypts into rbuf */
         return;
     }
-    if (conn_direct_alloc(c, buf))
-        return;
     if (c->rbuf == NULL)
         c->rbuf = gz_malloc(c->rcap);
     if (c->state == CS_LINGER)
@@ -443,12 +400,8 @@ static bool conn_step_tls_read(struct http_conn *c)
 static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     struct http_conn *c = s->data;
-    char *direct = c->direct_buf;
-    c->direct_buf = NULL;
     http__conn_enter(c);
-    if (nread > 0 && direct != NULL && buf->base == direct) {
-        conn_direct_got(c, direct, (size_t)nread);
-    } else if (nread > 0 && c->tls != NULL) {
+    if (nread > 0 && c->tls != NULL) {
         c->t_activity = uv_now(&c->lp->loop);
         http__tls_on_cipher(c, buf->base, (size_t)nread); /* decrypted by the run step */
     } else if (nread > 0) {

@@ -133,14 +133,6 @@ typedef void (*http_body_data_cb)(struct http_req *req, struct gz_slice data, vo
 typedef void (*http_body_end_cb)(struct http_req *req, int status, void *ud);
 void http_req_read_body(struct http_req *req, http_body_data_cb on_data, http_body_end_cb on_end,
                         void *ud);
-/* Optional, for a plain body (Content-Length framing, no TLS): room(ud, &at) says where the
- * next body bytes may be read to straight from the socket, returning how many fit at *at (0:
- * none now; they go through the server's buffer as usual). Bytes read there reach on_data at
- * that very address, in order, all of them before room is asked again; the memory must stay
- * the handler's until the request is freed. A handler that would copy the bytes anyway (into
- * a hashing ring) saves that copy. room runs on the loop thread. */
-typedef size_t (*http_body_room_cb)(void *ud, void **at);
-void http_req_body_direct(struct http_req *req, http_body_room_cb room, void *ud);
 /* Back-pressure: stop/restart delivering body data (e.g. while a write is in flight). */
 void http_req_pause_body(struct http_req *req);
 void http_req_resume_body(struct http_req *req);

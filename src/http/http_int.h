@@ -26,7 +26,6 @@
 #include "http.h"
 
 #define HTTP__READ_SLACK (64 * 1024)      /* read buffer = max_header_bytes + this */
-#define HTTP__DIRECT_MIN (16 * 1024)      /* less room than this: read into rbuf instead */
 #define HTTP__DISCARD_MAX (256 * 1024)    /* unread body we drain to keep a connection alive */
 #define HTTP__ARENA_BLOCK 4096            /* per-connection arena block, reused per request */
 #define HTTP__RESP_HDR_MAX (64 * 1024)    /* application response headers */
@@ -133,8 +132,6 @@ struct http_req {
     http_body_data_cb on_data;
     http_body_end_cb on_end;
     void *body_ud;
-    http_body_room_cb direct_room; /* http_req_body_direct */
-    void *direct_ud;
     /* response */
     int status;
     bool started;      /* head built */
@@ -215,7 +212,6 @@ struct http_conn {
      * [rpos, rlen) is received but not yet parsed. It never moves while slices exist. */
     char *rbuf;
     size_t rcap, rlen, rpos, keep;
-    char *direct_buf; /* the handler's memory the pending read was given (conn_direct_alloc) */
     /* timers (uv_now milliseconds) */
     uint64_t t_start, t_activity, t_write, t_linger, timer_due;
     size_t wq_last;

@@ -291,12 +291,6 @@ void http_req_read_body(struct http_req *req, http_body_data_cb on_data, http_bo
     http__conn_kick(c);
 }
 
-void http_req_body_direct(struct http_req *req, http_body_room_cb room, void *ud)
-{
-    req->direct_room = room;
-    req->direct_ud = ud;
-}
-
 void http_req_pause_body(struct http_req *req)
 {
     req->body_paused = true;

@@ -338,24 +338,11 @@ static void payload_wake(struct http_req *req, void *arg)
         payload_unpause(p);
 }
 
-/* http_req_body_direct: a plain body's next bytes may be read into the ring's free space,
- * where payload_digest then takes them without a copy. Offered only while every delivered
- * byte is digested at once and in order: the pipe runs, no error, not settling. */
-static size_t payload_direct_room(void *ud, void **at)
-{
-    struct s3_payload *p = ud;
-    if (p->pipe == NULL || p->err != S3_OK || p->settling || p->finished)
-        return 0;
-    return gz_hashpipe_space(p->pipe, at);
-}
-
 void s3_payload_offload(struct s3_payload *p, struct s3_request *r)
 {
     p->svc = r->svc;
     p->req = r->req;
     p->offload_now = p->declared >= S3__OFFLOAD_MIN; /* else once the body passes it */
-    if (!p->chunked)
-        http_req_body_direct(r->req, payload_direct_room, p);
 }
 
 int s3_payload_settle(struct s3_payload *p, bool cancel, void (*fn)(void *ud), void *ud)

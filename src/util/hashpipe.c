@@ -295,28 +295,13 @@ void gz_hashpipe_write(struct gz_hashpipe *hp, const void *p, size_t n)
         if (!hp->wr_ok)
             hashpipe_wait_block(hp);
         size_t take = GZ_MIN(n, (size_t)GZ_HASHPIPE_BLOCK - hp->fill);
-        uint8_t *dst = hp->ring + hp->wr * GZ_HASHPIPE_BLOCK + hp->fill;
-        if (dst != src) /* else read there already (gz_hashpipe_space) */
-            memcpy(dst, src, take);
+        memcpy(hp->ring + hp->wr * GZ_HASHPIPE_BLOCK + hp->fill, src, take);
         hp->fill += take;
         src += take;
         n -= take;
         if (hp->fill == GZ_HASHPIPE_BLOCK)
             hashpipe_publish(hp);
     }
-}
-
-size_t gz_hashpipe_space(struct gz_hashpipe *hp, void **at)
-{
-    if (!hp->wr_ok) {
-        pthread_mutex_lock(&hp->mu);
-        hp->wr_ok = hp->nq < GZ_HASHPIPE_BLOCKS;
-        pthread_mutex_unlock(&hp->mu);
-        if (!hp->wr_ok)
-            return 0;
-    }
-    *at = hp->ring + hp->wr * GZ_HASHPIPE_BLOCK + hp->fill;
-    return GZ_HASHPIPE_BLOCK - hp->fill;
 }
 
 size_t gz_hashpipe_room(struct gz_hashpipe *hp)

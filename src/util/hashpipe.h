@@ -53,15 +53,9 @@ int gz_hashpool_default_threads(void);
 int gz_hashpipe_new(struct gz_hashpool *pool, struct gz_hash *const *hashes, size_t nhashes,
                     gz_hashpipe_notify_cb notify, void *ud, struct gz_hashpipe **out);
 
-/* Copies n bytes into the ring (none if p is gz_hashpipe_space's *at), handing full blocks to
- * the pool. If the ring lacks room the call waits for the hasher (callers avoid that with
- * gz_hashpipe_arm_room). */
+/* Copies n bytes into the ring, handing full blocks to the pool. If the ring lacks room the
+ * call waits for the hasher (callers avoid that with gz_hashpipe_arm_room). */
 void gz_hashpipe_write(struct gz_hashpipe *hp, const void *p, size_t n);
-/* The free rest of the producer's current block, for input read straight into the ring:
- * *at and how many bytes fit there (0 when the block is still with a hasher). Bytes put there
- * and then passed to gz_hashpipe_write() from that same address are taken where they lie,
- * without a copy. Anything else written to the pipe first makes *at stale. */
-size_t gz_hashpipe_space(struct gz_hashpipe *hp, void **at);
 /* Bytes the ring can take without waiting. */
 size_t gz_hashpipe_room(struct gz_hashpipe *hp);
 /* true when at least want bytes of room are free now; otherwise false, and notify will run

@@ -97,10 +97,6 @@ struct echo {
     bool record;
     bool pause;
     uint64_t sum;
-    /* /direct: body bytes read straight into landing (http_req_body_direct) */
-    char *landing;
-    bool landed; /* room was given and its bytes not yet delivered */
-    size_t in_place, elsewhere, misplaced;
 };
 
 static void echo_free(void *arg)
@@ -114,30 +110,9 @@ static void echo_resume(struct http_req *req, void *arg)
     http_req_resume_body(req);
 }
 
-#define LANDING (48 * 1024)
-
-/* http_req_body_direct's room: the whole landing area, once its last bytes were taken. */
-static size_t echo_room(void *ud, void **at)
-{
-    struct echo *e = ud;
-    if (e->landed)
-        e->misplaced++; /* asked again before the bytes read there were delivered */
-    e->landed = true;
-    *at = e->landing;
-    return LANDING;
-}
-
 static void echo_data(struct http_req *req, struct gz_slice data, void *ud)
 {
     struct echo *e = ud;
-    if (e->landing != NULL) {
-        bool inside = data.ptr >= e->landing && data.ptr < e->landing + LANDING;
-        if (inside && data.ptr != e->landing)
-            e->misplaced++; /* bytes read there come at its start */
-        e->in_place += inside;
-        e->elsewhere += !inside;
-        e->landed = e->landed && !inside;
-    }
     if (data.len > HTTP_BODY_CHUNK)
         gz_buf_append_cstr(&e->buf, "CHUNK TOO BIG");
     for (size_t i = 0; i < data.len; i++)
@@ -166,9 +141,6 @@ static void echo_end(struct http_req *req, int status, void *ud)
     struct gz_slice te = http_req_header(req, "transfer-encoding");
     if (te.ptr != NULL) /* trailers must not have touched the request headers */
         http_resp_header(req, "X-Te", te);
-    if (e->landing != NULL)
-        http_resp_headerf(req, "X-Direct", "%zu %zu %zu", e->in_place, e->elsewhere,
-                          e->misplaced);
     if (e->pause) {
         snprintf(msg, sizeof(msg), "%zu %llu", e->buf.len, (unsigned long long)e->sum);
         send_text(req, 200, msg);
@@ -177,17 +149,13 @@ static void echo_end(struct http_req *req, int status, void *ud)
     http_resp_send(req, gz_buf_slice(&e->buf));
 }
 
-static void handle_echo(struct http_req *req, bool record, bool pause, bool direct)
+static void handle_echo(struct http_req *req, bool record, bool pause)
 {
     struct echo *e = http_req_alloc(req, sizeof(*e));
     memset(e, 0, sizeof(*e));
     gz_buf_init(&e->buf, 16 * 1024 * 1024);
     e->record = record;
     e->pause = pause;
-    if (direct) {
-        e->landing = http_req_alloc(req, LANDING);
-        http_req_body_direct(req, echo_room, e);
-    }
     http_req_on_free(req, echo_free, e);
     http_req_read_body(req, echo_data, echo_end, e);
 }
@@ -332,13 +300,11 @@ static void on_request(struct http_req *req, void *app)
     if (gz_slice_eq_cstr(p, "/hello") || gz_slice_eq_cstr(p, "/p/hello")) {
         send_text(req, 200, "hello");
     } else if (gz_slice_eq_cstr(p, "/echo") || gz_slice_eq_cstr(p, "/p/echo")) {
-        handle_echo(req, false, false, false);
+        handle_echo(req, false, false);
     } else if (gz_slice_eq_cstr(p, "/slowbody")) {
-        handle_echo(req, true, false, false);
+        handle_echo(req, true, false);
     } else if (gz_slice_eq_cstr(p, "/pause")) {
-        handle_echo(req, false, true, false);
-    } else if (gz_slice_eq_cstr(p, "/direct") || gz_slice_eq_cstr(p, "/p/direct")) {
-        handle_echo(req, false, query_num(in, "pause", 0) != 0, true);
+        handle_echo(req, false, true);
     } else if (gz_slice_eq_cstr(p, "/noread")) {
         send_text(req, 200, "no");
     } else if (gz_slice_eq_cstr(p, "/delay") || gz_slice_eq_cstr(p, "/p/delay")) {
@@ -879,85 +845,6 @@ static void t_large_body(void)
     cli_send(c, body, n);
     TAP_OK(cli_read_resp(c, &r, false) && r.body_len == n && memcmp(r.body, body, n) == 0,
            "1.5 MiB echoed intact");
-    resp_free(&r);
-    gz_free(body);
-    cli_close(c);
-}
-
-/* Reads "in_place elsewhere misplaced" from X-Direct. */
-static bool direct_counts(const struct resp *r, size_t *in_place, size_t *elsewhere,
-                          size_t *misplaced)
-{
-    char v[64];
-    return resp_hdr(r, "X-Direct", v, sizeof(v)) &&
-           sscanf(v, "%zu %zu %zu", in_place, elsewhere, misplaced) == 3;
-}
-
-/* http_req_body_direct: plain bodies are read into the handler's memory and delivered there,
- * never past the body's end; chunked ones and bytes already buffered take the usual path. */
-static void t_direct_body(void)
-{
-    struct cli *c = cli_open();
-    struct resp r;
-    size_t n = 1536 * 1024, in_place, elsewhere, misplaced;
-    char *body = gz_malloc(n), head[160];
-    for (size_t i = 0; i < n; i++)
-        body[i] = (char)(i * 13 + i / 4096);
-    snprintf(head, sizeof(head), "PUT /direct HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n",
-             n);
-    cli_sends(c, head);
-    cli_send(c, body, n);
-    bool ok = cli_read_resp(c, &r, false) && r.body_len == n && memcmp(r.body, body, n) == 0;
-    TAP_OK(ok, "1.5 MiB read in place and echoed intact");
-    TAP_OK(ok && direct_counts(&r, &in_place, &elsewhere, &misplaced) && in_place > 0 &&
-               misplaced == 0,
-           "slices delivered where they were read, in order (%zu in place, %zu not)",
-           in_place, elsewhere);
-    resp_free(&r);
-
-    /* A body and the next request in one send: the direct read stops at the body's end. */
-    struct resp r2;
-    size_t m = 200 * 1024;
-    snprintf(head, sizeof(head), "PUT /p/direct HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n",
-             m);
-    char *burst = gz_malloc(strlen(head) + m + 64);
-    size_t len = strlen(head);
-    memcpy(burst, head, len);
-    memcpy(burst + len, body, m);
-    len += m;
-    const char *next = "GET /p/hello HTTP/1.1\r\nHost: x\r\n\r\n";
-    memcpy(burst + len, next, strlen(next));
-    len += strlen(next);
-    cli_send(c, burst, len);
-    ok = cli_read_resp(c, &r, false) && r.body_len == m && memcmp(r.body, body, m) == 0 &&
-         cli_read_resp(c, &r2, false) && body_is(&r2, "hello");
-    TAP_OK(ok, "a pipelined request after a directly read body is parsed as the next one");
-    resp_free(&r);
-    resp_free(&r2);
-    gz_free(burst);
-
-    /* Back-pressure: paused after every slice, resumed from another thread. */
-    snprintf(head, sizeof(head),
-             "PUT /direct?pause=1 HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n", n);
-    cli_sends(c, head);
-    cli_send(c, body, n);
-    uint64_t sum = 0;
-    for (size_t i = 0; i < n; i++)
-        sum += (unsigned char)body[i];
-    char expect[64];
-    snprintf(expect, sizeof(expect), "%zu %llu", n, (unsigned long long)sum);
-    ok = cli_read_resp(c, &r, false) && body_is(&r, expect) &&
-         direct_counts(&r, &in_place, &elsewhere, &misplaced) && misplaced == 0;
-    TAP_OK(ok && in_place > 0, "paused and resumed: every byte once (%s), %zu slices in place",
-           r.body ? r.body : "", in_place);
-    resp_free(&r);
-
-    /* Chunked framing is never read in place. */
-    cli_sends(c, "PUT /direct HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-                 "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
-    ok = cli_read_resp(c, &r, false) && body_is(&r, "hello world") &&
-         direct_counts(&r, &in_place, &elsewhere, &misplaced) && in_place == 0;
-    TAP_OK(ok, "a chunked body takes the usual path");
     resp_free(&r);
     gz_free(body);
     cli_close(c);
@@ -1513,7 +1400,6 @@ int main(void)
     RUN(t_chunked_body);
     RUN(t_chunk_crlf);
     RUN(t_large_body);
-    RUN(t_direct_body);
     RUN(t_head_and_nocontent);
     RUN(t_framing_errors);
     RUN(t_limits);

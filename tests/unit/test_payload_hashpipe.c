@@ -112,56 +112,6 @@ static void t_digests_match(void)
     gz_hashpool_destroy(pool);
 }
 
-/* Input read straight into the ring (gz_hashpipe_space) digests like copied input, mixed
- * with copied slices at any offset. */
-static void t_space_in_place(void)
-{
-    size_t n = 5 * MIB + 12345, off = 0, in_place = 0, zero_space = 0;
-    uint8_t *data = pattern(n, 99), a[GZ_HASH_MAX_LEN], b[GZ_HASH_MAX_LEN];
-    struct gz_hash md5;
-    struct gz_hash *hs[] = {&md5};
-    struct waker w = {.count = 0};
-    struct gz_hashpool *pool = NULL;
-    struct gz_hashpipe *hp = NULL;
-    sem_init(&w.sem, 0, 0);
-    gz_hash_init(&md5, GZ_HASH_MD5);
-    bool ok = gz_hashpool_create(1, GZ_HASHPIPE_BUDGET, &pool) == 0 &&
-              gz_hashpipe_new(pool, hs, 1, waker_notify, &w, &hp) == 0;
-    for (int i = 0; ok && off < n; i++) {
-        void *at = NULL;
-        size_t space = gz_hashpipe_space(hp, &at);
-        size_t take = GZ_MIN(n - off, (size_t)(i % 3 == 0 ? 1000 + i : 70000 + 13 * i));
-        if (i % 3 != 0 && space > 0) { /* "read" into the ring, then hand it over there */
-            take = GZ_MIN(take, space);
-            memcpy(at, data + off, take);
-            gz_hashpipe_write(hp, at, take);
-            in_place++;
-        } else {
-            zero_space += space == 0;
-            gz_hashpipe_write(hp, data + off, take); /* copied (may wait for room) */
-        }
-        off += take;
-    }
-    if (ok) { /* never more than the rest of one block */
-        void *at = NULL;
-        size_t space = gz_hashpipe_space(hp, &at);
-        ok = space <= GZ_HASHPIPE_BLOCK;
-    }
-    while (ok && !gz_hashpipe_arm_idle(hp)) {
-        sem_wait(&w.sem);
-        gz_hashpipe_ack(hp);
-    }
-    gz_hashpipe_free(hp);
-    gz_hash_final(&md5, a);
-    gz_md5(data, n, b);
-    TAP_OK(ok && memcmp(a, b, 16) == 0, "in-place and copied slices mixed: MD5 as inline "
-           "(%zu in place, %zu copied with no space)", in_place, zero_space);
-    TAP_OK(in_place > 10, "space was offered");
-    gz_hashpool_destroy(pool);
-    sem_destroy(&w.sem);
-    gz_free(data);
-}
-
 /* A producer that ignores the room protocol still gets the right digest (it waits). */
 static void t_blocking_write(void)
 {
@@ -291,7 +241,6 @@ static void t_concurrent(void)
 int main(void)
 {
     TAP_RUN(t_digests_match);
-    TAP_RUN(t_space_in_place);
     TAP_RUN(t_blocking_write);
     TAP_RUN(t_cancel);
     TAP_RUN(t_budget);

@@ -23,9 +23,10 @@
  * with 8 MiB windows, 595/560 with 2 MiB, interleaved). Durability is unchanged: the
  * fdatasync still runs. */
 #define WRITER_WRITE_BEHIND (2 * 1024 * 1024)
-/* store_writer_expect reserves blocks up to this (S3's largest single PUT or part). Taking
- * the reservation off the loop thread's page-cache writes measured 4-6% on a one-stream
- * 64 MiB PUT (three interleaved runs of nine, bench/README.md). */
+/* store_writer_expect reserves blocks up to this (S3's largest single PUT or part). One
+ * reservation instead of a delayed allocation per page measured +4% on one-stream 64 MiB
+ * PUTs and no change on 2 GiB ones (three interleaved rounds, bench/README.md); the main
+ * point is a full disk found before the body streams. */
 #define WRITER_RESERVE_MAX ((int64_t)5 << 30)
 
 int store_writer_open(struct store *s, struct store_writer **out)
