@@ -237,6 +237,9 @@ bool s3__sse_bucket_used(struct s3_request *r, struct gz_slice bucket);
 /* The size a client sees for the object at key whose stored size is `stored`. */
 int64_t s3__sse_object_size(struct s3_request *r, struct gz_slice bucket, struct gz_slice key,
                             int64_t stored);
+/* The same, for callers without a request (sse_seal.c). */
+int64_t s3__sse_store_object_size(struct store *s, struct gz_slice bucket, struct gz_slice key,
+                                  int64_t stored);
 
 /* The x-amz-server-side-encryption* response headers for stored headers enc (PUT, copy,
  * multipart replies; GET/HEAD get them through s3_meta_to_response). */

@@ -93,13 +93,19 @@ bad:
 int64_t s3__sse_object_size(struct s3_request *r, struct gz_slice bucket, struct gz_slice key,
                             int64_t stored)
 {
+    return s3__sse_store_object_size(r->svc->store, bucket, key, stored);
+}
+
+int64_t s3__sse_store_object_size(struct store *s, struct gz_slice bucket, struct gz_slice key,
+                                  int64_t stored)
+{
     struct store_meta m;
     struct gz_buf hold;
     struct sse_body *b = NULL;
     int n = 0;
     int64_t size = stored;
     gz_buf_init(&hold, 0);
-    if (store_object_stat(r->svc->store, bucket, key, &m, &hold) == 0 && m.size == stored &&
+    if (store_object_stat(s, bucket, key, &m, &hold) == 0 && m.size == stored &&
         s3__sse_is_encrypted(m.headers) &&
         layout_parse(s3__sse_stored_header(m.headers, SSE_PARTS_HEADER), stored, &b, &n) == 0)
         size = b[n - 1].plain_off + b[n - 1].plain;

@@ -181,45 +181,11 @@ int s3_sse_seal_complete(void *ctx, struct gz_slice bucket, struct gz_slice uplo
     return rc;
 }
 
-/* Plaintext bytes of a sealed object from its layout header (absent: one body); -1 if the
- * layout does not parse. */
-static int64_t layout_plain(struct gz_slice v, int64_t stored)
-{
-    if (v.ptr == NULL)
-        return s3__sse_plain_size(stored);
-    int64_t total = 0;
-    size_t i = 0;
-    while (i < v.len) {
-        const char *comma = memchr(v.ptr + i, ',', v.len - i);
-        size_t end = comma ? (size_t)(comma - v.ptr) : v.len;
-        char run[64];
-        long long first, last, size;
-        snprintf(run, sizeof(run), "%.*s", (int)GZ_MIN(end - i, sizeof(run) - 1), v.ptr + i);
-        i = end + 1;
-        if (sscanf(run, "%lld-%lld:%lld", &first, &last, &size) != 3 || first < 0 || last < first ||
-            last > STORE_MAX_PARTS || s3__sse_plain_size(size) < 0)
-            return -1;
-        total += (last - first + 1) * s3__sse_plain_size(size);
-    }
-    return total;
-}
-
 int64_t s3_sse_seal_plain_size(void *ctx, struct gz_slice bucket, struct gz_slice key,
                                int64_t stored)
 {
     struct s3_service *svc = ctx;
-    struct store_meta m;
-    struct gz_buf hold;
-    int64_t size = stored;
-    gz_buf_init(&hold, 0);
-    if (store_object_stat(svc->store, bucket, key, &m, &hold) == 0 && m.size == stored &&
-        s3__sse_is_encrypted(m.headers)) {
-        int64_t plain = layout_plain(s3__sse_stored_header(m.headers, SSE_PARTS_HEADER), stored);
-        if (plain >= 0)
-            size = plain;
-    }
-    gz_buf_free(&hold);
-    return size;
+    return s3__sse_store_object_size(svc->store, bucket, key, stored);
 }
 
 int s3_sse_seal_read(void *ctx, struct gz_slice headers, int64_t stored, struct store_reader *rd,

@@ -349,3 +349,22 @@ class TenancyMixin:
                 data = client.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()
                 snap[o["Key"]] = (o["ETag"], o["Size"], hashlib.sha256(data).hexdigest())
         return snap
+
+
+class MotoTenancyCase(h.ServerTestCase, TenancyMixin):
+    """A gzy server (gzy only) with the tenancy helpers (cls.ten) and a moto_server as the
+    third-party S3 source (cls.moto), stopped with the class. Subclasses add their tenants in
+    setUpClass after calling super()."""
+    gzy_only = True
+
+    @classmethod
+    def setUpClass(cls):
+        from motopeer import Moto
+        super().setUpClass()
+        cls.moto = Moto()
+        cls.ten = Tenancy(cls.server)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.moto.close()
+        super().tearDownClass()

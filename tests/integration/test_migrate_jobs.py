@@ -18,21 +18,17 @@ import unittest
 
 import harness as h
 import tenancy as t
-from motopeer import Moto, free_port, moto_binary
+from motopeer import free_port, moto_binary
 
 META = {"owner": "alice", "project": "gzy-jobs"}
 API = "/admin/v1/migrations"
 
 
 @unittest.skipIf(moto_binary() is None, "moto_server is not installed")
-class MigrateJobsTests(h.ServerTestCase, t.TenancyMixin):
-    gzy_only = True
-
+class MigrateJobsTests(t.MotoTenancyCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.moto = Moto()
-        cls.ten = t.Tenancy(cls.server)
         cls.secret = "mOtO-" + secrets.token_hex(12)   # moto accepts any secret
         cls.tenant_a = t.unique_tenant("ja")
         cls.tenant_b = t.unique_tenant("jb")
@@ -44,11 +40,6 @@ class MigrateJobsTests(h.ServerTestCase, t.TenancyMixin):
         cls.ten.user_add("platform", "watcher", "supervisor")
         ak, sk = cls.ten.key_create("platform", "watcher")
         cls.supervisor = t.Principal(cls.server, "platform", "watcher", "supervisor", ak, sk)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.moto.close()
-        super().tearDownClass()
 
     # ---- helpers ----
 

@@ -15,7 +15,7 @@ import unittest
 
 import harness as h
 import tenancy as t
-from motopeer import Moto, moto_binary
+from motopeer import moto_binary
 
 API = "/admin/v1/migrations"
 OLD_REFUSAL = "encrypts new objects by default"
@@ -35,22 +35,13 @@ def body_of(marker, i, size):
 
 
 @unittest.skipIf(moto_binary() is None, "moto_server is not installed")
-class MigrateSseTests(h.ServerTestCase, t.TenancyMixin):
-    gzy_only = True
-
+class MigrateSseTests(t.MotoTenancyCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.moto = Moto()
-        cls.ten = t.Tenancy(cls.server)
         cls.tenant = t.unique_tenant("se")
         cls.ten.tenant_add(cls.tenant)
         cls.admin = cls.ten.principal(cls.tenant, "boss", "tenant-admin")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.moto.close()
-        super().tearDownClass()
 
     # ---- helpers ----
 

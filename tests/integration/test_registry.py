@@ -14,7 +14,7 @@ import urllib.parse
 
 import harness as h
 import tenancy as t
-from motopeer import Moto, moto_binary
+from motopeer import moto_binary
 
 C = "/admin/v1/contracts"
 
@@ -367,20 +367,7 @@ class RegistryTests(h.ServerTestCase, t.TenancyMixin):
 
 
 @unittest.skipIf(moto_binary() is None, "moto_server is not installed")
-class RegistryMigrationTests(h.ServerTestCase, t.TenancyMixin):
-    gzy_only = True
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.moto = Moto()
-        cls.ten = t.Tenancy(cls.server)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.moto.close()
-        super().tearDownClass()
-
+class RegistryMigrationTests(t.MotoTenancyCase):
     def api(self, method, path, body=None, query=()):
         return t.admin_request(self.server, method, path, body, query)
 

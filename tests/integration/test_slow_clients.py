@@ -110,6 +110,9 @@ class SlowClientTests(ServedCase):
             self.assertTrue(ok, "a stalled upload was not cut off")
         finally:
             c.close()
+        # boto3's pooled connection went idle a moment after the stalled one: let the server's
+        # idle close of it pass, or the next request may race it (no retries here).
+        time.sleep(1.0)
         self.assertS3Error("NoSuchKey", self.s3.get_object, Bucket=b, Key="stalled",
                            status=404)
         self.assert_served_quickly(b)
@@ -140,14 +143,23 @@ class ConnectionLimitTests(ServedCase):
         try:
             for _ in range(MAX_CONNECTIONS + 50):
                 conns.append(open_conn(self.server.port))
-            # Over the limit: the newest are closed at once (with a best-effort 503).
-            refused = 0
-            for c in conns[-50:]:
-                ok, got = closed_by_server(c, 2)
-                if ok:
-                    refused += 1
-                    self.assertTrue(got == b"" or got.startswith(b"HTTP/1.1 503"), got[:80])
-            self.assertGreaterEqual(refused, 40, "connections over the limit were kept")
+            # Over the limit: 50 are closed at once (with a best-effort 503). The two loop
+            # threads accept from their own queues, so which 50 is not the order of
+            # connecting: watch them all (well inside the 30 s header timeout, so an accepted
+            # connection is not closed meanwhile) until 50 have been closed.
+            refused = {}
+            deadline = time.monotonic() + 15
+            while len(refused) < 50 and time.monotonic() < deadline:
+                ready, _, _ = select.select([c for c in conns if c not in refused], [], [], 0.5)
+                for c in ready:
+                    ok, got = closed_by_server(c, 1)
+                    if ok:
+                        refused[c] = got
+            for got in refused.values():
+                self.assertTrue(got == b"" or got.startswith(b"HTTP/1.1 503"), got[:80])
+            self.assertGreaterEqual(len(refused), 40, "connections over the limit were kept")
+            # 50, or 51 while the boto3 client of new_bucket keeps its connection alive
+            self.assertLessEqual(len(refused), 51, "connections within the limit were closed")
         finally:
             for c in conns:
                 c.close()
