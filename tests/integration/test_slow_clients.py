@@ -39,6 +39,21 @@ def closed_by_server(s, within_s):
         return False, got
 
 
+def closed_among(conns, want, within_s):
+    """Watches every connection until want of them have been closed by the server (or within_s
+    passed): {socket: bytes it sent first} of those closed. The server's loop threads accept
+    from their own queues, so which ones a limit refuses is not the order of connecting."""
+    closed = {}
+    deadline = time.monotonic() + within_s
+    while len(closed) < want and time.monotonic() < deadline:
+        ready, _, _ = select.select([c for c in conns if c not in closed], [], [], 0.5)
+        for c in ready:
+            ok, got = closed_by_server(c, 1)
+            if ok:
+                closed[c] = got
+    return closed
+
+
 class ServedCase(h.ServerTestCase):
     """A server per class and the check that a normal client is served, quickly."""
     gzy_only = True
@@ -143,18 +158,9 @@ class ConnectionLimitTests(ServedCase):
         try:
             for _ in range(MAX_CONNECTIONS + 50):
                 conns.append(open_conn(self.server.port))
-            # Over the limit: 50 are closed at once (with a best-effort 503). The two loop
-            # threads accept from their own queues, so which 50 is not the order of
-            # connecting: watch them all (well inside the 30 s header timeout, so an accepted
-            # connection is not closed meanwhile) until 50 have been closed.
-            refused = {}
-            deadline = time.monotonic() + 15
-            while len(refused) < 50 and time.monotonic() < deadline:
-                ready, _, _ = select.select([c for c in conns if c not in refused], [], [], 0.5)
-                for c in ready:
-                    ok, got = closed_by_server(c, 1)
-                    if ok:
-                        refused[c] = got
+            # Over the limit: 50 are closed at once (with a best-effort 503); watched well
+            # inside the 30 s header timeout, so no accepted connection is closed meanwhile.
+            refused = closed_among(conns, 50, 15)
             for got in refused.values():
                 self.assertTrue(got == b"" or got.startswith(b"HTTP/1.1 503"), got[:80])
             self.assertGreaterEqual(len(refused), 40, "connections over the limit were kept")
@@ -189,16 +195,7 @@ class PerAddressLimitTests(ServedCase):
             for _ in range(PER_IP + 10):
                 hoard.append(socket.create_connection(("127.0.0.1", self.server.port),
                                                       timeout=10, source_address=("127.0.0.2", 0)))
-            # The two loop threads accept from their own queues, so which 10 are refused is
-            # not the order of connecting: watch them all until 10 have been closed.
-            refused = {}
-            deadline = time.monotonic() + 15
-            while len(refused) < 10 and time.monotonic() < deadline:
-                ready, _, _ = select.select([c for c in hoard if c not in refused], [], [], 0.5)
-                for c in ready:
-                    ok, got = closed_by_server(c, 1)
-                    if ok:
-                        refused[c] = got
+            refused = closed_among(hoard, 10, 15)
             self.assertEqual(len(refused), 10, "connections past the address's share were kept")
             for got in refused.values():
                 self.assertTrue(got.startswith(b"HTTP/1.1 503"), got[:80])
