@@ -15,11 +15,14 @@
 #include <unistd.h>
 
 #include "../migrate/migrate.h"
+#include "../migrate/seal.h"
+#include "../s3/s3.h"
 #include "../store/store.h"
 #include "../util/util.h"
 #include "cli.h"
 #include "migrate_evidence.h"
 #include "migrate_run.h"
+#include "sse_cli.h"
 
 #define MIG_CLI_MAX_FILTERS 64
 
@@ -65,7 +68,8 @@ static void migrate_usage(FILE *f)
             "grants beyond the owner's as not carried over; without it the report says ACLs\n"
             "were not examined.\n"
             "--dest-data DIR writes straight into a gzy data folder while no server runs on\n"
-            "it (the bucket must exist).\n"
+            "it (the bucket must exist; a bucket with default encryption gets sealed objects,\n"
+            "as a PUT would).\n"
             "Keys also from GZY_SOURCE_ACCESS_KEY, GZY_SOURCE_SECRET_KEY, GZY_DEST_ACCESS_KEY,\n"
             "GZY_DEST_SECRET_KEY. Exit status: 0 done, 1 failures, 2 usage.\n");
     gz_cli_migrate_evidence_usage(f);
@@ -337,6 +341,8 @@ static int migrate_copy(int argc, char **argv)
     struct gz_mig_stats st;
     char err[1024];
     struct store *store = NULL;
+    struct s3_service *sealing = NULL; /* seals objects for buckets that encrypt by default */
+    struct gz_mig_sealer sealer;
     memset(&st, 0, sizeof(st));
     int rc = 0;
     if (m.dest_data) {
@@ -345,10 +351,16 @@ static int migrate_copy(int argc, char **argv)
         if (rc < 0)
             snprintf(err, sizeof(err), "cannot open the store in %s: %s (is a server running "
                      "on it?)", m.dest_data, gz_strerror(rc));
+        if (rc == 0 && (rc = s3_service_create_offline(store, &sealing)) < 0)
+            snprintf(err, sizeof(err), "cannot set up encryption at rest: %s", gz_strerror(rc));
+        if (rc == 0)
+            gz_cli_mig_sealer(sealing, &sealer);
         m.opt.dst_store = store;
+        m.opt.dst_sealer = rc == 0 ? &sealer : NULL;
     }
     if (rc == 0)
         rc = gz_migrate_copy(&m.opt, &st, on_failed, &m, err, sizeof(err));
+    s3_service_destroy(sealing);
     if (store)
         store_close(store);
     if (rc < 0)

@@ -19,10 +19,10 @@
 #include "../migrate/jobs.h"
 #include "../registry/registry.h"
 #include "../s3/s3.h"
-#include "../s3/sse.h"
 #include "../store/store.h"
 #include "../util/util.h"
 #include "cli.h"
+#include "sse_cli.h"
 
 #define CREDENTIAL_FILE "root-credential"
 
@@ -376,12 +376,8 @@ static int serve(const struct gz_config *cfg)
     }
     snprintf(audit_dir, sizeof(audit_dir), "%s/audit", cfg->data_dir);
     /* jobs seal objects for buckets that encrypt by default as S3 PUTs do (migrate/seal.h) */
-    struct gz_mig_sealer sealer = {
-        .ctx = s3, .begin = s3_sse_seal_begin, .part_begin = s3_sse_seal_part_begin,
-        .write = s3_sse_seal_write, .finish = s3_sse_seal_finish,
-        .release = s3_sse_seal_free, .complete = s3_sse_seal_complete,
-        .bucket_sealed = s3_sse_seal_bucket_used, .plain_size = s3_sse_seal_plain_size,
-        .read = s3_sse_seal_read};
+    struct gz_mig_sealer sealer;
+    gz_cli_mig_sealer(s3, &sealer);
     struct mig_jobs_config mcfg = {.data_dir = cfg->data_dir, .store = store, .iam = iam,
                                    .region = cfg->region, .sealer = &sealer};
     if ((rc = mig_jobs_open(&mcfg, &jobs)) < 0) {

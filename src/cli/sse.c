@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../migrate/seal.h"
 #include "../s3/sse_int.h"
 #include "sse_cli.h"
 
@@ -56,4 +57,14 @@ int gz_cmd_sse(int argc, char **argv)
     printf("rotated: new master key in %s/%s; %lld object(s) re-wrapped\n", data, SSE_KEYS_FILE,
            (long long)n);
     return 0;
+}
+
+void gz_cli_mig_sealer(struct s3_service *svc, struct gz_mig_sealer *out)
+{
+    *out = (struct gz_mig_sealer){
+        .ctx = svc, .begin = s3_sse_seal_begin, .part_begin = s3_sse_seal_part_begin,
+        .write = s3_sse_seal_write, .finish = s3_sse_seal_finish,
+        .release = s3_sse_seal_free, .complete = s3_sse_seal_complete,
+        .bucket_sealed = s3_sse_seal_bucket_used, .plain_size = s3_sse_seal_plain_size,
+        .read = s3_sse_seal_read};
 }

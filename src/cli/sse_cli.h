@@ -9,4 +9,11 @@
 
 int gz_cmd_sse(int argc, char **argv);
 
+struct gz_mig_sealer;
+struct s3_service;
+/* The migration engine's sealer (src/migrate/seal.h) over s3's implementation (sse.h,
+ * s3_sse_seal_*) with svc as its context: `gzy serve` for jobs, `gzy migrate copy
+ * --dest-data` with an offline service. svc must outlive every use of out. */
+void gz_cli_mig_sealer(struct s3_service *svc, struct gz_mig_sealer *out);
+
 #endif

@@ -34,6 +34,10 @@ struct s3_service_config {
 struct s3_service;
 
 int s3_service_create(const struct s3_service_config *cfg, struct s3_service **out);
+/* A service over store alone, for offline tools that seal objects they write through the
+ * store (sse.h's s3_sse_seal_*: the key ring in the store's data folder). It has no iam and
+ * must never be given requests. */
+int s3_service_create_offline(struct store *store, struct s3_service **out);
 void s3_service_destroy(struct s3_service *svc);
 /* The http_request_cb; app is the s3_service. */
 void s3_on_request(struct http_req *req, void *app);

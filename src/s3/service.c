@@ -8,12 +8,10 @@
 #include "s3_obj_int.h"
 #include "sse_int.h"
 
-int s3_service_create(const struct s3_service_config *cfg, struct s3_service **out)
+static int service_new(const struct s3_service_config *cfg, struct s3_service **out)
 {
     const char *region = cfg->region && cfg->region[0] ? cfg->region : S3_DEFAULT_REGION;
     const char *domain = cfg->domain ? cfg->domain : "";
-    if (cfg->store == NULL || cfg->iam == NULL)
-        return -EINVAL;
     struct s3_service *svc = gz_calloc(1, sizeof(*svc));
     if (strlen(region) >= sizeof(svc->region) || strlen(domain) >= sizeof(svc->domain)) {
         gz_free(svc);
@@ -31,6 +29,21 @@ int s3_service_create(const struct s3_service_config *cfg, struct s3_service **o
     snprintf(svc->domain, sizeof(svc->domain), "%s", domain[0] == '.' ? domain + 1 : domain);
     *out = svc;
     return 0;
+}
+
+int s3_service_create(const struct s3_service_config *cfg, struct s3_service **out)
+{
+    if (cfg->store == NULL || cfg->iam == NULL)
+        return -EINVAL;
+    return service_new(cfg, out);
+}
+
+int s3_service_create_offline(struct store *store, struct s3_service **out)
+{
+    struct s3_service_config cfg = {.store = store};
+    if (store == NULL)
+        return -EINVAL;
+    return service_new(&cfg, out);
 }
 
 void s3_service_destroy(struct s3_service *svc)

@@ -149,6 +149,70 @@ class MigrateStoreTests(unittest.TestCase):
         with self.assertRaises(s3.exceptions.NoSuchKey):
             s3.get_object(Bucket=dst, Key="small/04")
 
+    def data_holds(self, marker):
+        """Does any file of the server's data folder contain marker?"""
+        for root, _, files in os.walk(self.server.data_dir):
+            for name in files:
+                try:
+                    with open(os.path.join(root, name), "rb") as f:
+                        if marker in f.read():
+                            return True
+                except FileNotFoundError:
+                    pass  # renamed away meanwhile
+        return False
+
+    def test_dest_data_into_an_encrypting_bucket_seals(self):
+        """Offline, the copy seals objects for a bucket with default encryption exactly as
+        a PUT would (docs/encryption.md): no plaintext in the folder, plain bytes and sizes
+        through S3, the encryption header on HEAD; a plain bucket beside it stays plain."""
+        src, enc, plain = (h.unique_bucket("sesrc"), h.unique_bucket("seenc"),
+                           h.unique_bucket("seplain"))
+        marker = b"GZY-OFFLINE-SEAL-" + os.urandom(6).hex().encode()
+        m = self.moto.s3
+        m.create_bucket(Bucket=src)
+        bodies = {"a": marker * 3, "dir/b": marker + h.random_bytes(300 * 1024, seed=3) + marker,
+                  "empty": b""}
+        for key, body in bodies.items():
+            m.put_object(Bucket=src, Key=key, Body=body, ContentType="text/x-seal")
+        up = m.create_multipart_upload(Bucket=src, Key="mp")
+        parts, mp = [], b""
+        for i, sz in enumerate([5 * h.MiB, 70000]):
+            part = marker + h.random_bytes(sz - len(marker), seed=90 + i)
+            r = m.upload_part(Bucket=src, Key="mp", UploadId=up["UploadId"], PartNumber=i + 1,
+                              Body=part)
+            parts.append({"PartNumber": i + 1, "ETag": r["ETag"]})
+            mp += part
+        m.complete_multipart_upload(Bucket=src, Key="mp", UploadId=up["UploadId"],
+                                    MultipartUpload={"Parts": parts})
+        bodies["mp"] = mp
+        s3 = self.server.client()
+        s3.create_bucket(Bucket=enc)
+        s3.put_bucket_encryption(Bucket=enc, ServerSideEncryptionConfiguration={"Rules": [
+            {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+        s3.create_bucket(Bucket=plain)
+        self.server.stop()
+        _, rep, _ = self.run_copy(src, enc)
+        self.assertEqual(rep["copied"]["objects"], len(bodies), rep)
+        self.assertFalse(self.data_holds(marker), "plaintext stored in an encrypting bucket")
+        _, rep, _ = self.run_copy(src, plain)
+        self.assertTrue(self.data_holds(marker), "the scan cannot see plaintext")
+        _, rep, _ = self.run_copy(src, enc)  # sizes listed as the client sees them
+        self.assertEqual(rep["copied"]["objects"], 0, rep)
+
+        self.server.start()
+        s3 = self.server.client()
+        sizes = {o["Key"]: o["Size"] for o in s3.list_objects_v2(Bucket=enc)["Contents"]}
+        self.assertEqual(sizes, {k: len(v) for k, v in bodies.items()})
+        for key, body in bodies.items():
+            got = s3.get_object(Bucket=enc, Key=key)
+            self.assertEqual(got["Body"].read(), body, key)
+            self.assertEqual(got.get("ServerSideEncryption"), "AES256", key)
+            self.assertEqual(got["ETag"], m.head_object(Bucket=src, Key=key)["ETag"], key)
+        rng = s3.get_object(Bucket=enc, Key="mp", Range="bytes=%d-%d" % (5 * h.MiB - 10,
+                                                                         5 * h.MiB + 9))
+        self.assertEqual(rng["Body"].read(), mp[5 * h.MiB - 10:5 * h.MiB + 10])
+        self.assertNotIn("ServerSideEncryption", s3.head_object(Bucket=plain, Key="a"))
+
 
 if __name__ == "__main__":
     unittest.main()
