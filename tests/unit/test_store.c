@@ -1648,39 +1648,37 @@ static void t_usage(void)
     " AND parts=0;"                                                                       \
     "ALTER TABLE objects DROP COLUMN body; DROP TABLE inline_bodies;"
 
-/* Turns a current index back into a schema 1 one (the first release: no usage, inline bodies
- * in the object rows). */
-static int schema_downgrade(const char *dir)
+/* Runs sql on the index of the (closed) store in dir: an SQLite result code. */
+static int index_sql(const char *dir, const char *sql)
 {
     char path[4200];
     sqlite3 *db = NULL;
     snprintf(path, sizeof(path), "%s/index.db", dir);
     int rc = sqlite3_open(path, &db);
     if (rc == SQLITE_OK)
-        rc = sqlite3_exec(db,
-                          "BEGIN;" UNDO_SCHEMA4_SQL
+        rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    sqlite3_close(db);
+    return rc;
+}
+
+/* Turns a current index back into a schema 1 one (the first release: no usage, inline bodies
+ * in the object rows). */
+static int schema_downgrade(const char *dir)
+{
+    return index_sql(dir, "BEGIN;" UNDO_SCHEMA4_SQL
                           "DROP TABLE owners; DROP TABLE bucket_attrs;"
                           "ALTER TABLE buckets DROP COLUMN bytes;"
                           "ALTER TABLE buckets DROP COLUMN objects;"
                           "ALTER TABLE buckets DROP COLUMN max_bytes;"
                           "ALTER TABLE buckets DROP COLUMN max_objects;"
-                          "UPDATE meta SET v=1 WHERE k='schema'; PRAGMA user_version=0; COMMIT;",
-                          NULL, NULL, NULL);
-    sqlite3_close(db);
-    return rc;
+                          "UPDATE meta SET v=1 WHERE k='schema'; PRAGMA user_version=0; COMMIT;");
 }
 
 static int schema_version_set(const char *dir, int v)
 {
-    char path[4200], sql[64];
-    sqlite3 *db = NULL;
-    snprintf(path, sizeof(path), "%s/index.db", dir);
+    char sql[64];
     snprintf(sql, sizeof(sql), "PRAGMA user_version=%d", v);
-    int rc = sqlite3_open(path, &db);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
-    sqlite3_close(db);
-    return rc;
+    return index_sql(dir, sql);
 }
 
 static void t_usage_upgrade(void)
@@ -1756,15 +1754,8 @@ static void t_schema3_upgrade(void)
     put(s, "b", "file", data, sizeof(data), "e", GZ_SLICE_NULL); /* over inline_max */
     copy(s, "b", "k07", NULL, "b", "k07copy", NULL);
     store_close(s);
-    sqlite3 *db = NULL;
-    snprintf(path, sizeof(path), "%s/index.db", dir);
-    int rc = sqlite3_open(path, &db);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_exec(db,
-                          "BEGIN;" UNDO_SCHEMA4_SQL
-                          "UPDATE meta SET v=3 WHERE k='schema'; PRAGMA user_version=3; COMMIT;",
-                          NULL, NULL, NULL);
-    sqlite3_close(db);
+    int rc = index_sql(dir, "BEGIN;" UNDO_SCHEMA4_SQL
+                            "UPDATE meta SET v=3 WHERE k='schema'; PRAGMA user_version=3; COMMIT;");
     TAP_OK(rc == SQLITE_OK, "made a schema 3 index (inline bodies in the object rows)");
     s = open_store(dir, 0, 1000);
     int same = 0;
@@ -1783,8 +1774,9 @@ static void t_schema3_upgrade(void)
                get_eq(s, "b", "k08", data, 10),
            "delete, overwrite after the upgrade");
     store_close(s);
-    db = NULL;
+    sqlite3 *db = NULL;
     int64_t bodies = -1, nocrc = -1, uv = -1;
+    snprintf(path, sizeof(path), "%s/index.db", dir);
     if (sqlite3_open(path, &db) == SQLITE_OK) {
         sqlite3_stmt *st;
         if (sqlite3_prepare_v2(db, "SELECT (SELECT count(*) FROM inline_bodies),"
