@@ -96,9 +96,6 @@ enum s3_err s3_payload_finish(struct s3_payload *p, char *msg, size_t msgsz);
  * declared checksum (alg NONE if none) with its base64 value as the client sent it. */
 const uint8_t *s3_payload_md5(const struct s3_payload *p);
 int64_t s3_payload_length(const struct s3_payload *p);
-/* The decoded length the headers promise (Content-Length, or x-amz-decoded-content-length
- * of an aws-chunked body); -1 if they do not say. Known from s3_payload_new on. */
-int64_t s3_payload_declared_length(const struct s3_payload *p);
 enum gz_hash_alg s3_payload_checksum_alg(const struct s3_payload *p);
 const char *s3_payload_checksum_b64(const struct s3_payload *p);
 /* The message of the error s3_payload_feed last returned ("" if none); owned by p. */

@@ -325,8 +325,6 @@ static void part_put_start(struct s3_request *r)
     }
     s3_payload_offload(pp->pl, r);
     rc = store_writer_open(r->svc->store, &pp->w);
-    if (rc == 0)
-        store_writer_expect(pp->w, s3_payload_declared_length(pp->pl));
     if (rc == 0 && dk.alg != SSE_ALG_NONE)
         rc = s3__sse_part_begin(dk.alg, dk.key, dk.customer, pp->part_number, pp->w, &pp->enc);
     memset(&dk, 0, sizeof(dk));

@@ -251,7 +251,6 @@ void s3_object_put(struct s3_request *r)
         s3__reply_store_error(r, rc, "open object writer");
         return;
     }
-    store_writer_expect(c->w, s3_payload_declared_length(c->pl));
     if (sse.alg != SSE_ALG_NONE)
         e = s3__sse_put_begin(r, &sse, &c->headers, c->w, &c->sse);
     OPENSSL_cleanse(&sse, sizeof(sse));

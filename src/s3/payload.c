@@ -69,7 +69,6 @@ struct s3_payload {
     bool has_md5;
     uint8_t content_md5[16];
     int64_t decoded_expect; /* x-amz-decoded-content-length, -1 if absent */
-    int64_t declared;       /* the decoded length the headers promise, -1 if unknown */
     int64_t length;         /* decoded bytes so far */
     uint8_t md5_out[16];
 
@@ -247,7 +246,6 @@ enum s3_err s3_payload_new(const struct s3_auth *auth, const struct http_req_inf
     gz_hash_init(&p->body_sha, p->want_body_sha ? GZ_HASH_SHA256 : GZ_HASH_NONE);
     gz_hash_init(&p->cksum, p->cksum_shares_body_sha ? GZ_HASH_NONE : p->cksum_alg);
     gz_hash_init(&p->chunk_sha, GZ_HASH_NONE);
-    p->declared = p->chunked ? p->decoded_expect : info->content_length;
     p->st = ST_HEADER;
     *out = p;
     return S3_OK;
@@ -340,9 +338,11 @@ static void payload_wake(struct http_req *req, void *arg)
 
 void s3_payload_offload(struct s3_payload *p, struct s3_request *r)
 {
+    struct http_req *req = r->req;
+    int64_t known = p->chunked ? p->decoded_expect : http_req_info(req)->content_length;
     p->svc = r->svc;
-    p->req = r->req;
-    p->offload_now = p->declared >= S3__OFFLOAD_MIN; /* else once the body passes it */
+    p->req = req;
+    p->offload_now = known >= S3__OFFLOAD_MIN; /* else once the body passes it */
 }
 
 int s3_payload_settle(struct s3_payload *p, bool cancel, void (*fn)(void *ud), void *ud)
@@ -721,11 +721,6 @@ const uint8_t *s3_payload_md5(const struct s3_payload *p)
 int64_t s3_payload_length(const struct s3_payload *p)
 {
     return p->length;
-}
-
-int64_t s3_payload_declared_length(const struct s3_payload *p)
-{
-    return p->declared;
 }
 
 enum gz_hash_alg s3_payload_checksum_alg(const struct s3_payload *p)

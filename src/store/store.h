@@ -223,12 +223,6 @@ int store_writer_open(struct store *s, struct store_writer **out);
 /* Appends; may block briefly on a page-cache write. */
 int store_writer_write(struct store_writer *w, const void *p, size_t n);
 int64_t store_writer_size(const struct store_writer *w);
-/* A hint before the first write: the body will be about size bytes (-1: unknown). A body
- * file is then given its blocks at once (fallocate, size unchanged), so the filesystem
- * allocates one extent instead of one delayed allocation per page, and a disk without room
- * for the whole body fails the first write with -ENOSPC instead of part-way through. A body
- * that ends up shorter gives the unused blocks back when it is made durable. */
-void store_writer_expect(struct store_writer *w, int64_t size);
 /* Discards the writer and any file it created (NULL-safe). */
 void store_writer_abort(struct store_writer *w);
 

@@ -453,85 +453,6 @@ static void t_objects(void)
     gz_free(dir);
 }
 
-/* The largest body file under dir: its size and the bytes it occupies on disk. */
-static void largest_file(const char *dir, int64_t *size, int64_t *disk)
-{
-    *size = *disk = -1;
-    for (int i = 0; i < 256; i++) {
-        char path[4200];
-        snprintf(path, sizeof(path), "%s/objects/%02x", dir, i);
-        DIR *d = opendir(path);
-        struct dirent *e;
-        while (d != NULL && (e = readdir(d)) != NULL) {
-            struct stat st;
-            if (e->d_name[0] != '.' && fstatat(dirfd(d), e->d_name, &st, 0) == 0 &&
-                st.st_size > *size) {
-                *size = st.st_size;
-                *disk = (int64_t)st.st_blocks * 512;
-            }
-        }
-        if (d != NULL)
-            closedir(d);
-    }
-}
-
-/* store_writer_expect: the body file gets its blocks up front; a body that ends short gives
- * back what it did not use; an aborted one leaves nothing. */
-static void t_writer_expect(void)
-{
-    char *dir = tmpdir_new();
-    struct store *s = open_store(dir, 1, 4096);
-    size_t n = 8 * 1024 * 1024;
-    uint8_t *data = gz_malloc(n);
-    int64_t size, disk;
-    fill(data, n, 41);
-    bucket_make(s, "b", "o");
-
-    struct store_writer *w;
-    store_writer_open(s, &w);
-    store_writer_expect(w, (int64_t)n);
-    store_writer_write(w, data, 100);
-    largest_file(dir, &size, &disk);
-    TAP_OK(size == 100 && disk >= (int64_t)n,
-           "the first write reserves the expected size (size %lld, on disk %lld)",
-           (long long)size, (long long)disk);
-    for (size_t off = 100; off < n; off += 65536)
-        store_writer_write(w, data + off, GZ_MIN((size_t)65536, n - off));
-    struct waitgroup wg;
-    struct store_meta meta = {.headers = GZ_SLICE_NULL};
-    snprintf(meta.etag, sizeof(meta.etag), "e1");
-    wg_init(&wg);
-    wg_add(&wg, 1);
-    store_object_commit(s, w, S("b"), S("full"), &meta, wg_done, &wg);
-    wg_wait_until(&wg, 0);
-    TAP_OK(wg.last == 0 && get_eq(s, "b", "full", data, n), "a body of the expected size");
-
-    store_writer_open(s, &w);
-    store_writer_expect(w, 3 * (int64_t)n);
-    for (size_t off = 0; off < n / 8; off += 65536)
-        store_writer_write(w, data + off, 65536);
-    wg_add(&wg, 1);
-    store_object_commit(s, w, S("b"), S("full"), &meta, wg_done, &wg);
-    wg_wait_until(&wg, 0);
-    largest_file(dir, &size, &disk);
-    TAP_OK(wg.last == 0 && get_eq(s, "b", "full", data, n / 8) && size == (int64_t)n / 8 &&
-               disk <= (int64_t)n / 8 + 65536,
-           "a body shorter than expected keeps only its own blocks (on disk %lld)",
-           (long long)disk);
-    wg_destroy(&wg);
-
-    store_writer_open(s, &w);
-    store_writer_expect(w, 64 * (int64_t)n);
-    store_writer_write(w, data, 65536);
-    TAP_OK(count_files(dir) == 2, "reserved body file exists");
-    store_writer_abort(w);
-    TAP_OK(count_files(dir) == 1, "abort removes it");
-    gz_free(data);
-    store_close(s);
-    rm_rf(dir);
-    gz_free(dir);
-}
-
 static void t_overwrite(void)
 {
     char *dir = tmpdir_new();
@@ -2511,7 +2432,6 @@ int main(void)
     TAP_RUN(t_headers);
     TAP_RUN(t_buckets);
     TAP_RUN(t_objects);
-    TAP_RUN(t_writer_expect);
     TAP_RUN(t_overwrite);
     TAP_RUN(t_overwrite_race);
     TAP_RUN(t_read_cache);

@@ -199,8 +199,6 @@ struct store_writer {
     bool keep;                      /* the index references the file: do not unlink */
     uint8_t id[STORE__ID_LEN];
     int64_t size;
-    int64_t expect;                 /* store_writer_expect's hint, -1 if none */
-    int64_t reserved;               /* bytes given blocks by fallocate (from offset 0) */
     int err;                        /* sticky write error */
     struct store__blocksum sum;     /* block CRCs of every byte written */
 };

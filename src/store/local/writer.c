@@ -3,10 +3,8 @@
  *
  * Bytes stay in memory while the body fits inline_max; the first write that would pass it
  * creates objects/XY/<random id> (O_EXCL, mode 0600), moves the buffered bytes there and
- * frees the buffer, so a writer never holds more than inline_max bytes of memory. A body
- * announced larger (store_writer_expect) goes to its file from the first write, which
- * reserves the announced size. The file is made durable (fdatasync + fsync of its folder) by
- * a sync thread when it is committed.
+ * frees the buffer, so a writer never holds more than inline_max bytes of memory. The file
+ * is made durable (fdatasync + fsync of its folder) by a sync thread when it is committed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,49 +21,13 @@
  * with 8 MiB windows, 595/560 with 2 MiB, interleaved). Durability is unchanged: the
  * fdatasync still runs. */
 #define WRITER_WRITE_BEHIND (2 * 1024 * 1024)
-/* store_writer_expect reserves blocks up to this (S3's largest single PUT or part). One
- * reservation instead of a delayed allocation per page measured +4% on one-stream 64 MiB
- * PUTs and no change on 2 GiB ones (three interleaved rounds, bench/README.md); the main
- * point is a full disk found before the body streams. */
-#define WRITER_RESERVE_MAX ((int64_t)5 << 30)
 
 int store_writer_open(struct store *s, struct store_writer **out)
 {
     struct store_writer *w = gz_calloc(1, sizeof(*w));
     w->s = s;
     w->fd = -1;
-    w->expect = -1;
     *out = w;
-    return 0;
-}
-
-void store_writer_expect(struct store_writer *w, int64_t size)
-{
-    w->expect = size;
-}
-
-/* Gives the new body file the blocks of the expected size. Only a full disk is an error:
- * a filesystem without fallocate simply allocates as the bytes come. */
-static int writer_reserve(struct store_writer *w)
-{
-    if (w->expect <= (int64_t)w->s->inline_max || w->expect > WRITER_RESERVE_MAX)
-        return 0;
-    if (fallocate(w->fd, FALLOC_FL_KEEP_SIZE, 0, w->expect) < 0)
-        return errno == ENOSPC || errno == EDQUOT ? -ENOSPC : 0;
-    w->reserved = w->expect;
-    return 0;
-}
-
-/* Blocks reserved past the end of a body that ended short go back to the filesystem: a
- * truncate to the same size frees them (ext4 truncates preallocated blocks even then; a hole
- * punch past the end of the file would be ignored). */
-static int writer_unreserve(struct store_writer *w)
-{
-    if (w->reserved <= w->size)
-        return 0;
-    if (ftruncate(w->fd, w->size) < 0)
-        return -errno;
-    w->reserved = w->size;
     return 0;
 }
 
@@ -87,9 +49,7 @@ static int writer_spill(struct store_writer *w)
     w->fd = fd;
     w->has_file = true;
     __atomic_add_fetch(&s->live_files, 1, __ATOMIC_RELAXED);
-    int rc = writer_reserve(w);
-    if (rc == 0)
-        rc = gz_write_all(fd, w->buf, w->len);
+    int rc = gz_write_all(fd, w->buf, w->len);
     gz_free(w->buf);
     w->buf = NULL;
     w->len = w->cap = 0;
@@ -132,8 +92,7 @@ int store_writer_write(struct store_writer *w, const void *p, size_t n)
     if (n == 0)
         return 0;
     store__blocksum_update(&w->sum, p, n); /* as the bytes pass: no second read */
-    bool fits = w->len + n <= w->s->inline_max && w->expect <= (int64_t)w->s->inline_max;
-    if (!w->has_file && fits) {
+    if (!w->has_file && w->len + n <= w->s->inline_max) {
         rc = writer_buffer(w, p, n);
     } else {
         rc = w->has_file ? 0 : writer_spill(w);
@@ -163,8 +122,6 @@ int store__writer_durable(struct store_writer *w, bool need_file)
         return w->err;
     if (!w->has_file && need_file)
         rc = writer_spill(w);
-    if (rc == 0 && w->has_file)
-        rc = writer_unreserve(w);
     if (rc == 0 && w->has_file && s->sync) {
         /* The data, then the folder entry that names it. */
         if (fdatasync(w->fd) < 0 || fsync(s->subfd[w->id[0]]) < 0)
