@@ -583,16 +583,6 @@ int gz_cli_manifest_prepare(struct gz_cli_manifest *mf, struct gz_mig_options *o
     return 0;
 }
 
-static void remove_journal(const char *path)
-{
-    char p[600];
-    unlink(path);
-    snprintf(p, sizeof(p), "%s-wal", path);
-    unlink(p);
-    snprintf(p, sizeof(p), "%s-shm", path);
-    unlink(p);
-}
-
 int gz_cli_manifest_finish(struct gz_cli_manifest *mf, const struct gz_mig_options *opt,
                            int copy_rc)
 {
@@ -626,6 +616,6 @@ int gz_cli_manifest_finish(struct gz_cli_manifest *mf, const struct gz_mig_optio
                 opt->dry_run ? "dry run" : "the pass did not complete");
     }
     if (mf->tmp_journal)
-        remove_journal(mf->journal);
+        gz_migrate_journal_remove(mf->journal);
     return rc ? -1 : 0;
 }

@@ -436,15 +436,13 @@ static int open_journal(struct engine *e, char *tmp, size_t tmpsz, char *err, si
     return mig_journal_open(&e->j, path, err, errsz);
 }
 
-static void remove_tmp(const char *tmp)
+void gz_migrate_journal_remove(const char *path)
 {
-    char p[600];
-    if (!tmp[0])
-        return;
-    unlink(tmp);
-    snprintf(p, sizeof(p), "%s-wal", tmp);
+    char p[4200];
+    unlink(path);
+    snprintf(p, sizeof(p), "%s-wal", path);
     unlink(p);
-    snprintf(p, sizeof(p), "%s-shm", tmp);
+    snprintf(p, sizeof(p), "%s-shm", path);
     unlink(p);
 }
 
@@ -512,7 +510,8 @@ int gz_migrate_copy(const struct gz_mig_options *opt, struct gz_mig_stats *st,
             mig_journal_failed_each(&e.j, on_failed, failed_arg);
         mig_journal_close(&e.j);
     }
-    remove_tmp(tmp);
+    if (tmp[0])
+        gz_migrate_journal_remove(tmp);
     pthread_cond_destroy(&e.q_items);
     pthread_cond_destroy(&e.q_room);
     pthread_mutex_destroy(&e.mu);

@@ -146,6 +146,9 @@ int gz_migrate_copy(const struct gz_mig_options *opt, struct gz_mig_stats *st,
  * key is embedded. Written to a temporary file, fsynced and renamed. Returns the number of
  * objects listed, or a negative errno with err set.
  */
+/* Removes a journal and SQLite's -wal and -shm files beside it (missing ones are fine). */
+void gz_migrate_journal_remove(const char *path);
+
 #define GZ_MIG_MANIFEST_KEY_PURPOSE "migrate-manifest-ed25519"
 int64_t gz_migrate_manifest_write(const char *journal_path, const char *out_path,
                                   const uint8_t seed[32], const char *label, char *err,

@@ -145,19 +145,13 @@ static enum s3_err new_data_key(struct s3_request *r, const struct s3__sse_req *
 {
     memset(env, 0, sizeof(*env));
     env->alg = q->alg;
-    gz_random_bytes(dk, SSE_KEY);
     if (q->customer) {
+        gz_random_bytes(dk, SSE_KEY);
         env->customer = true;
         s3__sse_env_mark(env, q->ckey);
         return s3__sse_env_wrap(env, q->ckey, dk) == 0 ? S3_OK : S3_ERR_INTERNAL_ERROR;
     }
-    struct s3__sse_keyring kr;
-    int rc = s3__sse_keys_cached(r->svc, true, &kr);
-    if (rc == 0) {
-        env->kid = kr.id[kr.n - 1];
-        rc = s3__sse_env_wrap(env, kr.key[kr.n - 1], dk);
-    }
-    s3__sse_keys_wipe(&kr);
+    int rc = s3__sse_master_wrap(r->svc, env, dk);
     if (rc < 0) {
         log_error("request %s: SSE master key: %s", r->info->request_id, gz_strerror(rc));
         return S3_ERR_INTERNAL_ERROR;
@@ -278,14 +272,7 @@ bool s3__sse_is_encrypted(struct gz_slice headers)
 static enum s3_err unwrap_master(struct s3_request *r, const struct s3__sse_env *env,
                                  uint8_t dk[SSE_KEY])
 {
-    struct s3__sse_keyring kr;
-    int rc = s3__sse_keys_cached(r->svc, false, &kr);
-    const uint8_t *mk = rc == 0 ? s3__sse_keys_find(&kr, env->kid) : NULL;
-    if (rc == 0 && mk == NULL)
-        rc = -ENOKEY;
-    if (rc == 0)
-        rc = s3__sse_env_unwrap(env, mk, dk);
-    s3__sse_keys_wipe(&kr);
+    int rc = s3__sse_master_unwrap(r->svc, env, dk);
     if (rc < 0) {
         log_error("request %s: SSE: cannot unwrap the data key of %.*s/%.*s (master key %u): "
                   "%s",

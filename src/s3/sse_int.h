@@ -108,6 +108,15 @@ struct s3__sse_cache *s3__sse_cache_new(void);
 void s3__sse_cache_free(struct s3__sse_cache *c); /* NULL-safe; wipes the keys */
 int s3__sse_keys_cached(struct s3_service *svc, bool create, struct s3__sse_keyring *kr);
 void s3__sse_keys_wipe(struct s3__sse_keyring *kr);
+struct s3__sse_env;
+/* A fresh random data key in dk, wrapped into env (its alg set by the caller) under the
+ * service's current master key (the key file created on first use). 0 or the key file's
+ * error; the caller logs. */
+int s3__sse_master_wrap(struct s3_service *svc, struct s3__sse_env *env, uint8_t dk[SSE_KEY]);
+/* The data key env holds, unwrapped with the master key it names: 0, -ENOKEY (no such key
+ * in the file), GZ_ECORRUPT (does not authenticate) or the key file's error. */
+int s3__sse_master_unwrap(struct s3_service *svc, const struct s3__sse_env *env,
+                          uint8_t dk[SSE_KEY]);
 
 /* ---- the envelope (sse_keys.c): the x-gzy-sse header value ----
  * "v=1;a=<alg>;k=<master id | c>;w=<b64 nonce|wrapped key|tag>[;s=<b64 salt>;h=<b64 hmac>]"

@@ -334,3 +334,28 @@ int s3__sse_keys_cached(struct s3_service *svc, bool create, struct s3__sse_keyr
     pthread_mutex_unlock(&c->mu);
     return rc;
 }
+
+int s3__sse_master_wrap(struct s3_service *svc, struct s3__sse_env *env, uint8_t dk[SSE_KEY])
+{
+    struct s3__sse_keyring kr;
+    gz_random_bytes(dk, SSE_KEY);
+    int rc = s3__sse_keys_cached(svc, true, &kr);
+    if (rc == 0) {
+        env->kid = kr.id[kr.n - 1];
+        rc = s3__sse_env_wrap(env, kr.key[kr.n - 1], dk);
+    }
+    s3__sse_keys_wipe(&kr);
+    return rc;
+}
+
+int s3__sse_master_unwrap(struct s3_service *svc, const struct s3__sse_env *env,
+                          uint8_t dk[SSE_KEY])
+{
+    struct s3__sse_keyring kr;
+    int rc = s3__sse_keys_cached(svc, false, &kr);
+    const uint8_t *mk = rc == 0 ? s3__sse_keys_find(&kr, env->kid) : NULL;
+    if (rc == 0)
+        rc = mk ? s3__sse_env_unwrap(env, mk, dk) : -ENOKEY;
+    s3__sse_keys_wipe(&kr);
+    return rc;
+}

@@ -56,18 +56,10 @@ static int new_envelope(struct s3_service *svc, enum s3__sse_alg alg, struct gz_
                         uint8_t dk[SSE_KEY])
 {
     struct s3__sse_env env;
-    struct s3__sse_keyring kr;
     char text[SEAL_ENV_MAX];
     memset(&env, 0, sizeof(env));
-    memset(&kr, 0, sizeof(kr));
     env.alg = alg;
-    gz_random_bytes(dk, SSE_KEY);
-    int rc = s3__sse_keys_cached(svc, true, &kr);
-    if (rc == 0) {
-        env.kid = kr.id[kr.n - 1];
-        rc = s3__sse_env_wrap(&env, kr.key[kr.n - 1], dk);
-    }
-    s3__sse_keys_wipe(&kr);
+    int rc = s3__sse_master_wrap(svc, &env, dk);
     if (rc < 0) {
         log_error("SSE: master key: %s", gz_strerror(rc));
         return rc;
@@ -107,7 +99,6 @@ int s3_sse_seal_part_begin(void *ctx, struct gz_slice upload_headers, int part,
     struct s3_service *svc = ctx;
     struct gz_slice v = s3__sse_stored_header(upload_headers, SSE_HEADER);
     struct s3__sse_env env;
-    struct s3__sse_keyring kr;
     struct s3__sse_put *p = NULL;
     uint8_t dk[SSE_KEY];
     *seal = NULL;
@@ -119,12 +110,7 @@ int s3_sse_seal_part_begin(void *ctx, struct gz_slice upload_headers, int part,
         return -EACCES;
     if (part < 1 || part > STORE_MAX_PARTS)
         return -EINVAL;
-    memset(&kr, 0, sizeof(kr));
-    int rc = s3__sse_keys_cached(svc, false, &kr);
-    const uint8_t *mk = rc == 0 ? s3__sse_keys_find(&kr, env.kid) : NULL;
-    if (rc == 0)
-        rc = mk ? s3__sse_env_unwrap(&env, mk, dk) : -ENOKEY;
-    s3__sse_keys_wipe(&kr);
+    int rc = s3__sse_master_unwrap(svc, &env, dk);
     if (rc < 0) {
         log_error("SSE: cannot unwrap an upload's data key (master key %u): %s", env.kid,
                   gz_strerror(rc));

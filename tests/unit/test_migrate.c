@@ -217,12 +217,7 @@ static void t_journal(void)
     add(&j, true, "a", 1, "e1");
     TAP_OK(mig_journal_count(&j, "verified") == 1, "a still verified");
     mig_journal_close(&j);
-    unlink(path);
-    char p2[64];
-    snprintf(p2, sizeof(p2), "%s-wal", path);
-    unlink(p2);
-    snprintf(p2, sizeof(p2), "%s-shm", path);
-    unlink(p2);
+    gz_migrate_journal_remove(path);
 }
 
 static void t_client(void)

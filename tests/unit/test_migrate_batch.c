@@ -22,16 +22,6 @@ static void journal_path(char *path, size_t sz)
     close(fd);
 }
 
-static void journal_unlink(const char *path)
-{
-    char p[128];
-    unlink(path);
-    snprintf(p, sizeof(p), "%s-wal", path);
-    unlink(p);
-    snprintf(p, sizeof(p), "%s-shm", path);
-    unlink(p);
-}
-
 /* A journal whose pass 1 lists N_KEYS source keys, all to copy. */
 static void journal_fill(struct mig_journal *j, const char *path)
 {
@@ -131,7 +121,7 @@ static void t_batches(void)
     TAP_OK(mark(&j, 6) == 6, "6 more, batched");
     mig_journal_close(&j);
     TAP_OK(committed_verified(path) == 31 + MIG_JOURNAL_BATCH, "close commits");
-    journal_unlink(path);
+    gz_migrate_journal_remove(path);
 }
 
 /* kill -9 with a batch open: what was committed stays verified, the open batch is lost and
@@ -185,7 +175,7 @@ static void t_kill9(void)
     TAP_OK(existing == 7, "the lost batch's 7 found at the destination, not recopied (%lld)",
            (long long)existing);
     mig_journal_close(&j);
-    journal_unlink(path);
+    gz_migrate_journal_remove(path);
 }
 
 /* Statements are prepared once: the connection's statement count stays flat. */
@@ -205,7 +195,7 @@ static void t_statements(void)
     TAP_OK(open_stmts(&j) <= before + 1, "still %d after 50 more objects", open_stmts(&j));
     TAP_OK(mig_journal_count(&j, "verified") == 55, "55 verified");
     mig_journal_close(&j);
-    journal_unlink(path);
+    gz_migrate_journal_remove(path);
 }
 
 int main(void)
