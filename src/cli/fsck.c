@@ -17,7 +17,8 @@
 #define SCRUB_DEFAULT_RATE "50M"
 #define FSCK_SHOW_MAX 4096 /* escaped bucket/key text */
 /* The stored header of an object encrypted at rest (SSE_HEADER, src/s3/sse_int.h): its body
- * is ciphertext, so its MD5 is not the ETag; the AEAD tags check it when it is read. */
+ * is ciphertext, so its MD5 is not the ETag; its block CRCs (over the ciphertext) are checked
+ * as for any body, and the AEAD tags check it again when it is read. */
 #define FSCK_OPAQUE_HEADER "x-gzy-sse"
 
 struct fsck_cli {
@@ -40,10 +41,11 @@ static void fsck_usage(FILE *f, bool scrub)
         fprintf(f,
                 "usage: gzy scrub --data DIR [--rate RATE] [--json]\n"
                 "\n"
-                "Reads every stored body at a bounded rate and checks it against its ETag\n"
-                "(MD5; a multipart ETag from the MD5 of each part), reporting corrupted\n"
-                "objects by bucket/key. RATE is bytes per second with an optional K, M or G\n"
-                "(powers of 1024); default %s, 0 = unlimited. The server must be stopped.\n"
+                "Reads every stored body at a bounded rate and checks its block CRC32Cs and\n"
+                "its ETag (MD5; a multipart ETag from the MD5 of each part; not for bodies\n"
+                "encrypted at rest), reporting corrupted objects by bucket/key. RATE is bytes\n"
+                "per second with an optional K, M or G (powers of 1024); default %s,\n"
+                "0 = unlimited. The server must be stopped.\n"
                 "Exit: 0 clean, 1 problems found, 2 could not run.\n",
                 SCRUB_DEFAULT_RATE);
         return;
@@ -53,7 +55,8 @@ static void fsck_usage(FILE *f, bool scrub)
                "\n"
                "Checks the index against the files (missing files, sizes, orphans, dangling\n"
                "multipart rows, reference counts of shared files), usage counters against a\n"
-               "recount, and every body against its ETag (MD5). The server must be stopped.\n"
+               "recount, and every body against its block CRC32Cs and its ETag (MD5; CRCs\n"
+               "only for bodies encrypted at rest). The server must be stopped.\n"
                "\n"
                "  --repair               remove orphan files, fix reference counts and usage\n"
                "                         counters, drop rows that nothing can reach\n"
@@ -220,6 +223,8 @@ static void print_json(const struct fsck_cli *c, const struct store_fsck_stats *
     cJSON_AddNumberToObject(s, "files", (double)st->files);
     cJSON_AddNumberToObject(s, "verified", (double)st->verified);
     cJSON_AddNumberToObject(s, "unverified", (double)st->unverified);
+    cJSON_AddNumberToObject(s, "crc_checked", (double)st->crc_checked);
+    cJSON_AddNumberToObject(s, "unprotected", (double)st->unprotected);
     cJSON_AddNumberToObject(s, "bytes_read", (double)st->bytes_read);
     cJSON_AddNumberToObject(s, "problems", (double)st->problems);
     cJSON_AddNumberToObject(s, "repaired", (double)st->repaired);
@@ -237,10 +242,12 @@ static void print_text(const struct fsck_cli *c, const struct store_fsck_stats *
                (long long)st->buckets, (long long)st->objects, (long long)st->parts,
                (long long)st->uploads, (long long)st->files);
     if (c->o.content)
-        printf("%lld bodies verified (%.1f MiB read), %lld not verifiable (encrypted at rest,"
-               " or an ETag that is no MD5)\n",
-               (long long)st->verified, (double)st->bytes_read / 1048576.0,
-               (long long)st->unverified);
+        printf("%lld bodies verified against their ETag, %lld against their block CRCs (%.1f MiB"
+               " read); %lld not verifiable against the ETag (encrypted at rest, or an ETag that"
+               " is no MD5), %lld without CRCs\n",
+               (long long)st->verified, (long long)st->crc_checked,
+               (double)st->bytes_read / 1048576.0, (long long)st->unverified,
+               (long long)st->unprotected);
     if (st->problems == 0)
         printf("%s: clean\n", c->o.data_dir);
     else

@@ -162,3 +162,8 @@ enum s3_err s3_err_from_gz(int err)
     default: return S3_ERR_INTERNAL_ERROR;
     }
 }
+
+enum s3_err s3_err_from_body(int status)
+{
+    return status == -ETIMEDOUT ? S3_ERR_REQUEST_TIMEOUT : S3_ERR_INCOMPLETE_BODY;
+}

@@ -78,5 +78,8 @@ struct s3_err_info {
 const struct s3_err_info *s3_err_info(enum s3_err e);
 /* Maps a GZ_E* / negative errno to the S3 error a client should see. */
 enum s3_err s3_err_from_gz(int err);
+/* The error for a request body that ended badly (an on_end status < 0): RequestTimeout when
+ * the client sent too slowly or stalled (-ETIMEDOUT), else IncompleteBody. */
+enum s3_err s3_err_from_body(int status);
 
 #endif

@@ -234,7 +234,7 @@ static void part_put_on_end(struct http_req *req, int status, void *ud)
         return;
     pp->replied = true;
     if (status < 0)
-        part_put_fail(pp, S3_ERR_INCOMPLETE_BODY);
+        part_put_fail(pp, s3_err_from_body(status));
     if (pp->err != S3_OK) {
         part_put_reply_err(pp);
         return;
@@ -559,6 +559,8 @@ static void part_copy_step(struct http_req *req, void *arg)
             return;
     }
     if (rc == GZ_ECORRUPT) {
+        store_reader_mark_corrupt(pc->rd, "a segment does not authenticate (found by a "
+                                          "copy)");
         log_error("request %s: SSE: copy source does not authenticate (tampered or corrupt "
                   "on disk)",
                   pc->hop.r->info->request_id);

@@ -7,8 +7,10 @@
  * The first segment is read before any header goes out, so damage there (or an object the
  * scrub marked corrupt) is a 500 InternalError; damage found later cuts the connection short
  * (the client sees a truncated body, never a wrong one). Both are logged with bucket/key; the
- * store counts them (GET /admin/v1/scrub). Bodies encrypted at rest are left to their AEAD
- * tags instead (a segment that does not authenticate fails the same two ways).
+ * store counts them and marks the object corrupt (GET /admin/v1/scrub). Bodies encrypted at
+ * rest are checked twice: the store's block CRCs over the stored ciphertext (the same place,
+ * the same marks and counts as for plaintext), then each segment's AEAD tag; a segment that
+ * fails either fails the same two ways.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -104,14 +106,17 @@ static void get_sse_free(void *arg)
 
 static void get_pump(struct get_ctx *g);
 
-/* Next piece of plaintext; a tampered segment fails here (logged). */
+/* Next piece of plaintext; a damaged or tampered segment fails here (logged; a failed block
+ * CRC was also counted and the object marked by the store). */
 static int get_sse_next(struct get_ctx *g, struct store_segment *seg)
 {
     struct gz_slice s;
     int rc = s3__sse_get_read(g->sse, g->pos, GZ_MIN(g->remaining, GET_SEGMENT_MAX), &s);
     if (rc == GZ_ECORRUPT)
-        log_error("request %s: SSE: %.*s/%.*s: segment at %lld does not authenticate "
-                  "(tampered or corrupt on disk)",
+        store_reader_mark_corrupt(g->rd, "a segment does not authenticate (found by a read)");
+    if (rc == GZ_ECORRUPT)
+        log_error("request %s: SSE: %.*s/%.*s: segment at %lld fails its block CRC or does not"
+                  " authenticate (corrupt on disk or tampered)",
                   g->r->info->request_id, (int)g->r->bucket.len, g->r->bucket.ptr,
                   (int)g->r->key.len, g->r->key.ptr, (long long)g->pos);
     seg->fd = -1;
@@ -268,11 +273,10 @@ static enum s3_err get_open(struct get_ctx *g, char *msg, size_t msgsz)
             log_error("request %s: open object: %s", r->info->request_id, gz_strerror(rc));
         return e;
     }
+    /* Encrypted bodies keep the store's CRC check too: the stored ciphertext's blocks are
+     * verified as they are read (a damaged block is counted and the object marked corrupt,
+     * as for plaintext; CRC32C costs little next to the AEAD), then the AEAD tags. */
     http_req_on_free(r->req, get_reader_close, g->rd);
-    /* Encrypted bodies are authenticated per segment by their AEAD tags (sse_get.c); a CRC
-     * check would make damage in one block (the header's) fail every range. */
-    if (s3__sse_is_encrypted(g->meta.headers))
-        store_reader_set_verify(g->rd, false);
     return S3_OK;
 }
 
@@ -305,12 +309,18 @@ static enum s3_err get_sse_check(struct get_ctx *g)
     if (g->sse == NULL || g->len == 0 || gz_slice_eq_cstr(g->r->info->method, "HEAD"))
         return S3_OK;
     g->pos = g->start;
-    if (s3__sse_get_read(g->sse, g->start, 1, &s) == 0)
+    int rc = s3__sse_get_read(g->sse, g->start, 1, &s);
+    if (rc == 0)
         return S3_OK;
-    log_error("request %s: SSE: %.*s/%.*s: segment at %lld does not authenticate (tampered or "
-              "corrupt on disk)",
+    if (rc == GZ_ECORRUPT)
+        store_reader_mark_corrupt(g->rd, "a segment does not authenticate (found by a read)");
+    log_error("request %s: SSE: %.*s/%.*s: reading the segment at %lld failed before the "
+              "headers: %s",
               g->r->info->request_id, (int)g->r->bucket.len, g->r->bucket.ptr, (int)g->r->key.len,
-              g->r->key.ptr, (long long)g->start);
+              g->r->key.ptr, (long long)g->start,
+              rc == GZ_ECORRUPT ? "it fails its block CRC or does not authenticate (corrupt on"
+                                  " disk or tampered)"
+                                : gz_strerror(rc));
     return S3_ERR_INTERNAL_ERROR;
 }
 

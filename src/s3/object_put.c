@@ -156,7 +156,7 @@ static void put_end(struct http_req *req, int status, void *ud)
     if (c->replied)
         return;
     if (c->err != S3_OK || status < 0) {
-        put_reply_error(c, c->err != S3_OK ? c->err : S3_ERR_INCOMPLETE_BODY, NULL);
+        put_reply_error(c, c->err != S3_OK ? c->err : s3_err_from_body(status), NULL);
         return;
     }
     if (s3_payload_settle(c->pl, false, put_finish, c) == 0)

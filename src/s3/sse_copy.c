@@ -128,6 +128,8 @@ static void sse_copy_step(struct http_req *req, void *arg)
             return;
     }
     if (rc == GZ_ECORRUPT) {
+        store_reader_mark_corrupt(c->rd, "a segment does not authenticate (found by a "
+                                          "copy)");
         log_error("request %s: SSE: copy source does not authenticate at %lld (tampered or "
                   "corrupt on disk)",
                   c->hop.r->info->request_id, (long long)c->pos);

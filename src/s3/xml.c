@@ -245,7 +245,7 @@ static void small_body_end(struct http_req *req, int status, void *ud)
     sb->called = true;
     enum s3_err e = sb->err;
     if (e == S3_OK && status < 0)
-        e = S3_ERR_INCOMPLETE_BODY;
+        e = s3_err_from_body(status);
     if (e == S3_OK) {
         char msg[256] = "";
         e = s3_payload_finish(sb->pl, msg, sizeof(msg));

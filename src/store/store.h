@@ -277,6 +277,11 @@ int store_reader_next(struct store_reader *r, int64_t max, struct store_segment 
  * when the store verifies reads): for callers that authenticate the bytes themselves, e.g.
  * AEAD-encrypted bodies, whose segments must stay independently readable. */
 void store_reader_set_verify(struct store_reader *r, bool on);
+/* Counts a read failure and marks the object this reader opened corrupt, as a failed block
+ * CRC does (queued to the committer, not waited for; guarded so that a newer version is never
+ * marked). For callers that authenticate the bytes themselves: an AEAD tag that fails on
+ * blocks whose CRCs pass. Once per reader: a no-op if the reader already marked it. */
+void store_reader_mark_corrupt(struct store_reader *r, const char *what);
 /* Convenience: copies up to n bytes into buf; returns bytes read, 0 at end, or negative. */
 int64_t store_reader_read(struct store_reader *r, void *buf, size_t n);
 void store_reader_close(struct store_reader *r); /* NULL-safe */
@@ -391,9 +396,10 @@ struct store_fsck_opts {
     bool repair;                /* fix what is safe: orphans, counts, dangling rows */
     bool drop_missing;          /* with repair: also drop object/part rows whose file is gone */
     int64_t rate;               /* content reads in bytes per second; 0 = unlimited */
-    /* Bodies whose stored headers (or whose upload's headers) hold this name are not
-     * content-checked but counted as unverified: their bytes are not what the ETag was
-     * computed over (encrypted at rest: "x-gzy-sse"). NULL = check every body. */
+    /* Bodies whose stored headers (or whose upload's headers) hold this name get their block
+     * CRCs checked but not their MD5 against the ETag, and count as unverified: their bytes
+     * are not what the ETag was computed over (encrypted at rest: "x-gzy-sse"). NULL = check
+     * every body against its ETag. */
     const char *opaque_header;
     void (*report)(const struct store_fsck_problem *p, void *ud);
     void *ud;
@@ -402,7 +408,7 @@ struct store_fsck_opts {
 struct store_fsck_stats {
     int64_t buckets, objects, uploads, parts, files;
     int64_t verified;           /* bodies whose content was checked */
-    int64_t unverified;         /* bodies not checked: opaque, or an ETag that is no MD5 */
+    int64_t unverified;         /* bodies whose ETag was not checked: opaque, or no MD5 */
     int64_t crc_checked;        /* bodies whose block CRCs were checked */
     int64_t unprotected;        /* bodies without CRCs (written before index schema 3) */
     int64_t bytes_read;

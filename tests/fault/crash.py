@@ -15,7 +15,8 @@ data folder, and checked:
     by the harness (one at a time per key, a copy holds its source and destination), so
     "last acknowledged" is exact; after the check a key's allowed set becomes what was read;
   * listing agrees with GET, and the usage counters (GET /admin/v1/usage) equal the sum of
-    the listed objects per bucket and for the tenant;
+    the listed objects' stored sizes per bucket and for the tenant (an object encrypted at
+    rest occupies its envelope: stored_size() of each body);
   * no orphan files in DATA/objects after start-up (every file has a `files` row in the
     index and every `files` row has its file);
   * every acknowledged part of an upload that was neither completed nor aborted is still
@@ -26,6 +27,7 @@ State accumulates across rounds on the same data. A failure raises CrashFailure 
 round, the bucket/key and the evidence (what was read, what was allowed, the key's history).
 
   tests/fault/crash.py --rounds 500 [--threads 4] [--seed N] [--bin build/san/gzy] [-v]
+      [--sse 0.3] [--time-budget SECONDS]
   tests/fault/crash.py --powerloss drop|keep-some|garble|mixed ...   (power loss instead
       of kill -9: only what was fsynced survives; README.md, "Power loss")
 """
@@ -50,6 +52,7 @@ import harness as h  # noqa: E402
 import tenancy  # noqa: E402
 
 MiB = 1024 * 1024
+SSE_SEG = 64 * 1024  # plaintext bytes per segment of the encryption envelope
 DELETED = "DELETED"
 KEYS_PER_BUCKET = 12
 KEY_NAMES = ["k%02d" % i for i in range(KEYS_PER_BUCKET - 3)] + \
@@ -61,22 +64,37 @@ class CrashFailure(AssertionError):
     pass
 
 
+def stored_size(plain):
+    """Bytes one body of `plain` plaintext bytes occupies encrypted at rest (docs/encryption.md,
+    src/s3/sse_crypto.c s3__sse_stored_size): a 16-byte header, then each segment of up to
+    64 KiB with its 16-byte tag; an empty body is one empty segment."""
+    nseg = 1 if plain == 0 else (plain + SSE_SEG - 1) // SSE_SEG
+    return 16 + plain + 16 * nseg
+
+
 class Stop(Exception):
     """The server was killed: the thread stops issuing operations."""
 
 
 class Value:
     """One possible content of a key: the bytes' SHA-256, MD5 and size, the ETag (one of
-    `etags`), user metadata and Content-Type."""
+    `etags`), user metadata and Content-Type. `bodies`: the plaintext size of each body it is
+    stored as (its parts, for a multipart upload; one otherwise: a copy is one body), which
+    gives its stored size when it is encrypted at rest."""
 
-    __slots__ = ("sha", "md5", "size", "etags", "meta", "ctype", "origin")
+    __slots__ = ("sha", "md5", "size", "etags", "meta", "ctype", "origin", "bodies")
 
-    def __init__(self, sha, md5, size, etags, meta, ctype, origin):
+    def __init__(self, sha, md5, size, etags, meta, ctype, origin, bodies=None):
         self.sha, self.md5, self.size = sha, md5, size
+        self.bodies = tuple(bodies) if bodies is not None else (size,)
         self.etags = tuple(etags)  # a copy may keep the source's ETag or get the bytes' MD5
         self.meta = tuple(sorted(meta.items()))
         self.ctype = ctype
         self.origin = origin  # "r3 t1 put #57": which operation wrote it
+
+    def stored(self, encrypted):
+        """What it adds to the usage counters (bytes on disk)."""
+        return sum(stored_size(n) for n in self.bodies) if encrypted else self.size
 
     @property
     def etag(self):
@@ -103,6 +121,7 @@ class KeyState:
         self.bucket, self.key = bucket, key
         self.lock = threading.Lock()
         self.possible = [DELETED]  # allowed values now
+        self.encrypted = False     # at the last check: encrypted at rest
         self.inflight = None       # value of the operation waiting for its answer
         self.history = []          # recent events, for the evidence
 
@@ -461,7 +480,8 @@ class Harness:
             for n in range(1, len(parts) + 1))
         whole = b"".join(parts)
         value = Value(hashlib.sha256(whole).hexdigest(), h.md5_hex(whole), len(whole),
-                      [h.multipart_etag(parts).strip('"')], meta, ctype, origin)
+                      [h.multipart_etag(parts).strip('"')], meta, ctype, origin,
+                      bodies=[len(p) for p in parts])
         up.maybe_gone = True
         resp = self._write(ks, "mpu-complete", value, lambda: self.request(
             "POST", ks.bucket, ks.key, query=[("uploadId", up.upload_id)], body=body.encode()))
@@ -628,12 +648,16 @@ class Harness:
         self.verify()
         self.stats.rounds += 1
 
-    def run(self, time_budget=None):
-        """Runs the rounds (stopping early once time_budget seconds have passed, if given,
-        after at least one round); returns the stats. Raises CrashFailure."""
+    def run(self, time_budget=None, min_rounds=None):
+        """Runs the rounds; returns the stats. Raises CrashFailure. With time_budget (seconds),
+        no round starts once it is spent (rounds are short: a round never starts past the
+        budget, so the run ends at most one round after it); with min_rounds too, fewer rounds
+        than that by then is a failure (the run was not bounded in time)."""
         t0 = time.monotonic()
-        self.out("crash harness: seed %d, %d rounds, %d threads, server %s"
-                 % (self.seed, self.rounds, self.threads, self.server.bin))
+        self.out("crash harness: seed %d, %d rounds, %d threads, server %s%s%s"
+                 % (self.seed, self.rounds, self.threads, self.server.bin,
+                    ", %.0f%% of writes encrypted at rest" % (100 * self.sse) if self.sse else "",
+                    ", time budget %.0fs" % time_budget if time_budget is not None else ""))
         for _ in range(self.rounds):
             rt = time.monotonic()
             self.run_round()
@@ -645,6 +669,10 @@ class Harness:
                 break
         self.elapsed = time.monotonic() - t0
         self.out(self.summary())
+        if min_rounds is not None and self.stats.rounds < min_rounds:
+            raise CrashFailure("only %d rounds of at least %d ran within the time budget of"
+                               " %.0fs (%s)" % (self.stats.rounds, min_rounds, time_budget,
+                                                self.summary()))
         return self.stats
 
     def summary(self):
@@ -815,9 +843,12 @@ class Harness:
             self.fail("listing says size/ETag %r, GET %r" % (listed[ks.key], (got.size, got.etag)),
                       ks)
         got.origin = match[0].origin
+        got.bodies = match[0].bodies
         ks.possible = [got]
         ks.log("round %d check: %s" % (self.round, got.origin))
-        return got.size, 1
+        # Usage counts stored bytes: an object encrypted at rest occupies its envelope.
+        ks.encrypted = bool(resp.headers.get("x-amz-server-side-encryption"))
+        return got.stored(ks.encrypted), 1
 
     def check_usage(self, totals):
         resp = tenancy.admin_request(self.server, "GET", "/admin/v1/usage")
@@ -835,7 +866,8 @@ class Harness:
             want_total[0] += nbytes
             want_total[1] += nobj
             if seen.get(b) != (nbytes, nobj):
-                self.fail("usage of bucket %s is %r; the listed objects add up to %r"
+                self.fail("usage of bucket %s is %r; the listed objects' stored sizes add up"
+                          " to %r"
                           % (b, seen.get(b), (nbytes, nobj)),
                           extra=json.dumps(resp.json, indent=1)[:3000])
         if len(tenant_sum) == 1:  # our buckets are the tenant's only buckets
@@ -925,7 +957,9 @@ def main():
                     help="fraction of PUTs and multipart uploads encrypted at rest (AES256 or"
                          " SM4); 0 by default")
     ap.add_argument("--no-usage-check", action="store_true",
-                    help="skip the usage counter check (with --sse: usage counts stored bytes)")
+                    help="skip the usage counter check")
+    ap.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                    help="start no round after SECONDS; fail if fewer than --rounds ran")
     ap.add_argument("--powerloss", metavar="MODE", default=None,
                     choices=POWERLOSS_MODES + ("mixed",),
                     help="simulate power losses instead of kill -9 (the LD_PRELOAD shim in"
@@ -957,7 +991,8 @@ def main():
     rc = 0
     try:
         hr.start()
-        hr.run()
+        hr.run(time_budget=args.time_budget,
+               min_rounds=args.rounds if args.time_budget is not None else None)
         hr.server.stop()
         p = tenancy.run_gzy("fsck", "--data", hr.server.data_dir, check=False)
         print(p.stdout.strip())

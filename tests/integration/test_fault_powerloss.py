@@ -7,7 +7,9 @@ deletes gone, nothing torn, no orphans after start-up, usage counters exact, `gz
     data and names in fsynced folders; what does not: the rest).
   * test_rounds: GZY_POWERLOSS_ROUNDS (24) power losses under concurrent load against GZY_BIN
     (the ASan+UBSan server in `make test`: the ASan runtime is put first in LD_PRELOAD), in
-    mixed modes (drop / keep-some / garble), some at the Nth file call, some during recovery.
+    mixed modes (drop / keep-some / garble), some at the Nth file call, some during recovery,
+    with GZY_POWERLOSS_SSE (0.3) of the writes encrypted at rest, within GZY_POWERLOSS_BUDGET
+    seconds (240: no round starts after it; fewer rounds than asked fails).
   * test_missing_{body,wal}_fsync_is_caught: the shim told to ignore the fsyncs of object
     bodies, or of the index's WAL (a store that forgot them), must make the harness fail.
 """
@@ -27,6 +29,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import crash  # noqa: E402
 
 ROUNDS = int(os.environ.get("GZY_POWERLOSS_ROUNDS", "24"))
+BUDGET = float(os.environ.get("GZY_POWERLOSS_BUDGET", "240"))
+SSE = float(os.environ.get("GZY_POWERLOSS_SSE", "0.3"))
 
 MODEL_PROGRAM = textwrap.dedent(r"""
     import os, signal, sys, time
@@ -176,6 +180,7 @@ def fsck(data_dir, *args):
 class PowerLossRoundsTests(unittest.TestCase):
     def harness(self, mode="mixed", nosync=None, **kw):
         srv = crash.PowerLossServer(mode=mode, nosync=nosync, threads=2)
+        kw.setdefault("sse", SSE)
         hr = crash.Harness(out=lambda s: sys.stdout.write(s + "\n"), server=srv,
                            powerloss=True, **kw)
         self.addCleanup(hr.close)
@@ -183,7 +188,7 @@ class PowerLossRoundsTests(unittest.TestCase):
 
     def test_rounds(self):
         hr = self.harness(rounds=ROUNDS, threads=4, recovery_kill_every=6, fsck_every=7)
-        stats = hr.run()
+        stats = hr.run(time_budget=BUDGET, min_rounds=ROUNDS)
         self.assertEqual(stats.rounds, ROUNDS)
         self.assertGreater(sum(stats.acked.values()), ROUNDS * 5, hr.summary())
         for kind in ("put", "delete", "copy", "mpu-complete"):
@@ -205,6 +210,8 @@ class PowerLossRoundsTests(unittest.TestCase):
         self.assertEqual(doc["problems"], [])
         present = sum(1 for k in hr.keys.values() if k.possible[0] is not crash.DELETED)
         self.assertEqual(doc["stats"]["objects"], present, doc["stats"])
+        if SSE > 0:  # the usage check held with encrypted objects among them
+            self.assertGreater(sum(1 for k in hr.keys.values() if k.encrypted), 0, hr.summary())
 
     def _forgotten_fsync(self, nosync):
         hr = self.harness(mode="drop", nosync=nosync, rounds=10, threads=4,

@@ -4,8 +4,10 @@
  * damage is made by hand and must be reported against the right object, and --repair must
  * fix what it may (and only that): a flipped byte (content), a deleted file (missing, dropped
  * only with drop_missing), an orphan file, a stray name, tampered usage and reference
- * counters; an object encrypted at rest is not mistaken for a corrupted one; the LOCK of an
- * open store refuses the check; the scrub rate is honoured.
+ * counters; an object encrypted at rest is not mistaken for a corrupted one, but its block
+ * CRCs are checked all the same (a simple object, a multipart one and a pending upload part,
+ * each with a flipped byte); the LOCK of an open store refuses the check; the scrub rate is
+ * honoured.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -176,6 +178,8 @@ struct seen {
     int kinds[64];
     char keys[64][64];
     bool repaired[64];
+    char details[64][128];
+    int parts[64];
 };
 
 static void on_problem(const struct store_fsck_problem *p, void *ud)
@@ -190,6 +194,8 @@ static void on_problem(const struct store_fsck_problem *p, void *ud)
     snprintf(s->keys[s->n], sizeof(s->keys[0]), "%.*s", (int)GZ_MIN(p->key.len, 63),
              (const char *)p->key.ptr);
     s->repaired[s->n] = p->repaired;
+    snprintf(s->details[s->n], sizeof(s->details[0]), "%s", p->detail);
+    s->parts[s->n] = p->part;
     s->n++;
 }
 
@@ -526,6 +532,201 @@ static void t_rate(void)
            (long long)st.bytes_read, floor);
 }
 
+/* ---- bodies encrypted at rest: the ETag cannot be checked, the block CRCs can ---- */
+
+#define ENC_BIG (400 * 1024)
+
+/* The stored headers of an object encrypted at rest (what the s3 layer stores). */
+static void sse_headers(struct gz_buf *enc)
+{
+    gz_buf_init(enc, 4096);
+    store_headers_add(enc, gz_slice_cstr("x-gzy-sse"), gz_slice_cstr("SM4:wrapped-key"));
+}
+
+/* A simple encrypted object: "ciphertext" bytes, an ETag that is not their MD5. */
+static int put_sealed(struct store *s, const char *key, const void *p, size_t n)
+{
+    struct store_waiter wt;
+    struct gz_buf enc;
+    sse_headers(&enc);
+    struct store_meta meta = {.etag = "00112233445566778899aabbccddeeff",
+                              .headers = gz_buf_slice(&enc)};
+    store_waiter_init(&wt);
+    store_object_commit(s, writer_with(s, p, n), gz_slice_cstr("bk"), gz_slice_cstr(key), &meta,
+                        store_waiter_done, &wt);
+    int rc = store_waiter_wait(&wt);
+    gz_buf_free(&enc);
+    return rc;
+}
+
+/* An encrypted two-part object at key and an encrypted upload left pending at pkey (part
+ * ETags are the plaintext's MD5: here the MD5 of other bytes than those stored). */
+static int multipart_sealed(struct store *s, const char *key, const char *pkey, const uint8_t *p)
+{
+    char uid[STORE_UPLOAD_ID_LEN + 1], puid[STORE_UPLOAD_ID_LEN + 1];
+    struct store_part parts[2] = {{.number = 1, .size = 150000}, {.number = 2, .size = 90000}};
+    struct gz_buf enc;
+    sse_headers(&enc);
+    int rc =
+        store_upload_create(s, gz_slice_cstr("bk"), gz_slice_cstr(key), gz_buf_slice(&enc), uid);
+    if (rc == 0)
+        rc = store_upload_create(s, gz_slice_cstr("bk"), gz_slice_cstr(pkey), gz_buf_slice(&enc),
+                                 puid);
+    gz_buf_free(&enc);
+    for (int i = 0; rc == 0 && i < 2; i++) {
+        struct store_waiter wt;
+        store_waiter_init(&wt);
+        snprintf(parts[i].etag, sizeof(parts[i].etag), "%031d%d", 0, i + 1);
+        store_upload_part_commit(s, uid, i + 1, writer_with(s, p + 1000 * i, (size_t)parts[i].size),
+                                 parts[i].etag, store_waiter_done, &wt);
+        rc = store_waiter_wait(&wt);
+    }
+    if (rc == 0) {
+        struct store_waiter wt;
+        store_waiter_init(&wt);
+        store_upload_part_commit(s, puid, 1, writer_with(s, p + 7, 100000),
+                                 "ffffffffffffffffffffffffffffffff", store_waiter_done, &wt);
+        rc = store_waiter_wait(&wt);
+    }
+    if (rc < 0)
+        return rc;
+    struct store_meta meta = {.etag = "0123456789abcdef0123456789abcdef-2"};
+    struct store_waiter wt;
+    store_waiter_init(&wt);
+    store_upload_complete(s, gz_slice_cstr("bk"), gz_slice_cstr(key), uid, parts, 2, &meta,
+                          store_waiter_done, &wt);
+    return store_waiter_wait(&wt);
+}
+
+static char *fixture_sealed(void)
+{
+    char tmpl[] = "/tmp/gzfsck-sse.XXXXXX";
+    char *d = gz_strdup(mkdtemp(tmpl));
+    struct store_config cfg = {.data_dir = d, .inline_max = INLINE_MAX, .sync = 0};
+    struct store *s = NULL;
+    uint8_t *big = gz_malloc(ENC_BIG);
+    fill(big, ENC_BIG, 11);
+    struct store_bucket b = {.name = "bk", .region = "cn-sh", .owner = "tenant-a"};
+    int rc = store_open(&cfg, &s);
+    if (rc == 0)
+        rc = store_bucket_create(s, &b);
+    if (rc == 0)
+        rc = put_sealed(s, "enc-big", big, ENC_BIG);
+    if (rc == 0)
+        rc = put_sealed(s, "enc-small", big, 300);
+    if (rc == 0)
+        rc = multipart_sealed(s, "enc-mp", "enc-pending", big);
+    if (rc != 0) {
+        printf("# sealed fixture: %s\n", gz_strerror(rc));
+        exit(1);
+    }
+    store_close(s);
+    gz_free(big);
+    return d;
+}
+
+/* The body file a query's first row names (hex(file) in column 0). */
+static bool path_of(const char *d, const char *q, char out[600])
+{
+    char path[512];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    bool ok = false;
+    snprintf(path, sizeof(path), "%s/index.db", d);
+    if (sqlite3_open(path, &db) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, q, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+        const char *hex = (const char *)sqlite3_column_text(st, 0);
+        if (hex != NULL && strlen(hex) == 32) {
+            char lower[33];
+            for (int i = 0; i < 33; i++)
+                lower[i] = (char)(hex[i] >= 'A' && hex[i] <= 'F' ? hex[i] + 32 : hex[i]);
+            snprintf(out, 600, "%s/objects/%.2s/%s", d, lower, lower);
+            ok = true;
+        }
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return ok;
+}
+
+/* Was a content problem reported for key (part, or 0) with text in its detail? */
+static bool has_content(const struct seen *s, const char *key, int part, const char *text,
+                        bool repaired)
+{
+    for (int i = 0; i < s->n; i++) {
+        if (s->kinds[i] == STORE_FSCK_CONTENT && strcmp(s->keys[i], key) == 0 &&
+            s->parts[i] == part && strstr(s->details[i], text) != NULL &&
+            s->repaired[i] == repaired)
+            return true;
+    }
+    return false;
+}
+
+/* One flipped byte in a sealed body: fsck and scrub report it against key (and part), as
+ * the failing CRC32C block; --repair leaves it reported and unrepaired, as for a plain body. */
+static void sealed_damage(const char *d, const char *path, off_t at, const char *key, int part,
+                          const char *block)
+{
+    struct seen seen;
+    struct store_fsck_stats st;
+    flip_byte(path, at);
+    int rc = run(d, true, true, false, false, &seen, &st);
+    TAP_OK(rc == 0 && st.problems == 1 && has_content(&seen, key, part, block, false),
+           "fsck: %s part %d: a flipped byte at %lld is reported as %s (%lld problems)", key, part,
+           (long long)at, block, (long long)st.problems);
+    rc = run(d, false, true, false, false, &seen, &st);
+    TAP_OK(rc == 0 && st.problems == 1 && has_content(&seen, key, part, block, false),
+           "scrub: reported too (%lld problems)", (long long)st.problems);
+    rc = run(d, true, true, true, false, &seen, &st);
+    TAP_OK(rc == 0 && st.problems == 1 && st.repaired == 0 &&
+               has_content(&seen, key, part, block, false),
+           "--repair reports it and leaves it unrepaired (%lld repaired)", (long long)st.repaired);
+    flip_byte(path, at);
+    rc = run(d, true, true, false, false, &seen, &st);
+    TAP_OK(rc == 0 && st.problems == 0, "clean again once the byte is restored");
+}
+
+static void t_encrypted(void)
+{
+    char *d = fixture_sealed(), path[600];
+    struct seen seen;
+    struct store_fsck_stats st;
+    int rc = run(d, true, true, false, false, &seen, &st);
+    TAP_OK(rc == 0 && st.problems == 0, "sealed store is clean: %s, %lld problems", gz_strerror(rc),
+           (long long)st.problems);
+    /* enc-big, enc-small, the two parts of enc-mp, the pending part: CRCs only. */
+    TAP_OK(st.verified == 0 && st.unverified == 4 && st.crc_checked == 5,
+           "no ETag check, 4 unverified (%lld), 5 bodies CRC-checked (%lld), %lld verified",
+           (long long)st.unverified, (long long)st.crc_checked, (long long)st.verified);
+    TAP_OK(st.bytes_read >= ENC_BIG + 300 + 240000 + 100000, "every body read (%lld bytes)",
+           (long long)st.bytes_read);
+    TAP_OK(path_of(d, "SELECT hex(file) FROM objects WHERE key=CAST('enc-big' AS BLOB)", path),
+           "file of enc-big");
+    sealed_damage(d, path, 300000, "enc-big", 0, "block 4 ");
+    TAP_OK(path_of(d,
+                   "SELECT hex(file) FROM object_parts WHERE key=CAST('enc-mp' AS BLOB)"
+                   " AND num=2",
+                   path),
+           "file of part 2 of enc-mp");
+    sealed_damage(d, path, 70000, "enc-mp", 2, "block 1 ");
+    TAP_OK(path_of(d, "SELECT hex(file) FROM upload_parts", path), "file of the pending part");
+    sealed_damage(d, path, 5, "enc-pending", 1, "block 0 ");
+    /* An inline sealed body: its CRCs are in the index. */
+    TAP_OK(sql(d, "UPDATE inline_bodies SET data=CAST(zeroblob(300) AS BLOB) WHERE id=(SELECT"
+                  " body FROM objects WHERE key=CAST('enc-small' AS BLOB))") == SQLITE_OK,
+           "inline body of enc-small overwritten");
+    rc = run(d, false, true, false, false, &seen, &st);
+    TAP_OK(rc == 0 && st.problems == 1 && has_content(&seen, "enc-small", 0, "block 0 ", false),
+           "scrub reports the inline body's CRC failure (%lld problems)", (long long)st.problems);
+    /* Without opaque_header the ETags would be wrong: that is what the option prevents. */
+    struct store_fsck_opts o = {.data_dir = d, .content = true};
+    rc = store_fsck_run(&o, &st);
+    TAP_OK(rc == 0 && st.problems >= 4, "with no opaque header, the ETags fail (%lld)",
+           (long long)st.problems);
+    nftw(d, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    gz_free(d);
+}
+
 int main(void)
 {
     dir = fixture();
@@ -539,6 +740,7 @@ int main(void)
     TAP_RUN(t_inline_bodies);
     TAP_RUN(t_locked);
     TAP_RUN(t_rate);
+    TAP_RUN(t_encrypted);
     nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
     gz_free(dir);
     return tap_done();

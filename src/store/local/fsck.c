@@ -12,8 +12,10 @@
  *            its owner row (dangling); multipart layout (numbers, offsets, total size).
  *   refs     `files`.refs against the number of rows naming each id.
  *   usage    per-bucket and per-owner counters against a recount of the objects.
- *   content  MD5 of every body against its ETag (a multipart ETag is recomputed from the MD5
- *            of each part), read at a bounded rate.
+ *   content  every body read at a bounded rate: its block CRC32Cs (files.crc, inline CRCs)
+ *            and its MD5 against its ETag (a multipart ETag is recomputed from the MD5 of
+ *            each part). Bodies encrypted at rest (opts.opaque_header) and ETags of another
+ *            form get the CRC check only: their ETag is not the stored bytes' MD5.
  * With --repair the row, refs and usage repairs run in one transaction; files whose last
  * reference it dropped are unlinked after the COMMIT, as the committer does, so a crash of
  * fsck leaves at worst orphans, never a row naming a missing file.
@@ -902,13 +904,15 @@ static void fsck_crc_verdict(struct fsck *f, struct store_fsck_problem *p, struc
                     (long long)(c->bad * STORE_CRC_BLOCK));
 }
 
-/* MD5 of a body file (and its CRCs checked into *crc, if not NULL): 0, -ENOENT, or -errno. */
-static int file_md5(struct fsck *f, const uint8_t id[STORE__ID_LEN], uint8_t md5[16],
+/* MD5 of a body file (md5 NULL: none computed) and its CRCs checked into *crc (if not NULL):
+ * 0, -ENOENT, or -errno. */
+static int file_md5(struct fsck *f, const uint8_t id[STORE__ID_LEN], uint8_t *md5,
                     struct fsck_crc *crc)
 {
     int64_t off = 0;
     char rel[64];
-    memset(md5, 0, 16);
+    if (md5 != NULL)
+        memset(md5, 0, 16);
     file_rel(id, rel);
     int fd = openat(f->objfd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
@@ -926,14 +930,16 @@ static int file_md5(struct fsck *f, const uint8_t id[STORE__ID_LEN], uint8_t md5
         }
         fsck_crc_chunk(f, crc, off, (size_t)n);
         off += n;
-        gz_hash_update(&h, f->buf, (size_t)n);
+        if (md5 != NULL)
+            gz_hash_update(&h, f->buf, (size_t)n);
         f->st->bytes_read += n;
         rate_wait(f, (size_t)n); /* pays for this read before the next one */
     }
     close(fd);
     uint8_t out[GZ_HASH_MAX_LEN];
     gz_hash_final(&h, out);
-    memcpy(md5, out, 16);
+    if (md5 != NULL)
+        memcpy(md5, out, 16);
     return rc;
 }
 
@@ -967,7 +973,9 @@ static void content_verdict(struct fsck *f, struct store_fsck_problem *p, const 
         fsck_report(f, p, "the bytes' MD5 is %s, the ETag %s", got, want);
 }
 
-/* A multipart object: MD5 of each part's file, then the ETag over them ("<md5>-N"). */
+/* A multipart object: MD5 of each part's file, then the ETag over them ("<md5>-N"). With
+ * etag NULL (encrypted at rest, or an ETag of another form) only the parts' block CRCs are
+ * checked, and parts without CRCs are not read. */
 static int content_multipart(struct fsck *f, struct store_fsck_problem *base, int64_t bid,
                              const char *etag)
 {
@@ -986,11 +994,15 @@ static int content_multipart(struct fsck *f, struct store_fsck_problem *base, in
     struct gz_hash all;
     gz_hash_init(&all, GZ_HASH_MD5);
     int n = 0, bad = 0;
-    uint8_t id[STORE__ID_LEN], md5[16];
+    uint8_t id[STORE__ID_LEN], md5[16] = {0};
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         n++;
         struct fsck_crc crc = fsck_crc_col(f, st, 2, sqlite3_column_int64(st, 3));
-        int err = col_id(st, 1, id) ? file_md5(f, id, md5, &crc) : -EINVAL;
+        if (etag == NULL && !crc.has) {
+            f->st->unprotected++; /* nothing to check it against */
+            continue;
+        }
+        int err = col_id(st, 1, id) ? file_md5(f, id, etag ? md5 : NULL, &crc) : -EINVAL;
         struct store_fsck_problem p = *base;
         p.part = sqlite3_column_int(st, 0);
         if (err < 0 && bad++ == 0)
@@ -1006,7 +1018,7 @@ static int content_multipart(struct fsck *f, struct store_fsck_problem *base, in
     gz_hash_final(&all, out);
     if (rc != SQLITE_DONE)
         return store__sql_err(rc);
-    if (bad == 0) {
+    if (etag != NULL && bad == 0) {
         char got[48];
         gz_hex_encode(got, out, 16);
         snprintf(got + 32, sizeof(got) - 32, "-%d", n);
@@ -1041,45 +1053,98 @@ static bool headers_opaque(struct fsck *f, struct gz_slice enc)
     return false;
 }
 
-/* One object (columns: bucket name, key, etag, parts, file, data, bucket id, headers). */
+/* Does the ETag say what MD5 the stored bytes must have (a body of `parts` parts, with these
+ * stored headers)? Not for a body encrypted at rest (its ETag is the plaintext's MD5), nor an
+ * ETag of another form: those are counted unverified, and only their block CRCs checked. */
+static bool etag_checkable(struct fsck *f, const char *etag, int parts, struct gz_slice headers)
+{
+    bool multipart = false;
+    if (etag == NULL || !etag_md5_form(etag, &multipart) || multipart != (parts > 0) ||
+        headers_opaque(f, headers)) {
+        f->st->unverified++;
+        return false;
+    }
+    return true;
+}
+
+/* One body file: its CRCs (and MD5 against etag, if not NULL) checked, problems reported.
+ * Not read if there is nothing to check it against. */
+static void content_file(struct fsck *f, struct store_fsck_problem *p, const uint8_t *id,
+                         const char *etag, struct fsck_crc *crc)
+{
+    uint8_t md5[16];
+    char got[33];
+    if (etag == NULL && !crc->has) {
+        f->st->unprotected++;
+        return;
+    }
+    int err = file_md5(f, id, etag ? md5 : NULL, crc);
+    if (err < 0) {
+        content_unreadable(f, p, id, err);
+        return;
+    }
+    fsck_crc_verdict(f, p, crc);
+    if (etag == NULL || (crc->has && crc->bad != -1))
+        return; /* one report per body */
+    gz_hex_encode(got, md5, 16);
+    content_verdict(f, p, etag, got);
+}
+
+/* One object (columns: bucket name, key, etag, parts, file, data, bucket id, headers, crc,
+ * size). */
 static int content_object(struct fsck *f, sqlite3_stmt *st)
 {
     struct store_fsck_problem p = {0};
     const char *etag = (const char *)sqlite3_column_text(st, 2);
-    bool multipart = false;
     uint8_t id[STORE__ID_LEN], md5[16];
     char got[33];
     p.bucket = store__col_slice(st, 0);
     p.key = store__col_slice(st, 1);
-    if (etag == NULL || !etag_md5_form(etag, &multipart) ||
-        multipart != (sqlite3_column_int(st, 3) > 0) ||
-        headers_opaque(f, store__col_slice(st, 7))) {
-        f->st->unverified++;
-        return 0;
-    }
-    if (multipart)
+    if (!etag_checkable(f, etag, sqlite3_column_int(st, 3), store__col_slice(st, 7)))
+        etag = NULL;
+    if (sqlite3_column_int(st, 3) > 0)
         return content_multipart(f, &p, sqlite3_column_int64(st, 6), etag);
     struct fsck_crc crc = fsck_crc_col(f, st, 8, sqlite3_column_int64(st, 9));
     if (col_id(st, 4, id)) {
-        int err = file_md5(f, id, md5, &crc);
-        if (err < 0) {
-            content_unreadable(f, &p, id, err);
-            return 0;
-        }
-    } else {
-        struct gz_slice d = store__col_slice(st, 5);
-        if (crc.has)
-            crc.bad = store__blocksum_check(crc.crc, (int64_t)d.len, 0, d.ptr, d.len);
-        gz_md5(d.ptr, d.len, md5);
-        rate_wait(f, d.len);
-        f->st->bytes_read += (int64_t)d.len;
+        content_file(f, &p, id, etag, &crc);
+        return 0;
     }
+    if (etag == NULL && !crc.has) {
+        f->st->unprotected++;
+        return 0;
+    }
+    struct gz_slice d = store__col_slice(st, 5);
+    if (crc.has)
+        crc.bad = store__blocksum_check(crc.crc, (int64_t)d.len, 0, d.ptr, d.len);
+    rate_wait(f, d.len);
+    f->st->bytes_read += (int64_t)d.len;
     fsck_crc_verdict(f, &p, &crc);
-    if (crc.has && crc.bad != -1)
+    if (etag == NULL || (crc.has && crc.bad != -1))
         return 0; /* one report per body */
+    gz_md5(d.ptr, d.len, md5);
     gz_hex_encode(got, md5, 16);
     content_verdict(f, &p, etag, got);
     return 0;
+}
+
+/* A pending upload's part (columns: bucket name, key, upload, num, etag, file, upload's
+ * headers, crc, size): its ETag is the part's MD5, unless encrypted at rest. */
+static void content_upload_part(struct fsck *f, sqlite3_stmt *st)
+{
+    struct store_fsck_problem p = {.bucket = store__col_slice(st, 0),
+                                   .key = store__col_slice(st, 1),
+                                   .upload_id = (const char *)sqlite3_column_text(st, 2),
+                                   .part = sqlite3_column_int(st, 3)};
+    const char *etag = (const char *)sqlite3_column_text(st, 4);
+    uint8_t id[STORE__ID_LEN];
+    if (!col_id(st, 5, id)) {
+        f->st->unverified++; /* the structure pass reports the row */
+        return;
+    }
+    if (!etag_checkable(f, etag, 0, store__col_slice(st, 6)))
+        etag = NULL;
+    struct fsck_crc crc = fsck_crc_col(f, st, 7, sqlite3_column_int64(st, 8));
+    content_file(f, &p, id, etag, &crc);
 }
 
 static int pass_content(struct fsck *f)
@@ -1104,7 +1169,6 @@ static int pass_content(struct fsck *f)
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE && rc != 0)
         return rc < 0 ? rc : store__sql_err(rc);
-    /* Pending upload parts: each ETag is the part's MD5. */
     rc = fsck_prepare(f,
                       f->crc_cols ? "SELECT b.name,u.key,p.upload,p.num,p.etag,p.file,u.headers,"
                                     "(SELECT crc FROM files WHERE id=p.file),p.size"
@@ -1116,31 +1180,8 @@ static int pass_content(struct fsck *f)
                       " ORDER BY p.upload,p.num",
                       &st);
     while (rc == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        struct store_fsck_problem p = {.bucket = store__col_slice(st, 0),
-                                       .key = store__col_slice(st, 1),
-                                       .upload_id = (const char *)sqlite3_column_text(st, 2),
-                                       .part = sqlite3_column_int(st, 3)};
-        const char *etag = (const char *)sqlite3_column_text(st, 4);
-        uint8_t id[STORE__ID_LEN], md5[16];
-        char got[33];
-        bool mp;
+        content_upload_part(f, st);
         rc = 0;
-        if (etag == NULL || !etag_md5_form(etag, &mp) || mp || !col_id(st, 5, id) ||
-            headers_opaque(f, store__col_slice(st, 6))) {
-            f->st->unverified++;
-            continue;
-        }
-        struct fsck_crc crc = fsck_crc_col(f, st, 7, sqlite3_column_int64(st, 8));
-        int err = file_md5(f, id, md5, &crc);
-        if (err < 0) {
-            content_unreadable(f, &p, id, err);
-            continue;
-        }
-        fsck_crc_verdict(f, &p, &crc);
-        if (crc.has && crc.bad != -1)
-            continue;
-        gz_hex_encode(got, md5, 16);
-        content_verdict(f, &p, etag, got);
     }
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? 0 : rc < 0 ? rc : store__sql_err(rc);

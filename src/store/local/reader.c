@@ -532,6 +532,14 @@ void store_reader_set_verify(struct store_reader *r, bool on)
     r->vb_len = 0;
 }
 
+void store_reader_mark_corrupt(struct store_reader *r, const char *what)
+{
+    if (r->marked)
+        return;
+    store__read_failure(r->s);
+    reader_mark(r, r->next == 1 && r->mem == NULL ? r->ext[0].id : NULL, what);
+}
+
 int store_reader_seek(struct store_reader *r, int64_t pos)
 {
     if (pos < 0 || pos > r->size)
