@@ -23,6 +23,8 @@ struct gz_config {
     int64_t max_connections_per_ip;
     int64_t header_timeout_ms;
     int64_t idle_timeout_ms;
+    int64_t min_transfer_rate;  /* bytes/s a body or response must sustain (0 = no minimum) */
+    int64_t rate_window_ms;     /* ... measured over windows this long */
     int64_t drain_ms;
     int64_t inline_max;
     int64_t audit_retention_days;
@@ -30,6 +32,7 @@ struct gz_config {
     char *tls_cert;             /* PEM chain; with tls_key: both listeners speak TLS */
     char *tls_key;
     char *sse_c_over_http;      /* "on" | "off": SSE-C keys accepted on plain HTTP */
+    char *sse_key_file;         /* SSE master key file; NULL = DATA/sse.keys (s3.h) */
     char *verify_reads;         /* "on" | "off": GETs verify block CRCs (store.h, integrity) */
     char *scrub_rate;           /* background scrub bytes/s: "20M" (K, M, G; 0 = off) */
     char *scrub_interval;       /* between full scrub passes: "24h" (s, m, h, d; 0 = off) */

@@ -188,6 +188,8 @@ static int admin_start(const struct gz_config *cfg, struct http_tls *tls,
         .max_connections_per_ip = (size_t)cfg->max_connections_per_ip,
         .header_timeout_ms = (uint64_t)cfg->header_timeout_ms,
         .idle_timeout_ms = (uint64_t)cfg->idle_timeout_ms,
+        .min_rate = cfg->min_transfer_rate > 0 ? cfg->min_transfer_rate : -1,
+        .rate_window_ms = (uint64_t)cfg->rate_window_ms,
         .server_name = "gzy",
         .on_request = console_on_request,
         .on_protocol_error = admin_protocol_error,
@@ -355,7 +357,8 @@ static int serve(const struct gz_config *cfg)
                                       .region = cfg->region, .domain = cfg->domain};
     if ((rc = gz_config_on_off("sse-c-over-http", cfg->sse_c_over_http, false,
                                &s3cfg.sse_c_over_http)) < 0 ||
-        (rc = s3_service_create(&s3cfg, &s3)) < 0)
+        (rc = s3_service_create(&s3cfg, &s3)) < 0 ||
+        (rc = gz_cli_sse_keys(s3, cfg->sse_key_file)) < 0)
         goto out;
     struct http_server_config hcfg = {
         .listen = cfg->listen,
@@ -364,6 +367,8 @@ static int serve(const struct gz_config *cfg)
         .max_connections_per_ip = (size_t)cfg->max_connections_per_ip,
         .header_timeout_ms = (uint64_t)cfg->header_timeout_ms,
         .idle_timeout_ms = (uint64_t)cfg->idle_timeout_ms,
+        .min_rate = cfg->min_transfer_rate > 0 ? cfg->min_transfer_rate : -1,
+        .rate_window_ms = (uint64_t)cfg->rate_window_ms,
         .server_name = "gzy",
         .on_request = s3_on_request,
         .on_protocol_error = s3_protocol_error,

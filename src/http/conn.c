@@ -20,6 +20,8 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "http_int.h"
@@ -401,6 +403,8 @@ static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     struct http_conn *c = s->data;
     http__conn_enter(c);
+    if (nread > 0)
+        c->rx_bytes += (uint64_t)nread;
     if (nread > 0 && c->tls != NULL) {
         c->t_activity = uv_now(&c->lp->loop);
         http__tls_on_cipher(c, buf->base, (size_t)nread); /* decrypted by the run step */
@@ -423,6 +427,8 @@ static void conn_update_reading(struct http_conn *c)
     bool want = !c->closing && !c->read_eof;
     if (want && c->state == CS_REQUEST && c->req.body_paused && !c->msg_complete)
         want = false; /* back-pressure from the application */
+    if (want && c->state == CS_REQUEST && c->req.body_state == BODY_FAILED && !c->msg_complete)
+        want = false; /* the rest of a failed body is never parsed: leave it to the kernel */
     if (want) {
         conn_compact(c);
         if (c->rbuf != NULL && c->rlen == c->rcap && c->state != CS_LINGER)
@@ -440,6 +446,121 @@ static void conn_update_reading(struct http_conn *c)
 
 /* ---- timers ---- */
 
+/*
+ * Minimum transfer rate. An idle timeout alone is reset by every byte, so a client sending
+ * (or reading) one byte a second holds a connection forever. While the server waits on the
+ * client (RATE_IN: a body the application asked for, or an unread body being drained;
+ * RATE_OUT: a response the kernel cannot take), every window of rate_window_ms must move at
+ * least min_rate bytes a second (Apache mod_reqtimeout MinRate, Kestrel MinDataRate). The
+ * window only runs while waiting on the client: time the application spends working, or with
+ * the body paused, is left out. The check rides the connection's one timer, which fires once
+ * per window at most.
+ *
+ * Progress in: bytes read, a field. Progress out: bytes the client acknowledged, which is
+ * what we handed to the kernel less its send queue (SIOCOUTQ: one ioctl per window). Counting
+ * only what left libuv's queue would be wrong: the kernel wakes a writer only once a third of
+ * a send buffer of up to 4 MiB is free, so a healthy 100 KB/s reader can show no progress
+ * for longer than a window. The first window of a response samples the starting point (no
+ * syscall per response) and is its grace period; a body is judged from the first window.
+ */
+enum rate_dir { RATE_NONE, RATE_IN, RATE_OUT };
+
+static enum rate_dir conn_rate_dir(const struct http_conn *c)
+{
+    const struct http_req *r = &c->req;
+    if (c->closing)
+        return RATE_NONE;
+    if (c->state == CS_DISCARD)
+        return RATE_IN;
+    if (c->state != CS_REQUEST)
+        return RATE_NONE;
+    if (c->writes_pending > 0 || r->sf_phase != SF_IDLE)
+        return RATE_OUT;
+    if (r->body_state == BODY_READING && !r->body_paused && !c->msg_complete && !r->finished)
+        return RATE_IN;
+    return RATE_NONE;
+}
+
+static uint64_t conn_rate_progress(const struct http_conn *c, enum rate_dir dir)
+{
+    uv_os_fd_t fd;
+    int outq = 0;
+    if (dir == RATE_IN)
+        return c->rx_bytes;
+    uint64_t q = uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp);
+    if (uv_fileno((const uv_handle_t *)&c->tcp, &fd) == 0 && ioctl(fd, SIOCOUTQ, &outq) == 0)
+        q += (uint64_t)GZ_MAX(outq, 0);
+    return c->tx_bytes > q ? c->tx_bytes - q : 0; /* acknowledged by the client */
+}
+
+/* Follows the direction after every run step: a new direction starts a window, leaving
+ * them pauses it, coming back resumes it with the paused time left out. */
+static void conn_rate_track(struct http_conn *c, uint64_t now)
+{
+    if (c->lp->srv->cfg.min_rate <= 0)
+        return;
+    enum rate_dir dir = conn_rate_dir(c);
+    if (dir == RATE_NONE) {
+        if (c->rate_dir != RATE_NONE && !c->rate_paused) {
+            c->rate_paused = true;
+            c->rate_paused_at = now;
+        }
+    } else if (dir != c->rate_dir) {
+        c->rate_dir = (uint8_t)dir;
+        c->rate_paused = false;
+        c->rate_start = now;
+        c->rate_base_ok = dir == RATE_IN;
+        c->rate_base = dir == RATE_IN ? c->rx_bytes : 0;
+    } else if (c->rate_paused) {
+        c->rate_paused = false;
+        c->rate_start += now - c->rate_paused_at;
+    }
+}
+
+/* The end of the running window, or UINT64_MAX when none runs. */
+static uint64_t conn_rate_due(const struct http_conn *c)
+{
+    const struct http_server_config *cfg = &c->lp->srv->cfg;
+    if (cfg->min_rate <= 0 || c->rate_dir == RATE_NONE || c->rate_paused)
+        return UINT64_MAX;
+    return c->rate_start + cfg->rate_window_ms;
+}
+
+/* At a window's end: false if the client moved too little in it, else a new window. */
+static bool conn_rate_check(struct http_conn *c, uint64_t now)
+{
+    const struct http_server_config *cfg = &c->lp->srv->cfg;
+    enum rate_dir dir = (enum rate_dir)c->rate_dir;
+    if (now < conn_rate_due(c))
+        return true;
+    uint64_t at = conn_rate_progress(c, dir);
+    if (!c->rate_base_ok) { /* the grace window ends: measure from here */
+        c->rate_base_ok = true;
+        c->rate_start = now;
+        c->rate_base = at;
+        return true;
+    }
+    uint64_t moved = at > c->rate_base ? at - c->rate_base : 0;
+    uint64_t need = (uint64_t)cfg->min_rate * (now - c->rate_start) / 1000;
+    if (moved < need && dir == RATE_IN) {
+        /* Timers run before I/O in a loop turn: count what arrived but is not read yet. */
+        uv_os_fd_t fd;
+        int avail = 0;
+        if (uv_fileno((const uv_handle_t *)&c->tcp, &fd) == 0 && ioctl(fd, FIONREAD, &avail) == 0)
+            moved += (uint64_t)GZ_MAX(avail, 0);
+    }
+    if (moved < need) {
+        log_info("http: %s: %s %llu bytes in %llu ms, under the minimum rate of %lld bytes/s",
+                 c->peer_str, dir == RATE_IN ? "request body moved" : "response moved",
+                 (unsigned long long)moved, (unsigned long long)(now - c->rate_start),
+                 (long long)cfg->min_rate);
+        return false;
+    }
+    c->rate_start = now;
+    c->rate_base = at;
+    return true;
+}
+
 static enum timer_mode conn_timer_mode(const struct http_conn *c, uint64_t *deadline)
 {
     const struct http_server_config *cfg = &c->lp->srv->cfg;
@@ -456,16 +577,17 @@ static enum timer_mode conn_timer_mode(const struct http_conn *c, uint64_t *dead
         break;
     case CS_REQUEST:
         if (c->writes_pending > 0 || r->sf_phase != SF_IDLE) {
-            *deadline = c->t_write + cfg->idle_timeout_ms;
+            *deadline = GZ_MIN(c->t_write + cfg->idle_timeout_ms, conn_rate_due(c));
             return TM_WRITE;
         }
         if (r->body_state == BODY_READING && !r->body_paused && !c->msg_complete && !r->finished) {
-            *deadline = c->t_activity + cfg->idle_timeout_ms;
+            *deadline = GZ_MIN(c->t_activity + cfg->idle_timeout_ms, conn_rate_due(c));
             return TM_BODY;
         }
         return TM_NONE; /* the application is working */
     case CS_DISCARD:
-        *deadline = GZ_MAX(c->t_activity, c->t_write) + cfg->idle_timeout_ms;
+        *deadline =
+            GZ_MIN(GZ_MAX(c->t_activity, c->t_write) + cfg->idle_timeout_ms, conn_rate_due(c));
         return TM_IDLE;
     case CS_LINGER:
         *deadline = c->t_linger;
@@ -477,39 +599,53 @@ static enum timer_mode conn_timer_mode(const struct http_conn *c, uint64_t *dead
     return TM_HEADER;
 }
 
+/* A body too slow or stalled: if nothing of the response went out, the body fails with
+ * -ETIMEDOUT and the application answers (S3: RequestTimeout), then the connection closes;
+ * else it is cut now. */
+static void conn_body_timeout(struct http_conn *c)
+{
+    struct http_req *r = &c->req;
+    if (c->state != CS_REQUEST || r->started || r->finished) {
+        http__conn_close(c, -ETIMEDOUT);
+        return;
+    }
+    c->close_after = true;
+    http__req_body_fail(c, -ETIMEDOUT);
+}
+
 static void conn_on_timer(uv_timer_t *t)
 {
     struct http_conn *c = t->data;
     uint64_t now = uv_now(&c->lp->loop), deadline = 0;
+    bool slow = false;
     http__conn_enter(c);
     c->timer_due = 0;
-    switch (conn_timer_mode(c, &deadline)) {
-    case TM_HEADER:
-        if (now >= deadline)
-            http__resp_error(c, 408, "timed out waiting for the request headers");
-        break;
-    case TM_IDLE:
-    case TM_LINGER:
-        if (now >= deadline)
+    conn_rate_track(c, now);
+    enum timer_mode mode = conn_timer_mode(c, &deadline);
+    if (mode != TM_NONE && now >= deadline) {
+        slow = !conn_rate_check(c, now);
+        if (!slow) /* a window passed and the next began: what is left is the idle deadline */
+            mode = conn_timer_mode(c, &deadline);
+    }
+    if (mode == TM_NONE || (!slow && now < deadline)) {
+        /* not yet: conn_timer_arm re-arms */
+    } else if (mode == TM_HEADER) {
+        http__resp_error(c, 408, "timed out waiting for the request headers");
+    } else if (mode == TM_BODY) {
+        conn_body_timeout(c); /* body on_end gets -ETIMEDOUT */
+    } else if (mode == TM_WRITE && !slow) {
+        /* No write completed for the idle time. The client may still be reading: a send
+         * buffer of MiBs wakes us only once a third of it is free. Stalled means nothing
+         * was acknowledged since the last look. */
+        uint64_t acked = conn_rate_progress(c, RATE_OUT);
+        if (acked > c->out_seen) {
+            c->out_seen = acked;
+            c->t_write = now;
+        } else {
             http__conn_close(c, -ETIMEDOUT);
-        break;
-    case TM_BODY:
-        if (now >= deadline)
-            http__conn_close(c, -ETIMEDOUT); /* body on_end gets -ETIMEDOUT */
-        break;
-    case TM_WRITE:
-        if (now >= deadline) {
-            size_t q = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
-            if (q < c->wq_last) { /* slow but moving */
-                c->wq_last = q;
-                c->t_write = now;
-            } else {
-                http__conn_close(c, -ETIMEDOUT);
-            }
         }
-        break;
-    default:
-        break;
+    } else {
+        http__conn_close(c, -ETIMEDOUT); /* idle, linger, a slow response or drain */
     }
     http__conn_leave(c);
 }
@@ -519,13 +655,14 @@ static void conn_timer_arm(struct http_conn *c)
     uint64_t deadline = 0, now;
     if (c->closing)
         return;
+    now = uv_now(&c->lp->loop);
+    conn_rate_track(c, now);
     /* No deadline: leave an armed timer alone, it fires harmlessly; stopping and restarting
      * it around every request would cost two timer-heap operations per request. */
     if (conn_timer_mode(c, &deadline) == TM_NONE)
         return;
     if (c->timer_due != 0 && c->timer_due <= deadline)
         return; /* fires early, then re-arms */
-    now = uv_now(&c->lp->loop);
     uv_timer_start(&c->timer, conn_on_timer, deadline > now ? deadline - now : 0, 0);
     c->timer_due = deadline;
 }
@@ -669,6 +806,7 @@ static void conn_next_request(struct http_conn *c)
     c->msg_complete = false;
     c->hdr_complete = false;
     c->body_err = 0;
+    c->rate_dir = RATE_NONE;
 }
 
 /* The application finished and everything is handed to the kernel: free the request and
@@ -708,6 +846,7 @@ static void conn_dispatch(struct http_conn *c)
     c->state = CS_REQUEST;
     c->keep = c->rpos;
     c->req_active = true;
+    c->rate_dir = RATE_NONE;
     http__req_init(c);
     if (c->req_cl <= 0 && !c->req.info.chunked)
         conn_execute(c, 0); /* no body: let llhttp reach the end of the message */

@@ -25,6 +25,8 @@
 #define HTTP_DEFAULT_MAX_CONNECTIONS 10000         /* per server; further accepts are closed */
 #define HTTP_DEFAULT_HEADER_TIMEOUT_MS 30000       /* time to receive a full header block */
 #define HTTP_DEFAULT_IDLE_TIMEOUT_MS 60000         /* keep-alive idle / stalled body or write */
+#define HTTP_DEFAULT_MIN_RATE 512                  /* bytes/s a body or response must sustain */
+#define HTTP_DEFAULT_RATE_WINDOW_MS 10000          /* ... measured over windows this long */
 #define HTTP_BODY_CHUNK (256 * 1024)               /* bodies are delivered in at most this */
 
 struct http_server;
@@ -65,9 +67,19 @@ struct http_server_config {
     size_t max_headers;
     size_t max_url_bytes;
     size_t max_connections;
-    size_t max_connections_per_ip; /* open connections from one client address; 0 = no limit */
+    size_t max_connections_per_ip; /* open connections from one client address; 0 = no limit.
+                                    * 127.0.0.1 and ::1 are never counted (a reverse proxy on
+                                    * the same machine, operator tools, benchmarks) */
     uint64_t header_timeout_ms;
     uint64_t idle_timeout_ms;
+    /* Minimum transfer rate: while the server waits on the client (reading a request body the
+     * application asked for, or writing a response the client does not take), every window
+     * of rate_window_ms must move at least min_rate * window bytes; the first check comes one
+     * window in. A body that falls short fails with -ETIMEDOUT (the application may still
+     * answer, then the connection closes); a response that falls short closes the connection.
+     * min_rate 0 = default, < 0 = no minimum; rate_window_ms 0 = default. */
+    int64_t min_rate;
+    uint64_t rate_window_ms;
     const char *server_name;       /* "Server:" header value */
     http_request_cb on_request;
     http_thread_init_cb on_thread_init; /* may be NULL */

@@ -214,7 +214,15 @@ struct http_conn {
     size_t rcap, rlen, rpos, keep;
     /* timers (uv_now milliseconds) */
     uint64_t t_start, t_activity, t_write, t_linger, timer_due;
-    size_t wq_last;
+    uint64_t out_seen; /* response bytes acknowledged at the last stall check */
+    /* minimum transfer rate (conn.c): bytes read from the socket (ciphertext over TLS), bytes
+     * handed to the kernel or to libuv's write queue, and the window being measured: its
+     * direction, start (moved forward by the time spent paused) and progress at the start */
+    uint64_t rx_bytes, tx_bytes;
+    uint64_t rate_start, rate_paused_at, rate_base;
+    uint8_t rate_dir; /* 0 none, 1 request body in, 2 response out */
+    bool rate_paused;
+    bool rate_base_ok; /* rate_base sampled (out: at the end of the first, grace window) */
     size_t linger_bytes;
     /* response buffers */
     struct gz_buf hdr;  /* the application's headers, "name: value\r\n"... */

@@ -10,6 +10,10 @@
  * Addresses are compared as 16 bytes: IPv4 as its IPv4-mapped IPv6 form, so a dual-stack
  * listener counts a client once whichever way it arrives. Touched only on accept and close,
  * under one mutex.
+ *
+ * 127.0.0.1 and ::1 are not counted: a reverse proxy or load balancer on the same machine
+ * connects from there for every client it serves, and so do operator tools and benchmarks.
+ * Other loopback addresses (127.0.0.2, ...) are counted, which keeps the limit testable.
  */
 #include <netinet/in.h>
 #include <string.h>
@@ -49,18 +53,27 @@ void http__ip_table_free(struct http__ip_table *t)
     gz_free(t);
 }
 
-/* The 16-byte form of a peer address (IPv4 mapped); false for another family. */
+/* 127.0.0.1 (IPv4-mapped) or ::1. */
+static bool ip_exempt(const uint8_t key[16])
+{
+    static const uint8_t v4[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1};
+    static const uint8_t v6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    return memcmp(key, v4, 16) == 0 || memcmp(key, v6, 16) == 0;
+}
+
+/* The 16-byte form of a peer address (IPv4 mapped); false for another family or an exempt
+ * address (nothing to count). */
 static bool ip_key(const struct sockaddr_storage *peer, uint8_t key[16])
 {
     if (peer->ss_family == AF_INET6) {
         memcpy(key, &((const struct sockaddr_in6 *)peer)->sin6_addr, 16);
-        return true;
+        return !ip_exempt(key);
     }
     if (peer->ss_family == AF_INET) {
         memset(key, 0, 10);
         key[10] = key[11] = 0xff;
         memcpy(key + 12, &((const struct sockaddr_in *)peer)->sin_addr, 4);
-        return true;
+        return !ip_exempt(key);
     }
     return false;
 }
@@ -86,7 +99,7 @@ bool http__ip_acquire(struct http__ip_table *t, const struct sockaddr_storage *p
 {
     uint8_t key[16];
     if (!ip_key(peer, key))
-        return true; /* not an IP peer: nothing to count */
+        return true; /* not an IP peer, or exempt: nothing to count */
     pthread_mutex_lock(&t->mu);
     size_t i = ip_find(t, key);
     bool fresh = t->slot[i].count == 0;

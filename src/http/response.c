@@ -236,7 +236,6 @@ static int resp_submit(struct http_conn *c, uv_buf_t *bufs, unsigned n, enum htt
     }
     c->writes_pending++;
     c->t_write = uv_now(&c->lp->loop);
-    c->wq_last = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
     return 0;
 }
 
@@ -461,6 +460,7 @@ static bool resp_sf_pump(struct http_conn *c)
         if (n > 0) {
             r->sf_off += n;
             r->sf_left -= n;
+            c->tx_bytes += (uint64_t)n;
             budget -= (size_t)n;
             c->t_write = uv_now(&c->lp->loop);
             continue;

@@ -144,6 +144,10 @@ static void server_fill_defaults(struct http_server_config *c)
         c->header_timeout_ms = HTTP_DEFAULT_HEADER_TIMEOUT_MS;
     if (c->idle_timeout_ms == 0)
         c->idle_timeout_ms = HTTP_DEFAULT_IDLE_TIMEOUT_MS;
+    if (c->min_rate == 0)
+        c->min_rate = HTTP_DEFAULT_MIN_RATE;
+    if (c->rate_window_ms == 0)
+        c->rate_window_ms = HTTP_DEFAULT_RATE_WINDOW_MS;
     if (c->max_url_bytes > c->max_header_bytes)
         c->max_url_bytes = c->max_header_bytes;
 }

@@ -236,6 +236,7 @@ static int tls_flush(struct http_conn *c, uv_write_t *orig, uv_write_cb cb)
         http__conn_close(c, rc);
         return rc;
     }
+    c->tx_bytes += b.len; /* queued: progress for the minimum rate (conn.c) */
     if (cb == NULL)
         c->writes_pending++;
     return 0;
@@ -314,8 +315,12 @@ static int tls_encrypt(struct http_conn *c, const uv_buf_t *bufs, unsigned n)
 int http__conn_write(struct http_conn *c, uv_write_t *w, uv_buf_t *bufs, unsigned n,
                      uv_write_cb cb)
 {
-    if (c->tls == NULL)
-        return uv_write(w, (uv_stream_t *)&c->tcp, bufs, n, cb);
+    if (c->tls == NULL) {
+        int rc = uv_write(w, (uv_stream_t *)&c->tcp, bufs, n, cb);
+        for (unsigned i = 0; rc == 0 && i < n; i++)
+            c->tx_bytes += bufs[i].len;
+        return rc;
+    }
     if (tls_encrypt(c, bufs, n) < 0)
         return UV_EPROTO;
     return tls_flush(c, w, cb);
@@ -324,8 +329,12 @@ int http__conn_write(struct http_conn *c, uv_write_t *w, uv_buf_t *bufs, unsigne
 int http__conn_try_write(struct http_conn *c, uv_buf_t *bufs, unsigned n)
 {
     size_t total = 0;
-    if (c->tls == NULL)
-        return uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
+    if (c->tls == NULL) {
+        int rc = uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
+        if (rc > 0)
+            c->tx_bytes += (uint64_t)rc;
+        return rc;
+    }
     for (unsigned i = 0; i < n; i++)
         total += bufs[i].len;
     if (tls_encrypt(c, bufs, n) < 0)

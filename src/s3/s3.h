@@ -39,6 +39,19 @@ int s3_service_create(const struct s3_service_config *cfg, struct s3_service **o
  * must never be given requests. */
 int s3_service_create_offline(struct store *store, struct s3_service **out);
 void s3_service_destroy(struct s3_service *svc);
+/* Where the SSE master key file is, for the whole process: path, or NULL / "" for the default
+ * DATA/sse.keys of each store's data folder. A process-wide setting like the log level: the
+ * CLI calls it once (--sse-key-file, GZY_SSE_KEY_FILE) before starting any thread that may use
+ * the keys; every user of the keys (S3 handlers, migration sealing, the console's download,
+ * `gzy sse rotate`) then reads that file. The path is copied. -ENAMETOOLONG. */
+int s3_sse_key_file_set(const char *path);
+/* Start-up check of the SSE master keys (`gzy serve`): loads the key file into svc (no request
+ * reads it later) and fails, with a message for the operator in msg, when objects in the
+ * folder are encrypted under master keys but the key file is missing, unreadable, accessible
+ * to group or others, lacks a key they may use or holds another key under its id. Logs a
+ * warning when the key file lies inside the data folder and the folder holds encrypted
+ * objects or a bucket encrypts by default. 0 or negative errno / GZ_E*. */
+int s3_service_sse_check(struct s3_service *svc, char *msg, size_t msgsz);
 /* The http_request_cb; app is the s3_service. */
 void s3_on_request(struct http_req *req, void *app);
 /* The http on_protocol_error hook: errors the HTTP core sends itself get an S3 XML body. */

@@ -87,7 +87,9 @@ int s3__sse_dec_segment(struct s3__sse_dec *d, int64_t idx, struct gz_slice *pla
 int64_t s3__sse_dec_plain(const struct s3__sse_dec *d);
 void s3__sse_dec_free(struct s3__sse_dec *d); /* NULL-safe */
 
-/* ---- master keys (sse_keys.c): DATA/sse.keys, lines "<id> <64 hex>", the last current ---- */
+/* ---- master keys (sse_keys.c): lines "<id> <64 hex>", the last current, in DATA/sse.keys
+ * or the file s3_sse_key_file_set named (s3.h); DATA/sse.keycheck records a check value of
+ * each key the folder's objects may use (docs/encryption.md, "The master key file") ---- */
 
 #define SSE_MAX_KEYS 64
 struct s3__sse_keyring {
@@ -95,11 +97,22 @@ struct s3__sse_keyring {
     uint32_t id[SSE_MAX_KEYS];
     uint8_t key[SSE_MAX_KEYS][SSE_KEY];
 };
-/* Loads the key file, creating it (mode 0600, one random key, id 1) when create is set and
- * it does not exist. -ENOENT without create; GZ_ECORRUPT if unparsable. */
+/* The key file's path for data_dir: s3_sse_key_file_set's, else DATA/sse.keys. */
+int s3__sse_keys_path(const char *data_dir, char *out, size_t outsz);
+/* Does the file at path lie inside data_dir (true when that cannot be resolved)? */
+bool s3__sse_keys_inside(const char *data_dir, const char *path);
+/* Loads the key file, creating it (mode 0600, one random key, id 1) when create is set, it
+ * does not exist and DATA/sse.keycheck lists no key. -ENOENT (without create, or when the
+ * check file lists keys: never a new file for objects sealed under a missing one);
+ * GZ_ECORRUPT if unparsable; -EPERM if group or others may access it; -ENOKEY if it lacks a
+ * key the check file lists, -EKEYREJECTED if it holds another key under that id. */
 int s3__sse_keys_load(const char *data_dir, bool create, struct s3__sse_keyring *kr);
-/* Appends a new random key (id = last + 1) and rewrites the file atomically. */
+/* Appends a new random key (id = last + 1), rewrites the file atomically and adds the key to
+ * the check file (before any object may use it). */
 int s3__sse_keys_add(const char *data_dir, struct s3__sse_keyring *kr);
+/* After a complete rotation (offline): the check file lists only the current key and the keys
+ * pending multipart uploads still use, so the older keys may leave the key file. */
+int s3__sse_keys_retire(struct store *s);
 const uint8_t *s3__sse_keys_find(const struct s3__sse_keyring *kr, uint32_t id);
 /* The service's copy of the key file, read (and with create, created) on first use and kept:
  * the file changes only offline (`gzy sse rotate` refuses while a server holds the folder),

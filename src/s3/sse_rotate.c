@@ -10,6 +10,7 @@
  * readable; running it again finishes the job (under yet another new key).
  */
 #include <errno.h>
+#include <limits.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -174,8 +175,12 @@ int s3__sse_rotate(const char *data_dir, int64_t *count, char *msg, size_t msgsz
     rc = s3__sse_keys_load(data_dir, true, &rt->kr);
     if (rc == 0)
         rc = s3__sse_keys_add(data_dir, &rt->kr);
-    if (rc < 0)
-        snprintf(msg, msgsz, "master key file %s/%s: %s", data_dir, SSE_KEYS_FILE, gz_strerror(rc));
+    if (rc < 0) {
+        char path[PATH_MAX];
+        if (s3__sse_keys_path(data_dir, path, sizeof(path)) < 0)
+            snprintf(path, sizeof(path), "%s/%s", data_dir, SSE_KEYS_FILE);
+        snprintf(msg, msgsz, "master key file %s: %s", path, gz_strerror(rc));
+    }
     if (rc == 0) {
         store_bucket_list(rt->s, NULL, rotate_bucket, rt);
         rc = rt->err;

@@ -2,8 +2,10 @@
 
 Each case is sent as exact bytes over a fresh socket; its status and S3 error code are checked,
 then the server must still serve (a signed GET of the sentinel objects returns their bytes) and
-no stored data may have changed (sentinel checksums, the bucket list, and the listing of the
-sentinel bucket and of every bucket the case set up). All failing cases are reported at once.
+no stored data may have changed beyond what the case's `expect-change:` lines name: sentinel
+checksums, the bucket list, the listing of every bucket (keys, sizes, ETags), every object file
+under DATA/objects (its bytes), and no new file outside DATA/objects (a write that escaped the
+store would land there or beside the data folder). All failing cases are reported at once.
 The format is described in tests/cases/README.md. Cases in tests/cases/known-failures/ are known
 server bugs and only run with GZY_CASES_KNOWN=1 (they are expected to fail until fixed).
 
@@ -25,7 +27,9 @@ CASES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "case
 SENTINEL_BUCKET = "sentinel-cases"
 SENTINELS = {"a.txt": 1000, "dir/b.bin": 70000}
 CASE_TIMEOUT_S = 10.0
-HEADER_KEYS = ("name", "expect-status", "expect-code", "sign", "setup", "note")
+HEADER_KEYS = ("name", "expect-status", "expect-code", "sign", "setup", "note", "expect-change")
+# files outside DATA/objects that come and go on their own (WAL, audit log, job journal)
+VOLATILE = re.compile(r"(-wal|-shm|-journal|\.log|\.tmp\.[0-9a-f]+)$|^data/(audit|migrate)/")
 
 
 class CaseError(Exception):
@@ -62,13 +66,32 @@ def _expand_repeat(text):
     return re.sub(r"\{\{repeat:(.*?):(\d+)\}\}", rep, text)
 
 
+def _parse_change(path, value):
+    """'put BUCKET/KEY SIZE' or 'delete BUCKET/KEY' -> (kind, bucket, key, size)."""
+    kind, _, rest = value.partition(" ")
+    if kind == "put":
+        target, _, size = rest.strip().rpartition(" ")
+    elif kind == "delete":
+        target, size = rest.strip(), None
+    else:
+        raise CaseError("%s: expect-change %r: put or delete" % (path, value))
+    bucket, _, key = target.partition("/")
+    if not bucket or not key or (size is not None and not size.isdigit()):
+        raise CaseError("%s: expect-change %r" % (path, value))
+    return kind, bucket, key, None if size is None else int(size)
+
+
+def _dot_segments(key):
+    return any(seg in (".", "..") for seg in key.split("/"))
+
+
 def parse_case(path):
     with open(path, "rb") as f:
         raw = f.read().decode("utf-8")
     head, sep, req = raw.partition("\n---\n")
     if not sep:
         raise CaseError("%s: no '---' line" % path)
-    case = {"file": os.path.basename(path), "setup": [], "sign": None, "note": ""}
+    case = {"file": os.path.basename(path), "setup": [], "sign": None, "note": "", "changes": []}
     for line in head.split("\n"):
         line = line.rstrip("\r")
         if not line.strip() or line.startswith("#"):
@@ -79,6 +102,10 @@ def parse_case(path):
             raise CaseError("%s: unknown header %r" % (path, key))
         if key == "setup":
             case["setup"].append(value)
+        elif key == "expect-change":
+            case["changes"].append(_parse_change(path, value))
+        elif key == "note":
+            case["note"] = (case["note"] + " " + value).strip()
         else:
             case[key] = value
     for key in ("name", "expect-status", "expect-code"):
@@ -198,8 +225,18 @@ class HostileCaseTests(h.ServerTestCase):
             path, _, size = arg.partition(" ")
             bucket, _, key = path.partition("/")
             self.run_setup("bucket " + bucket)
-            self.s3.put_object(Bucket=bucket, Key=key,
-                               Body=h.random_bytes(int(size or 0), seed=path))
+            body = h.random_bytes(int(size or 0), seed=path)
+            if _dot_segments(key):
+                # sent as written: an HTTP client library may resolve the dot segments
+                data, _ = self.server.signed_request_bytes("PUT", "/%s/%s" % (bucket, key),
+                                                           body=body)
+                with self.server.connect(timeout=CASE_TIMEOUT_S) as conn:
+                    conn.send(data)
+                    resp = conn.read_response("PUT")
+                if resp.status != 200:
+                    raise CaseError("setup %r: %s %r" % (line, resp.status, resp.body[:200]))
+            else:
+                self.s3.put_object(Bucket=bucket, Key=key, Body=body)
         elif kind == "upload":
             bucket, _, key = arg.partition("/")
             self.run_setup("bucket " + bucket)
@@ -207,8 +244,35 @@ class HostileCaseTests(h.ServerTestCase):
         else:
             raise CaseError("unknown setup %r" % line)
 
-    def snapshot(self, case):
-        """What must not change: sentinel bytes, bucket names, listings of touched buckets."""
+    def listing(self, bucket):
+        out = {}
+        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        for page in pages:
+            for o in page.get("Contents", []):
+                out[o["Key"]] = (o["Size"], o["ETag"])
+        return out
+
+    def files(self):
+        """Object files (relative path -> SHA-256) and every other path in the server's
+        folder but the volatile ones (WAL, logs)."""
+        objects, others = {}, set()
+        for root, _dirs, names in os.walk(self.server.tmp):
+            for name in names:
+                path = os.path.join(root, name)
+                rel = os.path.relpath(path, self.server.tmp)
+                if rel.startswith("data/objects/"):
+                    try:
+                        with open(path, "rb") as f:
+                            objects[rel] = hashlib.sha256(f.read()).hexdigest()
+                    except FileNotFoundError:
+                        pass  # removed meanwhile (a replaced object's file)
+                elif not VOLATILE.search(rel) and rel not in ("stdout.log", "stderr.log"):
+                    others.add(rel)
+        return objects, others
+
+    def snapshot(self):
+        """What must not change: sentinel bytes, bucket names, every bucket's listing, object
+        files, other files."""
         state = {}
         for key in SENTINELS:
             data, _ = self.server.signed_request_bytes("GET", "/%s/%s" % (SENTINEL_BUCKET, key))
@@ -217,17 +281,41 @@ class HostileCaseTests(h.ServerTestCase):
                 resp = conn.read_response("GET")
             state["get " + key] = (resp.status, hashlib.sha256(resp.body).hexdigest())
         state["buckets"] = sorted(b["Name"] for b in self.s3.list_buckets()["Buckets"])
-        touched = {SENTINEL_BUCKET}
-        for line in case["setup"]:
-            touched.add(line.split(" ", 1)[1].split("/")[0].split(" ")[0])
-        for bucket in sorted(touched):
-            listing = self.s3.list_objects_v2(Bucket=bucket).get("Contents", [])
-            state["list " + bucket] = [(o["Key"], o["Size"], o["ETag"]) for o in listing]
+        for bucket in state["buckets"]:
+            state["list " + bucket] = self.listing(bucket)
+        state["files"], state["paths"] = self.files()
         return state
 
-    def expected_state(self, before):
-        good = {"get " + k: (200, v) for k, v in self.sentinel_data.items()}
-        return {k: good.get(k, v) for k, v in before.items()}
+    def changed(self, case, before, after):
+        """Differences between the snapshots that the case's expect-change lines do not
+        explain, as text (empty list: none)."""
+        problems = []
+        for key, digest in self.sentinel_data.items():
+            if after["get " + key] != (200, digest):
+                problems.append("sentinel %s now %r" % (key, after["get " + key]))
+        if after["buckets"] != before["buckets"]:
+            problems.append("buckets %r -> %r" % (before["buckets"], after["buckets"]))
+        want = {b: dict(before.get("list " + b, {})) for b in after["buckets"]}
+        for kind, bucket, key, size in case["changes"]:
+            lst = want.setdefault(bucket, {})
+            if kind == "put":
+                lst[key] = (size, after.get("list " + bucket, {}).get(key, (None, None))[1])
+            else:
+                lst.pop(key, None)
+        for bucket in after["buckets"]:
+            got = after["list " + bucket]
+            if got != want[bucket]:
+                diff = {k: (want[bucket].get(k), got.get(k))
+                        for k in set(got) | set(want[bucket]) if got.get(k) != want[bucket].get(k)}
+                problems.append("bucket %s: key: (expected, now) %r" % (bucket, diff))
+        for rel, digest in before["files"].items():
+            now = after["files"].get(rel)
+            if now != digest and not (now is None and case["changes"]):
+                problems.append("object file %s %s" % (rel, "changed" if now else "removed"))
+        new_paths = after["paths"] - before["paths"]
+        if new_paths:
+            problems.append("new files outside DATA/objects: %r" % sorted(new_paths))
+        return problems
 
     # ---- one case ----
 
@@ -269,7 +357,7 @@ class HostileCaseTests(h.ServerTestCase):
         """Returns a failure description or None."""
         for line in case["setup"]:
             self.run_setup(line)
-        before = self.snapshot(case)
+        before = self.snapshot()
         data = self.build(case)
         status, body = self.send_case(data)
         code = h.xml_error_code(body)
@@ -283,12 +371,13 @@ class HostileCaseTests(h.ServerTestCase):
         if problems:
             problems[-1] += " (body %r)" % body[:200]
         try:
-            after = self.snapshot(case)
+            after = self.snapshot()
         except Exception as e:  # noqa: BLE001 - any failure here means the server broke
             problems.append("server no longer serves: %r" % e)
         else:
-            if after != self.expected_state(before):
-                problems.append("stored state changed: before %r after %r" % (before, after))
+            changes = self.changed(case, before, after)
+            if changes:
+                problems.append("stored state changed: " + "; ".join(changes))
         return "; ".join(problems) or None
 
     def run_all(self, directory):

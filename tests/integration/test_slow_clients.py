@@ -1,8 +1,10 @@
 """Slow and abusive clients are cut off by timeouts and limits without hurting other clients:
-slow headers (slowloris), a stalled body, a crowd of idle keep-alive connections, and more
-connections than --max-connections or --max-connections-per-ip. Every case checks that a normal client is served
-meanwhile, quickly, and that nothing half-sent was stored."""
+slow headers (slowloris), a stalled body, a body or a download trickled under
+--min-transfer-rate, thousands of idle keep-alive connections, and more connections than
+--max-connections or --max-connections-per-ip (also its default). Every case checks that a
+normal client is served meanwhile, quickly, and that nothing half-sent was stored."""
 
+import resource
 import select
 import socket
 import threading
@@ -13,7 +15,10 @@ import harness as h
 
 HEADER_TIMEOUT_MS = 800
 IDLE_TIMEOUT_MS = 1500
+MIN_RATE = 4000        # bytes/s, over
+RATE_WINDOW_MS = 1000  # windows of this
 MAX_CONNECTIONS = 100
+DEFAULT_PER_IP = 1000  # --max-connections-per-ip when not given
 
 
 def open_conn(port):
@@ -66,9 +71,59 @@ class ServedCase(h.ServerTestCase):
         self.assertLess(time.monotonic() - t0, limit_s, "a normal client was slowed down")
 
 
+def poll_closed(conns, within_s):
+    """Waits (poll, not select: fds past 1024) until the server has closed every connection in
+    conns or within_s passed; returns how many are still open."""
+    open_ = {c.fileno(): c for c in conns}
+    for c in conns:
+        c.setblocking(False)
+    p = select.poll()
+    for fd in open_:
+        p.register(fd, select.POLLIN)
+    deadline = time.monotonic() + within_s
+    while open_ and time.monotonic() < deadline:
+        for fd, _ in p.poll(200):
+            c = open_.get(fd)
+            if c is None:
+                continue
+            try:
+                while True:
+                    data = c.recv(65536)
+                    if not data:
+                        break
+            except BlockingIOError:
+                continue
+            except OSError:
+                pass
+            p.unregister(fd)
+            del open_[fd]
+    return len(open_)
+
+
+def fd_room(want):
+    """Raises this process's open-file limit toward want + 200; returns how many connections
+    fit (the server, started by the harness, inherited the same limit)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < want + 200 and (hard == resource.RLIM_INFINITY or hard > soft):
+        soft = want + 200 if hard == resource.RLIM_INFINITY else min(hard, want + 200)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    return min(want, soft - 200)
+
+
+def server_fd_limit(server):
+    with open("/proc/%d/limits" % server.proc.pid) as f:
+        for line in f:
+            if line.startswith("Max open files"):
+                v = line.split()[3]
+                return 1 << 30 if v == "unlimited" else int(v)
+    return 1 << 30
+
+
 class SlowClientTests(ServedCase):
     server_kwargs = {"extra_args": ["--header-timeout-ms", str(HEADER_TIMEOUT_MS),
-                                    "--idle-timeout-ms", str(IDLE_TIMEOUT_MS)]}
+                                    "--idle-timeout-ms", str(IDLE_TIMEOUT_MS),
+                                    "--min-transfer-rate", str(MIN_RATE),
+                                    "--rate-window-ms", str(RATE_WINDOW_MS)]}
 
     def test_slowloris_headers_are_cut_off_while_others_are_served(self):
         b = self.new_bucket()
@@ -123,6 +178,8 @@ class SlowClientTests(ServedCase):
             self.assert_served_quickly(b)
             ok, got = closed_by_server(c, IDLE_TIMEOUT_MS / 1000 + 5)
             self.assertTrue(ok, "a stalled upload was not cut off")
+            self.assertTrue(got.startswith(b"HTTP/1.1 400"), got[:200])
+            self.assertIn(b"<Code>RequestTimeout</Code>", got)
         finally:
             c.close()
         # boto3's pooled connection went idle a moment after the stalled one: let the server's
@@ -146,6 +203,169 @@ class SlowClientTests(ServedCase):
             self.assert_served_quickly(b)
         finally:
             for c in conns:
+                c.close()
+
+
+    def test_trickled_body_is_cut_off_by_the_minimum_rate(self):
+        # The issue's repro: each byte well inside the idle timeout, the whole far too slow.
+        b = self.new_bucket()
+        c = open_conn(self.server.port)
+        stop = threading.Event()
+        try:
+            body_len = 100000
+            raw, _ = self.server.signed_request_bytes(
+                "PUT", "/%s/trickled" % b, headers={"Content-Length": str(body_len)},
+                body=b"t" * body_len)
+            head, _, body = raw.partition(b"\r\n\r\n")
+            c.sendall(head + b"\r\n\r\n")
+            t0 = time.monotonic()
+
+            def trickle():
+                for i in range(body_len):
+                    if stop.wait(0.25):
+                        return
+                    try:
+                        c.sendall(body[i:i + 1])
+                    except OSError:
+                        return
+
+            t = threading.Thread(target=trickle, daemon=True)
+            t.start()
+            self.assert_served_quickly(b)  # in parallel: another client, normal speed
+            ok, got = closed_by_server(c, RATE_WINDOW_MS / 1000 + 5)
+            elapsed = time.monotonic() - t0
+            self.assertTrue(ok, "a trickled upload was not cut off")
+            self.assertLess(elapsed, RATE_WINDOW_MS / 1000 + 3, "cut off too late")
+            # answered as AWS answers a slow upload (400 RequestTimeout), then closed
+            self.assertTrue(got.startswith(b"HTTP/1.1 400"), got[:200])
+            self.assertIn(b"<Code>RequestTimeout</Code>", got)
+            self.assertIn("under the minimum rate", self.server.logs(20000))
+        finally:
+            stop.set()
+            c.close()
+        time.sleep(1.0)  # boto3's pooled connection: see the stalled-body test
+        self.assertS3Error("NoSuchKey", self.s3.get_object, Bucket=b, Key="trickled",
+                           status=404)
+        self.assert_served_quickly(b)
+
+    def test_slow_reader_of_a_large_object_is_cut_off(self):
+        b = self.new_bucket()
+        size = 8 << 20
+        self.s3.put_object(Bucket=b, Key="big", Body=b"g" * size)
+        raw, _ = self.server.signed_request_bytes("GET", "/%s/big" % b)
+        c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # a nearly shut window: the server's writes back up at once
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        c.settimeout(10)
+        c.connect(("127.0.0.1", self.server.port))
+        try:
+            c.sendall(raw)
+            got = 0
+            t_end = time.monotonic() + 2 * RATE_WINDOW_MS / 1000 + 2
+            while time.monotonic() < t_end:  # ~1 KB/s, a quarter of the minimum
+                data = c.recv(100)
+                if not data:
+                    break
+                got += len(data)
+                time.sleep(0.1)
+            self.assert_served_quickly(b)  # meanwhile, a normal client
+            # Now read fast: a cut connection ends (EOF or reset) short of the object.
+            c.settimeout(5)
+            eof = False
+            try:
+                while True:
+                    data = c.recv(65536)
+                    if not data:
+                        eof = True
+                        break
+                    got += len(data)
+            except ConnectionResetError:
+                eof = True
+            except socket.timeout:
+                pass
+            self.assertTrue(eof, "the slow reader's connection was not closed")
+            self.assertLess(got, size, "the whole object was sent: not cut off")
+            self.assertIn("response moved", self.server.logs(20000))
+        finally:
+            c.close()
+        self.assert_served_quickly(b)
+
+    def test_thousands_of_idle_connections_are_closed_and_others_are_served(self):
+        n = min(fd_room(2500), server_fd_limit(self.server) - 200)
+        self.assertGreaterEqual(n, 1000, "too few file descriptors for the test")
+        b = self.new_bucket()
+        conns = []
+        try:
+            # each one makes a request at once (anonymous: 403), then idles with keep-alive
+            for _ in range(n):
+                c = open_conn(self.server.port)
+                conns.append(c)
+                c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            answered = 0
+            for c in conns:
+                c.settimeout(10)
+                head = c.recv(12)
+                answered += head.startswith(b"HTTP/1.1 403")
+            self.assertEqual(answered, n, "not every connection was served")
+            self.assert_served_quickly(b)
+            still_open = poll_closed(conns, IDLE_TIMEOUT_MS / 1000 + 5)
+            self.assertEqual(still_open, 0, "idle connections outlived --idle-timeout-ms")
+            self.assert_served_quickly(b)
+        finally:
+            for c in conns:
+                c.close()
+
+
+class DefaultPerAddressLimitTests(ServedCase):
+    """Without --max-connections-per-ip, one address still gets at most DEFAULT_PER_IP
+    connections; 127.0.0.1 (local proxies, tools, this harness) is not counted."""
+
+    def test_the_default_per_address_limit_applies(self):
+        want = DEFAULT_PER_IP + 20
+        n = min(fd_room(want + 50), server_fd_limit(self.server) - 100)
+        if n < want:
+            self.fail("too few file descriptors for the test: %d" % n)
+        b = self.new_bucket()
+        hoard = []
+        try:
+            for _ in range(want):
+                hoard.append(socket.create_connection(("127.0.0.1", self.server.port),
+                                                      timeout=10, source_address=("127.0.0.3", 0)))
+            # the 20 over the default are refused with 503; the others stay open
+            refused = {}
+            for c in hoard:
+                c.setblocking(False)
+            deadline = time.monotonic() + 15
+            while len(refused) < 20 and time.monotonic() < deadline:
+                p = select.poll()
+                fds = {c.fileno(): c for c in hoard if c not in refused}
+                for fd in fds:
+                    p.register(fd, select.POLLIN)
+                for fd, _ in p.poll(500):
+                    c = fds[fd]
+                    got = b""
+                    try:
+                        while True:
+                            d = c.recv(4096)
+                            if not d:
+                                break
+                            got += d
+                    except BlockingIOError:
+                        continue
+                    except OSError:
+                        pass
+                    refused[c] = got
+            self.assertEqual(len(refused), 20, "connections past the default share were kept")
+            for got in refused.values():
+                self.assertTrue(got == b"" or got.startswith(b"HTTP/1.1 503"), got[:80])
+            p = select.poll()
+            for c in hoard:
+                if c not in refused:
+                    p.register(c.fileno(), select.POLLIN)
+            self.assertEqual(p.poll(300), [], "a connection within the share was closed")
+            self.assert_served_quickly(b)  # 127.0.0.1: exempt
+        finally:
+            for c in hoard:
                 c.close()
 
 

@@ -28,6 +28,8 @@
 static struct http_server *g_srv;
 static pthread_t g_srv_thread;
 static int g_port;
+static int64_t g_min_rate;       /* server_start_ip: http_server_config.min_rate */
+static uint64_t g_rate_window_ms; /* and rate_window_ms */
 static char g_file_path[64];
 static int g_file_fd = -1;
 static atomic_int g_body_status = 1;   /* last on_end status of /slowbody */
@@ -370,6 +372,8 @@ static struct http_server *server_start_ip(const char *listen, size_t max_conns,
         .max_connections_per_ip = per_ip,
         .header_timeout_ms = 300,
         .idle_timeout_ms = 700,
+        .min_rate = g_min_rate,
+        .rate_window_ms = g_rate_window_ms,
         .server_name = "gzy-test",
         .on_request = on_request,
         .on_thread_init = thread_init,
@@ -408,7 +412,8 @@ struct resp {
     size_t body_len;
 };
 
-static struct cli *cli_open_port(int port, bool v6)
+/* src4: IPv4 source address (host order) to bind, 0 = any. */
+static struct cli *cli_open_src(int port, bool v6, uint32_t src4)
 {
     struct cli *c = gz_calloc(1, sizeof(*c));
     struct timeval tv = {5, 0};
@@ -424,11 +429,19 @@ static struct cli *cli_open_port(int port, bool v6)
             printf("# connect: %s\n", strerror(errno));
     } else {
         struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+        struct sockaddr_in src = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(src4)};
         a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (src4 != 0 && bind(c->fd, (struct sockaddr *)&src, sizeof(src)) < 0)
+            printf("# bind: %s\n", strerror(errno));
         if (connect(c->fd, (struct sockaddr *)&a, sizeof(a)) < 0)
             printf("# connect: %s\n", strerror(errno));
     }
     return c;
+}
+
+static struct cli *cli_open_port(int port, bool v6)
+{
+    return cli_open_src(port, v6, 0);
 }
 
 static struct cli *cli_open(void)
@@ -990,8 +1003,100 @@ static void t_disconnect_mid_body(void)
     cli_send(c, chunk, sizeof(chunk));
     TAP_OK(wait_until(&g_body_status, 1, 3000) && atomic_load(&g_body_status) == -ETIMEDOUT,
            "stalled body: on_end %d", atomic_load(&g_body_status));
-    TAP_OK(cli_expect_eof(c), "stalled connection closed");
+    struct resp r;
+    TAP_OK(cli_read_resp(c, &r, false) && r.status == 400 && body_is(&r, "body failed -110"),
+           "stalled body: the application answered (%d)", r.status);
+    resp_free(&r);
+    TAP_OK(cli_expect_eof(c), "stalled connection closed after the answer");
     cli_close(c);
+}
+
+static long ms_since(const struct timeval *t0)
+{
+    struct timeval t1;
+    gettimeofday(&t1, NULL);
+    return (t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_usec - t0->tv_usec) / 1000;
+}
+
+/* Every byte within the 700 ms idle timeout, but far under min_rate: cut by the rate. */
+static void t_min_rate(void)
+{
+    pthread_t th;
+    int port = 0;
+    struct timeval t0;
+    struct resp r;
+    g_min_rate = 20000;
+    g_rate_window_ms = 300;
+    struct http_server *srv = server_start_ip("127.0.0.1:0", 100, 0, &port, &th);
+    g_min_rate = 0;
+    g_rate_window_ms = 0;
+    TAP_OK(srv != NULL, "server with min_rate 20000 B/s over 300 ms windows");
+    if (srv == NULL)
+        return;
+    /* a trickled body: 10 bytes every 50 ms (200 B/s) */
+    struct cli *c = cli_open_port(port, false);
+    atomic_store(&g_body_status, 1);
+    gettimeofday(&t0, NULL);
+    cli_sends(c, "PUT /slowbody HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n");
+    for (int i = 0; i < 40 && atomic_load(&g_body_status) == 1; i++) {
+        cli_send(c, "qqqqqqqqqq", 10);
+        usleep(50000);
+    }
+    long ms = ms_since(&t0);
+    TAP_OK(atomic_load(&g_body_status) == -ETIMEDOUT && ms >= 250 && ms < 1500,
+           "trickled body fails with -ETIMEDOUT after one window (%d, %ld ms)",
+           atomic_load(&g_body_status), ms);
+    TAP_OK(cli_read_resp(c, &r, false) && r.status == 400, "and the application answered (%d)",
+           r.status);
+    resp_free(&r);
+    TAP_OK(cli_expect_eof(c), "then the connection closes");
+    cli_close(c);
+    /* a body at full speed over several windows is not cut */
+    c = cli_open_port(port, false);
+    char chunk[1000];
+    memset(chunk, 'q', sizeof(chunk));
+    cli_sends(c, "PUT /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 40000\r\n\r\n");
+    for (int i = 0; i < 40; i++) {
+        cli_send(c, chunk, sizeof(chunk));
+        usleep(20000); /* 50 KB/s over 0.8 s */
+    }
+    TAP_OK(cli_read_resp(c, &r, false) && r.status == 200 && r.body_len == 40000,
+           "a body at 50 KB/s is served (%d, %zu bytes)", r.status, r.body_len);
+    resp_free(&r);
+    cli_close(c);
+    /* a reader taking 64 KiB every 40 ms over four windows is not cut */
+    c = cli_open_port(port, false);
+    atomic_store(&g_write_status, 1);
+    cli_sends(c, "GET /bigstream HTTP/1.1\r\nHost: x\r\n\r\n");
+    static char sink[64 * 1024];
+    size_t got = 0;
+    for (int i = 0; i < 30; i++) {
+        ssize_t n = recv(c->fd, sink, sizeof(sink), 0);
+        got += n > 0 ? (size_t)n : 0;
+        usleep(40000);
+    }
+    TAP_OK(atomic_load(&g_write_status) == 1 && got > 500000,
+           "a reader at ~1.5 MB/s is not cut (%d, %zu bytes)", atomic_load(&g_write_status), got);
+    cli_close(c);
+    TAP_OK(wait_until(&g_write_status, 1, 2000), "(its stream ends when it leaves)");
+    /* a slow reader: 100 bytes every 20 ms (5 KB/s) of an endless response */
+    c = cli_open_port(port, false);
+    int rcvbuf = 4096;
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    atomic_store(&g_write_status, 1);
+    gettimeofday(&t0, NULL);
+    cli_sends(c, "GET /bigstream HTTP/1.1\r\nHost: x\r\n\r\n");
+    for (int i = 0; i < 250 && atomic_load(&g_write_status) == 1; i++) {
+        recv(c->fd, sink, 100, 0);
+        usleep(20000);
+    }
+    ms = ms_since(&t0);
+    TAP_OK(atomic_load(&g_write_status) == -ETIMEDOUT && ms < 3000,
+           "slow reader cut off: write done gets %d (%ld ms)", atomic_load(&g_write_status), ms);
+    cli_close(c);
+    http_server_stop(srv, 1000);
+    pthread_join(th, NULL);
+    http_server_destroy(srv);
 }
 
 static void t_write_to_gone_client(void)
@@ -1177,6 +1282,9 @@ static void t_ipv6_and_max_connections(void)
     http_server_destroy(srv);
 }
 
+/* 127.0.0.2: counted (127.0.0.1 and ::1 are exempt from the per-address limit) */
+#define SRC2 0x7f000002u
+
 static void t_max_connections_per_ip(void)
 {
     pthread_t th;
@@ -1185,7 +1293,7 @@ static void t_max_connections_per_ip(void)
     TAP_OK(srv != NULL, "server with max_connections_per_ip=2");
     if (srv == NULL)
         return;
-    struct cli *a = cli_open_port(port, false), *b = cli_open_port(port, false);
+    struct cli *a = cli_open_src(port, false, SRC2), *b = cli_open_src(port, false, SRC2);
     struct resp r;
     cli_sends(a, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
     TAP_OK(cli_read_resp(a, &r, false) && body_is(&r, "hello"), "first connection served");
@@ -1193,7 +1301,7 @@ static void t_max_connections_per_ip(void)
     cli_sends(b, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
     TAP_OK(cli_read_resp(b, &r, false) && body_is(&r, "hello"), "second connection served");
     resp_free(&r);
-    struct cli *d = cli_open_port(port, false);
+    struct cli *d = cli_open_src(port, false, SRC2);
     bool got503 = cli_read_resp(d, &r, false) && r.status == 503;
     TAP_OK(got503 && r.body && strstr(r.body, "from this address"),
            "third connection from the address: 503 naming the per-address limit (%s)",
@@ -1204,7 +1312,7 @@ static void t_max_connections_per_ip(void)
     cli_close(a); /* frees a place: a new connection is served again */
     bool served = false;
     for (int i = 0; i < 50 && !served; i++) {
-        struct cli *e = cli_open_port(port, false);
+        struct cli *e = cli_open_src(port, false, SRC2);
         cli_sends(e, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
         served = cli_read_resp(e, &r, false) && body_is(&r, "hello");
         resp_free(&r);
@@ -1213,6 +1321,18 @@ static void t_max_connections_per_ip(void)
             usleep(20000); /* the server notices the close a moment later */
     }
     TAP_OK(served, "after one closes, a new connection from the address is served");
+    /* 127.0.0.1 is not counted (a local reverse proxy speaks for all its clients) */
+    struct cli *l[3];
+    int lserved = 0;
+    for (int i = 0; i < 3; i++)
+        l[i] = cli_open_port(port, false);
+    for (int i = 0; i < 3; i++) {
+        cli_sends(l[i], "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+        lserved += cli_read_resp(l[i], &r, false) && body_is(&r, "hello");
+        resp_free(&r);
+        cli_close(l[i]);
+    }
+    TAP_OK(lserved == 3, "127.0.0.1 is exempt: 3 connections served (%d)", lserved);
     cli_close(b);
     http_server_stop(srv, 1000);
     pthread_join(th, NULL);
@@ -1265,7 +1385,7 @@ static void t_ip_table_model(void)
     }
     TAP_OK(bad == 0 && refused > 0, "200,000 random acquire/release steps match the model "
            "(%d mismatches, %d refused at the limit)", bad, refused);
-    struct sockaddr_in v4 = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
+    struct sockaddr_in v4 = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000002)};
     struct sockaddr_in6 mapped = {.sin6_family = AF_INET6};
     mapped.sin6_addr.s6_addr[10] = mapped.sin6_addr.s6_addr[11] = 0xff;
     memcpy(&mapped.sin6_addr.s6_addr[12], &v4.sin_addr, 4);
@@ -1278,6 +1398,23 @@ static void t_ip_table_model(void)
     TAP_OK(http__ip_count(t, &s6) == 1, "an IPv4 client and its IPv4-mapped form count as one");
     http__ip_release(t, &s6);
     TAP_OK(http__ip_count(t, &s4) == 0, "released through either form");
+    /* 127.0.0.1 and ::1 are never counted, in any form */
+    struct sockaddr_in lo4 = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
+    struct sockaddr_in6 lo6 = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+    struct sockaddr_storage l4, l6;
+    memset(&l4, 0, sizeof(l4));
+    memset(&l6, 0, sizeof(l6));
+    memcpy(&l4, &lo4, sizeof(lo4));
+    memcpy(&l6, &lo6, sizeof(lo6));
+    bool all = true;
+    for (int i = 0; i < LIMIT + 2; i++)
+        all &= http__ip_acquire(t, &l4) && http__ip_acquire(t, &l6);
+    TAP_OK(all && http__ip_count(t, &l4) == 0 && http__ip_count(t, &l6) == 0,
+           "127.0.0.1 and ::1 are exempt from the limit");
+    for (int i = 0; i < LIMIT + 2; i++) {
+        http__ip_release(t, &l4);
+        http__ip_release(t, &l6);
+    }
     http__ip_table_free(t);
 }
 
@@ -1412,6 +1549,7 @@ int main(void)
     RUN(t_headers_and_hooks);
     RUN(t_ipv6_and_max_connections);
     RUN(t_max_connections_per_ip);
+    RUN(t_min_rate);
     RUN(t_ip_table_model);
     RUN(t_bad_listen);
     TAP_RUN(t_stop_drain);

@@ -284,7 +284,9 @@ static void t_keys(void)
     fclose(f);
     TAP_OK(s3__sse_keys_load(dir, true, &k2) == GZ_ECORRUPT, "a corrupt file is refused");
     unlink(path);
-    rmdir(dir);
+    snprintf(path, sizeof(path), "%s/sse.keycheck", dir); /* written beside a created key */
+    unlink(path);
+    TAP_OK(rmdir(dir) == 0, "nothing else left in the folder");
 }
 
 struct done_wait {
