@@ -22,6 +22,7 @@ gzy/rclone, and stores everything in bench/results/migrate-<stamp>.json.
 
     python3 bench/migrate.py [--rounds 3] [--concurrency 16] [--gzy build/gzy]
                              [--small-count 10000] [--large-count 8] [--large-size 256]
+                             [--baseline OLD_GZY]   (its `migrate copy` in the same rounds)
 """
 import argparse, concurrent.futures, hashlib, json, os, platform, random, re, resource
 import shutil
@@ -160,9 +161,9 @@ def perf_cmd(args, out):
     return ["perf", "record", "-q", "-e", "cpu-clock", "-g", "-o", out]
 
 
-def run_gzy(args, src, dst, bucket_src, bucket_dst, tmp, perf_out=None):
+def run_gzy(args, src, dst, bucket_src, bucket_dst, tmp, perf_out=None, binary=None):
     cmd = ([] if not perf_out else perf_cmd(args, perf_out) + ["--"]) + [
-           args.gzy, "migrate", "copy", "--source-endpoint", src.endpoint,
+           binary or args.gzy, "migrate", "copy", "--source-endpoint", src.endpoint,
            "--source-bucket", bucket_src, "--source-access-key", src.access_key,
            "--source-secret-key", src.secret_key, "--source-provider", "generic",
            "--dest-endpoint", dst, "--dest-bucket", bucket_dst, "--dest-access-key", GZY_AK,
@@ -353,6 +354,9 @@ def main():
                     help="skip the server-side job (POST /admin/v1/migrations) rows")
     ap.add_argument("--ceiling-s", type=int, default=8,
                     help="seconds of radosgw GET and gzy PUT alone per round (0: skip)")
+    ap.add_argument("--baseline", default=None, metavar="BIN",
+                    help="another gzy binary (e.g. before a change): its `migrate copy` runs in "
+                    "the same rounds against the same servers (tool 'base')")
     ap.add_argument("--tmp", default=None, help="folder for the cluster and gzy data")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     ap.add_argument("--perf", default=None, metavar="DIR",
@@ -361,6 +365,9 @@ def main():
     args = ap.parse_args()
     args.gzy = os.path.abspath(args.gzy)
     args.tools = ("gzy", "rclone") if args.no_job else ("gzy", "rclone", "job")
+    if args.baseline:
+        args.baseline = os.path.abspath(args.baseline)
+        args.tools += ("base",)
     if not shutil.which("rclone"):
         sys.exit("bench: rclone is not installed (bash scripts/deps.sh)")
     large_bytes = args.large_size * MiB
@@ -427,7 +434,7 @@ def main():
                     if tool != "job":
                         dst.create_bucket(Bucket=dbucket)
                     pout = None
-                    if args.perf and r == 0 and tool != "rclone":
+                    if args.perf and r == 0 and tool in ("gzy", "job"):
                         os.makedirs(args.perf, exist_ok=True)
                         pout = os.path.join(args.perf, "%s-%s.data"
                                             % ("copy" if tool == "gzy" else "job", name))
@@ -435,9 +442,9 @@ def main():
                         if tool == "job":
                             wall, extra = run_job(args, admin, tenant, peer, sbucket, dbucket,
                                                   gzy.pid, pout)
-                        elif tool == "gzy":
+                        elif tool in ("gzy", "base"):
                             wall, extra = run_gzy(args, peer, gzy_ep, sbucket, dbucket, tmp,
-                                                  pout)
+                                                  pout, args.baseline if tool == "base" else None)
                         else:
                             wall, extra = run_rclone(args, env, sbucket, dbucket)
                     v = verify(dst, dbucket, want,
@@ -462,7 +469,7 @@ def main():
 
     table = []
     names = {"gzy": "gzy migrate copy", "rclone": "rclone copy --checksum",
-             "job": "gzy job (in serve)"}
+             "job": "gzy job (in serve)", "base": "gzy migrate copy (--baseline)"}
     for name in ("small", "large"):
         per = {t: [x for x in results["rounds"] if x["set"] == name and x["tool"] == t]
                for t in args.tools}

@@ -179,6 +179,14 @@ void gz_config_dump(const struct gz_config *cfg)
 int gz_cmd_config(int argc, char **argv)
 {
     struct gz_config cfg;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            printf("gzy config dump [serve options]: prints the configuration `gzy serve` would\n"
+                   "run with these options and the environment, one `name = value` a line.\n\n");
+            gz_config_usage("config dump");
+            return 0;
+        }
+    }
     if (argc < 1 || strcmp(argv[0], "dump") != 0) {
         fprintf(stderr, "usage: gzy config dump [serve options]\n");
         return 2;

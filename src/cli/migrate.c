@@ -6,6 +6,7 @@
  * was stopped (SIGINT/SIGTERM: between objects and parts, journal resumable), 2 usage.
  */
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -14,7 +15,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../iam/iam.h"
 #include "../migrate/migrate.h"
+#include "../migrate/report.h"
 #include "../migrate/seal.h"
 #include "../s3/s3.h"
 #include "../store/store.h"
@@ -29,8 +32,10 @@
 struct mig_cli {
     struct gz_mig_options opt;
     bool tty;
-    cJSON *failed;              /* array of {key, reason, retries} */
+    struct gz_mig_report lists; /* failed, waiting, not carried: the report's lists */
     const char *dest_data;      /* --dest-data: write through the store in this folder */
+    const char *dest_tenant;    /* --dest-tenant: owner of a bucket --dest-data creates */
+    const char *report_path;    /* --report PATH: the pass report, JSON (+ CSV beside it) */
     const char *include[MIG_CLI_MAX_FILTERS], *exclude[MIG_CLI_MAX_FILTERS];
     struct gz_cli_manifest manifest; /* --manifest PATH [--data DIR]: migrate_evidence.c */
 };
@@ -49,12 +54,14 @@ static void migrate_usage(FILE *f)
             "         --source-access-key K --source-secret-key S\n"
             "         [--source-provider aws|aliyun-oss|huawei-obs|tencent-cos|generic]\n"
             "         [--source-region R] [--source-prefix P]\n"
+            "         (no --source-endpoint: the provider's endpoint for --source-region)\n"
             "         --dest-endpoint URL --dest-bucket D --dest-access-key K\n"
             "         --dest-secret-key S [--dest-region R]\n"
             "         [--concurrency N] [--dry-run] [--journal FILE] [--delete-extraneous]\n"
             "         [--include GLOB]... [--exclude GLOB]... [--bwlimit RATE] [--no-restore]\n"
-            "         [--check-acl]\n"
+            "         [--check-acl] [--report PATH]\n"
             "         [--dest-data DIR (instead of the --dest-endpoint and keys)]\n"
+            "         [--dest-tenant T (with --dest-data: owner of a bucket it creates)]\n"
             "         [--manifest PATH [--data DIR]] (signed manifest, platform key of DIR)\n"
             "\n"
             "Copies new and changed objects (size or source ETag) with their metadata, verifies\n"
@@ -67,11 +74,16 @@ static void migrate_usage(FILE *f)
             "--check-acl reads each copied object's ACL (one more request per object) and lists\n"
             "grants beyond the owner's as not carried over; without it the report says ACLs\n"
             "were not examined.\n"
+            "A missing destination bucket is created (CreateBucket over HTTP; with --dest-data\n"
+            "in the store, owned by --dest-tenant or the platform, which needs the root\n"
+            "credential of DIR: GZY_ROOT_ACCESS_KEY/GZY_ROOT_SECRET_KEY or DIR/root-credential).\n"
             "--dest-data DIR writes straight into a gzy data folder while no server runs on\n"
-            "it (the bucket must exist; a bucket with default encryption gets sealed objects,\n"
-            "as a PUT would).\n"
+            "it (a bucket with default encryption gets sealed objects, as a PUT would).\n"
+            "--report PATH writes the pass report as JSON to PATH and as CSV beside it (PATH\n"
+            "with .csv), in the format of the migration jobs' reports (docs/migration-jobs.md).\n"
             "Keys also from GZY_SOURCE_ACCESS_KEY, GZY_SOURCE_SECRET_KEY, GZY_DEST_ACCESS_KEY,\n"
-            "GZY_DEST_SECRET_KEY. Exit status: 0 done, 1 failures, 2 usage.\n");
+            "GZY_DEST_SECRET_KEY. Exit status: 0 done, 1 failures, 2 usage.\n"
+            "Other commands: gzy migrate COMMAND --help.\n");
     gz_cli_migrate_evidence_usage(f);
     fputc('\n', f);
     gz_migrate_run_usage(f);
@@ -112,6 +124,7 @@ static int parse_args(struct mig_cli *m, int argc, char **argv)
 {
     struct gz_mig_options *o = &m->opt;
     const char *provider = NULL, *concurrency = NULL, *bwlimit = NULL, *filter = NULL;
+    const char *key_file = NULL;
     const struct mig_flag flags[] = {
         {"source-endpoint", &o->src.endpoint, NULL, 0},
         {"source-bucket", &o->src.bucket, NULL, 0},
@@ -137,6 +150,9 @@ static int parse_args(struct mig_cli *m, int argc, char **argv)
         {"dest-data", &m->dest_data, NULL, 0},
         {"manifest", &m->manifest.path, NULL, 0},
         {"data", &m->manifest.data_dir, NULL, 0},
+        {"dest-tenant", &m->dest_tenant, NULL, 0},
+        {"report", &m->report_path, NULL, 0},
+        {"sse-key-file", &key_file, NULL, 0}, /* for --dest-data: its SSE master keys */
     };
     o->src.access_key = getenv("GZY_SOURCE_ACCESS_KEY");
     o->src.secret_key = getenv("GZY_SOURCE_SECRET_KEY");
@@ -168,6 +184,8 @@ static int parse_args(struct mig_cli *m, int argc, char **argv)
         if (flags[k].list && add_filter(m, flags[k].list, filter) != 0)
             return -EINVAL;
     }
+    if (gz_cli_sse_key_file(key_file) < 0)
+        return -EINVAL;
     o->include = m->include;
     o->exclude = m->exclude;
     if (bwlimit && parse_rate(bwlimit, &o->bandwidth_limit) != 0)
@@ -234,6 +252,7 @@ static void on_object(void *arg, const char *key, int64_t size, const char *stat
                       const char *detail)
 {
     struct mig_cli *m = arg;
+    gz_migrate_report_object(&m->lists, key, size, state, detail);
     if (m->tty)
         return;
     cJSON *o = cJSON_CreateObject();
@@ -252,11 +271,7 @@ static void on_object(void *arg, const char *key, int64_t size, const char *stat
 static void on_failed(void *arg, const char *key, const char *reason, int64_t retries)
 {
     struct mig_cli *m = arg;
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "key", key);
-    cJSON_AddStringToObject(o, "reason", reason);
-    cJSON_AddNumberToObject(o, "retries", (double)retries);
-    cJSON_AddItemToArray(m->failed, o);
+    gz_migrate_report_failed(&m->lists, key, reason, retries);
 }
 
 static void add_pair(cJSON *r, const char *name, int64_t n, int64_t bytes)
@@ -298,8 +313,9 @@ static void print_report(struct mig_cli *m, const struct gz_mig_stats *st, int r
     cJSON_AddNumberToObject(r, "deleted", (double)st->deleted);
     cJSON_AddNumberToObject(r, "retries", (double)st->retries);
     cJSON_AddNumberToObject(r, "elapsed_ms", (double)st->elapsed_ms);
-    cJSON_AddItemToObject(r, "failures", m->failed);
-    m->failed = NULL;
+    /* at most GZ_MIG_REPORT_LIST_MAX of them: memory stays flat whatever fails */
+    cJSON_AddItemReferenceToObject(r, "failures", m->lists.failed);
+    cJSON_AddBoolToObject(r, "truncated", m->lists.truncated);
     char *text = cJSON_PrintUnformatted(r);
     if (m->tty)
         printf("\r\033[K");
@@ -319,9 +335,165 @@ static bool stop_pending(void *arg)
            (sigismember(&pending, SIGINT) == 1 || sigismember(&pending, SIGTERM) == 1);
 }
 
+/* The root credential of a data folder, as gzy serve finds it: the environment, else
+ * DIR/root-credential ("access\nsecret\n"). */
+static int root_credential(const char *dir, char *ak, size_t aksz, char *sk, size_t sksz)
+{
+    const char *eak = getenv("GZY_ROOT_ACCESS_KEY"), *esk = getenv("GZY_ROOT_SECRET_KEY");
+    if (eak && *eak && esk && *esk) {
+        snprintf(ak, aksz, "%s", eak);
+        snprintf(sk, sksz, "%s", esk);
+        return 0;
+    }
+    char path[4200], a[IAM_MAX_ACCESS_KEY + 2], b[IAM_MAX_SECRET + 2];
+    snprintf(path, sizeof(path), "%s/root-credential", dir);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -errno;
+    int rc = fscanf(f, "%129s %129s", a, b) == 2 ? 0 : -EINVAL;
+    fclose(f);
+    if (rc == 0 && (strlen(a) >= aksz || strlen(b) >= sksz))
+        rc = -EINVAL;
+    if (rc == 0) {
+        memcpy(ak, a, strlen(a) + 1);
+        memcpy(sk, b, strlen(b) + 1);
+    }
+    explicit_bzero(b, sizeof(b));
+    return rc;
+}
+
+/* The owner (tenant id) of a bucket created in a data folder: --dest-tenant, else the
+ * platform tenant (what the root credential's CreateBucket gives). */
+static int dest_owner(const struct mig_cli *m, struct store *s, char *owner, size_t ownersz,
+                      char *err, size_t errsz)
+{
+    char ak[IAM_MAX_ACCESS_KEY + 1], sk[IAM_MAX_SECRET + 1];
+    struct iam *iam = NULL;
+    struct iam_tenant t;
+    int rc = root_credential(m->dest_data, ak, sizeof(ak), sk, sizeof(sk));
+    if (rc < 0) {
+        snprintf(err, errsz, "destination bucket %s does not exist and cannot be created: no "
+                 "root credential for %s (set GZY_ROOT_ACCESS_KEY and GZY_ROOT_SECRET_KEY)",
+                 m->opt.dst.bucket, m->dest_data);
+        goto out;
+    }
+    struct iam_config icfg = {.data_dir = m->dest_data, .root_access = ak, .root_secret = sk,
+                              .store = s};
+    if ((rc = iam_open(&icfg, &iam)) < 0) {
+        snprintf(err, errsz, "cannot open iam in %s: %s", m->dest_data, gz_strerror(rc));
+        goto out;
+    }
+    const char *tenant = m->dest_tenant ? m->dest_tenant : IAM_PLATFORM_TENANT;
+    if ((rc = iam_tenant_get(iam, tenant, &t)) < 0) {
+        snprintf(err, errsz, "--dest-tenant %s: %s", tenant,
+                 rc == -ENOENT ? "no such tenant" : gz_strerror(rc));
+        goto out;
+    }
+    snprintf(owner, ownersz, "%s", t.id);
+out:
+    iam_close(iam);
+    explicit_bzero(sk, sizeof(sk));
+    return rc;
+}
+
+static bool bucket_name_ok(const char *b)
+{
+    size_t n = strlen(b);
+    if (n < 3 || n > 63 || !isalnum((unsigned char)b[0]) || !isalnum((unsigned char)b[n - 1]))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!(islower((unsigned char)b[i]) || isdigit((unsigned char)b[i]) || b[i] == '-' ||
+              b[i] == '.'))
+            return false;
+    return true;
+}
+
+/* --dest-data: creates the destination bucket in the store if it does not exist (not in a
+ * dry run). */
+static int dest_store_bucket(const struct mig_cli *m, struct store *s, char *err, size_t errsz)
+{
+    const char *name = m->opt.dst.bucket;
+    struct store_bucket b;
+    int rc = name ? store_bucket_get(s, gz_slice_cstr(name), &b) : 0;
+    if (rc != GZ_ENOBUCKET)
+        return 0; /* found, or an error mig_client_init_store reports */
+    if (m->opt.dry_run || !bucket_name_ok(name))
+        return 0; /* the engine says it does not exist */
+    memset(&b, 0, sizeof(b));
+    snprintf(b.name, sizeof(b.name), "%s", name);
+    snprintf(b.region, sizeof(b.region), "%s",
+             m->opt.dst.region && *m->opt.dst.region ? m->opt.dst.region : "us-east-1");
+    b.created_ms = gz_now_ms();
+    if ((rc = dest_owner(m, s, b.owner, sizeof(b.owner), err, errsz)) < 0)
+        return rc;
+    rc = store_bucket_create(s, &b);
+    if (rc == GZ_EBUCKETOWNED)
+        rc = 0;
+    if (rc < 0)
+        snprintf(err, errsz, "cannot create the destination bucket %s: %s", name,
+                 gz_strerror(rc));
+    else
+        log_info("migrate: created the destination bucket %s in %s", name, m->dest_data);
+    return rc;
+}
+
+/* --dest-data: opens the store (and what seals for buckets that encrypt by default). */
+static int dest_store_open(struct mig_cli *m, struct store **store, struct s3_service **sealing,
+                           struct gz_mig_sealer *sealer, char *err, size_t errsz)
+{
+    struct store_config scfg = {.data_dir = m->dest_data, .sync = 1};
+    int rc = store_open(&scfg, store);
+    if (rc < 0)
+        snprintf(err, errsz, "cannot open the store in %s: %s (is a server running on it?)",
+                 m->dest_data, gz_strerror(rc));
+    if (rc == 0)
+        rc = dest_store_bucket(m, *store, err, errsz);
+    if (rc == 0 && (rc = s3_service_create_offline(*store, sealing)) < 0)
+        snprintf(err, errsz, "cannot set up encryption at rest: %s", gz_strerror(rc));
+    if (rc == 0) /* the folder's encrypted objects need the key file it names */
+        rc = s3_service_sse_check(*sealing, err, errsz);
+    if (rc == 0)
+        gz_cli_mig_sealer(*sealing, sealer);
+    m->opt.dst_store = *store;
+    m->opt.dst_sealer = rc == 0 ? sealer : NULL;
+    return rc;
+}
+
+/* --report PATH: the report of a pass that ran (completed, partial or stopped). */
+static int report_save(struct mig_cli *m, const struct gz_mig_stats *st, int rc,
+                       bool manifest_ok)
+{
+    if (!m->report_path || rc < 0)
+        return 0;
+    struct gz_mig_report_head h = {.job = "copy", .dry_run = m->opt.dry_run,
+                                   .check_acl = m->opt.check_acl, .rc = rc,
+                                   .manifest = manifest_ok && !m->opt.dry_run && rc >= 0 &&
+                                                       rc != GZ_MIG_STOPPED
+                                                   ? m->manifest.path
+                                                   : NULL};
+    char err[4400], *text = gz_migrate_report_json(&h, st, &m->lists);
+    int wrc = gz_migrate_report_save(m->report_path, text, err, sizeof(err));
+    if (wrc < 0)
+        fprintf(stderr, "gzy migrate copy: %s\n", err);
+    gz_free(text);
+    return wrc;
+}
+
+static bool wants_help(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return true;
+    return false;
+}
+
 static int migrate_copy(int argc, char **argv)
 {
     struct mig_cli m = {.tty = isatty(STDOUT_FILENO) == 1};
+    if (wants_help(argc, argv)) {
+        migrate_usage(stdout);
+        return 0;
+    }
     if (parse_args(&m, argc, argv) != 0) {
         migrate_usage(stderr);
         return 2;
@@ -337,7 +509,7 @@ static int migrate_copy(int argc, char **argv)
     m.opt.on_progress = on_progress;
     m.opt.on_object = on_object;
     m.opt.cb_arg = &m;
-    m.failed = cJSON_CreateArray();
+    gz_migrate_report_init(&m.lists);
     struct gz_mig_stats st;
     char err[1024];
     struct store *store = NULL;
@@ -345,19 +517,8 @@ static int migrate_copy(int argc, char **argv)
     struct gz_mig_sealer sealer;
     memset(&st, 0, sizeof(st));
     int rc = 0;
-    if (m.dest_data) {
-        struct store_config scfg = {.data_dir = m.dest_data, .sync = 1};
-        rc = store_open(&scfg, &store);
-        if (rc < 0)
-            snprintf(err, sizeof(err), "cannot open the store in %s: %s (is a server running "
-                     "on it?)", m.dest_data, gz_strerror(rc));
-        if (rc == 0 && (rc = s3_service_create_offline(store, &sealing)) < 0)
-            snprintf(err, sizeof(err), "cannot set up encryption at rest: %s", gz_strerror(rc));
-        if (rc == 0)
-            gz_cli_mig_sealer(sealing, &sealer);
-        m.opt.dst_store = store;
-        m.opt.dst_sealer = rc == 0 ? &sealer : NULL;
-    }
+    if (m.dest_data)
+        rc = dest_store_open(&m, &store, &sealing, &sealer, err, sizeof(err));
     if (rc == 0)
         rc = gz_migrate_copy(&m.opt, &st, on_failed, &m, err, sizeof(err));
     s3_service_destroy(sealing);
@@ -366,9 +527,12 @@ static int migrate_copy(int argc, char **argv)
     if (rc < 0)
         fprintf(stderr, "gzy migrate copy: %s\n", err);
     print_report(&m, &st, rc, err);
-    if (gz_cli_manifest_finish(&m.manifest, &m.opt, rc) != 0 && rc == 0)
+    bool manifest_ok = gz_cli_manifest_finish(&m.manifest, &m.opt, rc) == 0;
+    if (!manifest_ok && rc == 0)
         rc = -EIO;
-    cJSON_Delete(m.failed);
+    if (report_save(&m, &st, rc, manifest_ok) < 0 && rc == 0)
+        rc = -EIO;
+    gz_migrate_report_free(&m.lists);
     return rc == 0 ? 0 : rc == -EINVAL ? 2 : 1;
 }
 

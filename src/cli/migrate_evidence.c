@@ -5,6 +5,7 @@
  * Exit status: 0 ok, 1 failed (a mismatch, a bad signature, an unreachable endpoint), 2 usage.
  */
 #include <cjson/cJSON.h>
+#include <curl/curl.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 
 #include "../migrate/evidence.h"
 #include "../util/util.h"
+#include "admin_cli.h"
 #include "migrate_evidence.h"
 
 #define EV_MAX_PROBLEMS 10000
@@ -33,7 +35,10 @@ void gz_cli_migrate_evidence_usage(FILE *f)
             "       gzy migrate estimate --source-endpoint URL --source-bucket B\n"
             "         --source-access-key K --source-secret-key S [--source-provider P]\n"
             "         [--source-region R] [--source-prefix P] [--sample N]\n"
-            "         [--rate RATE | --no-measure] [--total-objects N] [--json]\n"
+            "         [--rate RATE] [--rate-objects N] [--no-measure] [--total-objects N]\n"
+            "         [--json]\n"
+            "       gzy migrate estimate --job ID [--sample N] [--admin-endpoint URL]\n"
+            "         [--access-key K --secret-key S] [--region R] [--json]\n"
             "       gzy migrate manifest-key [--data DIR]\n"
             "\n"
             "verify-manifest checks the manifest's Ed25519 signature against the trusted key\n"
@@ -42,8 +47,13 @@ void gz_cli_migrate_evidence_usage(FILE *f)
             "Keys also from GZY_ACCESS_KEY / GZY_SECRET_KEY; --endpoint from GZY_ENDPOINT;\n"
             "--bucket defaults to the manifest's destination bucket.\n"
             "estimate lists the source (or its first --sample N keys) and prints objects, bytes,\n"
-            "a size histogram, archive-class objects and the projected duration at --rate\n"
-            "(e.g. 50M = 50 MiB/s) or at a rate measured by GETs of a few listed objects.\n"
+            "a size histogram, archive-class objects and the projected duration: the bytes\n"
+            "at --rate (e.g. 50M = 50 MiB/s) plus the objects at --rate-objects (objects/s),\n"
+            "each measured, when not given, by GETs of a few listed objects (the largest for\n"
+            "the byte rate, the smallest for the cost of an object; one stream).\n"
+            "estimate --job asks a running gzy serve to estimate a migration job's source (its\n"
+            "stored credentials, prefix and filters), waits for it and prints the result, which\n"
+            "the job keeps and supervision uses as the tenant's work to move.\n"
             "manifest-key prints the platform's manifest public key (hex) for supervisors.\n");
 }
 
@@ -287,12 +297,14 @@ struct est_cli {
     struct gz_mig_endpoint src;
     bool json, no_measure;
     int64_t sample, total_objects;
-    double rate; /* given, bytes/s; 0: measure */
+    double rate;         /* given, bytes/s; 0: measure */
+    double rate_objects; /* given, objects/s; 0: measure */
 };
 
 static int est_parse(struct est_cli *e, int argc, char **argv)
 {
     const char *cmd = "estimate", *provider = NULL, *sample = NULL, *rate = NULL, *total = NULL;
+    const char *rate_objects = NULL;
     const struct ev_flag flags[] = {
         {"source-endpoint", &e->src.endpoint, NULL},
         {"source-bucket", &e->src.bucket, NULL},
@@ -303,6 +315,7 @@ static int est_parse(struct est_cli *e, int argc, char **argv)
         {"source-prefix", &e->src.prefix, NULL},
         {"sample", &sample, NULL},
         {"rate", &rate, NULL},
+        {"rate-objects", &rate_objects, NULL},
         {"total-objects", &total, NULL},
         {"no-measure", NULL, &e->no_measure},
         {"json", NULL, &e->json},
@@ -316,6 +329,15 @@ static int est_parse(struct est_cli *e, int argc, char **argv)
     if (rate && parse_rate(rate, &e->rate) != 0) {
         fprintf(stderr, "gzy migrate estimate: --rate '%s': a rate like 50M (MiB/s)\n", rate);
         return -EINVAL;
+    }
+    if (rate_objects) {
+        char *end;
+        e->rate_objects = strtod(rate_objects, &end);
+        if (end == rate_objects || *end || !(e->rate_objects > 0) || !isfinite(e->rate_objects)) {
+            fprintf(stderr, "gzy migrate estimate: --rate-objects '%s': objects per second, "
+                            "e.g. 200\n", rate_objects);
+            return -EINVAL;
+        }
     }
     const struct gz_mig_preset *p = gz_migrate_preset_find(provider ? provider : "generic");
     if (!p) {
@@ -332,8 +354,14 @@ static void hist_bounds(int b, int64_t *lo, int64_t *hi)
     *hi = b == GZ_MIG_HIST_BUCKETS - 1 ? -1 : (int64_t)1024 << (2 * b + 2);
 }
 
-static cJSON *est_json(const struct est_cli *c, const struct gz_mig_estimate *e, double rate,
-                       const char *rate_source)
+/* The rates a projection uses: bytes/s and objects/s, given or measured (0: unknown). */
+struct est_rates {
+    double bps, ops;
+    const char *bps_source, *ops_source; /* "given", "measured", "none" */
+};
+
+static cJSON *est_json(const struct est_cli *c, const struct gz_mig_estimate *e,
+                       const struct est_rates *r)
 {
     cJSON *doc = cJSON_CreateObject(), *src = cJSON_AddObjectToObject(doc, "source");
     cJSON_AddStringToObject(src, "endpoint", c->src.endpoint);
@@ -372,20 +400,27 @@ static cJSON *est_json(const struct est_cli *c, const struct gz_mig_estimate *e,
         if (e->archive_class[i])
             cJSON_AddNumberToObject(cls, gz_migrate_archive_class_name(i),
                                     (double)e->archive_class[i]);
-    cJSON_AddNumberToObject(doc, "rate_bps", rate);
-    cJSON_AddStringToObject(doc, "rate_source", rate_source);
+    cJSON_AddNumberToObject(doc, "rate_bps", r->bps);
+    cJSON_AddStringToObject(doc, "rate_source", r->bps_source);
+    cJSON_AddNumberToObject(doc, "rate_objects_per_s", r->ops);
+    cJSON_AddStringToObject(doc, "rate_objects_source", r->ops_source);
     cJSON *m = cJSON_AddObjectToObject(doc, "measured");
     cJSON_AddNumberToObject(m, "objects", (double)e->measured_objects);
     cJSON_AddNumberToObject(m, "bytes", (double)e->measured_bytes);
     cJSON_AddNumberToObject(m, "ms", (double)e->measured_ms);
+    cJSON_AddNumberToObject(m, "small_objects", (double)e->measured_small_objects);
+    cJSON_AddNumberToObject(m, "small_ms", (double)e->measured_small_ms);
     cJSON_AddNumberToObject(doc, "listing_ms", (double)e->elapsed_ms);
     return doc;
 }
 
-/* Duration of the readable bytes (archive-class objects wait for a restore) at rate. */
-static double est_duration(int64_t bytes, double rate)
+/* Duration of the readable objects (archive-class ones wait for a restore): their bytes at
+ * the byte rate plus their count at the object rate (when known); -1 without a byte rate. */
+static double est_duration(double objects, double bytes, const struct est_rates *r)
 {
-    return rate > 0 ? (double)bytes / rate : -1;
+    if (r->bps <= 0)
+        return -1;
+    return bytes / r->bps + (r->ops > 0 ? objects / r->ops : 0);
 }
 
 static void est_text_hist(const struct gz_mig_estimate *e)
@@ -414,10 +449,30 @@ static void est_text_hist(const struct gz_mig_estimate *e)
     }
 }
 
-static void est_text(const struct est_cli *c, const struct gz_mig_estimate *e, double rate,
-                     const char *rate_source, cJSON *extra)
+static void est_text_rates(const struct gz_mig_estimate *e, const struct est_rates *r)
 {
-    char hb[32], hr[32], hd[48];
+    char hr[32];
+    human_bytes(hr, sizeof(hr), r->bps);
+    if (r->bps > 0 && strcmp(r->bps_source, "measured") == 0)
+        printf("rate: %s/s measured (%lld GETs, one stream)\n", hr,
+               (long long)e->measured_objects);
+    else if (r->bps > 0)
+        printf("rate: %s/s given\n", hr);
+    else
+        printf("rate: unknown (nothing readable to measure; give --rate)\n");
+    if (r->ops > 0 && strcmp(r->ops_source, "measured") == 0)
+        printf("per object: %.0f objects/s measured (%lld GETs of the smallest, one stream)\n",
+               r->ops, (long long)e->measured_small_objects);
+    else if (r->ops > 0)
+        printf("per object: %.0f objects/s given\n", r->ops);
+    else
+        printf("per object: not counted (nothing measured; give --rate-objects)\n");
+}
+
+static void est_text(const struct est_cli *c, const struct gz_mig_estimate *e,
+                     const struct est_rates *r, cJSON *extra)
+{
+    char hb[32], hd[48];
     human_bytes(hb, sizeof(hb), (double)e->bytes);
     printf("source: %s bucket %s%s%s\n", c->src.endpoint, c->src.bucket,
            c->src.prefix ? " prefix " : "", c->src.prefix ? c->src.prefix : "");
@@ -429,17 +484,12 @@ static void est_text(const struct est_cli *c, const struct gz_mig_estimate *e, d
         printf("objects: %lld (complete listing)\n", (long long)e->objects);
     printf("bytes: %lld (%s)\n", (long long)e->bytes, hb);
     est_text_hist(e);
-    human_bytes(hr, sizeof(hr), rate);
-    if (rate > 0 && strcmp(rate_source, "measured") == 0)
-        printf("rate: %s/s measured (%lld GETs, one stream)\n", hr, (long long)e->measured_objects);
-    else if (rate > 0)
-        printf("rate: %s/s given\n", hr);
-    else
-        printf("rate: unknown (nothing readable to measure; give --rate)\n");
-    double d = est_duration(e->bytes - e->archive_bytes, rate);
+    est_text_rates(e, r);
+    double d = est_duration((double)(e->objects - e->archive),
+                            (double)(e->bytes - e->archive_bytes), r);
     if (d >= 0) {
         human_duration(hd, sizeof(hd), d);
-        printf("projected duration: %s for the %sreadable bytes%s\n", hd,
+        printf("projected duration: %s for the %sreadable objects%s\n", hd,
                e->truncated ? "sampled " : "", e->archive ? " (archive-class objects extra)" : "");
     }
     const cJSON *x = cJSON_GetObjectItem(extra, "extrapolated");
@@ -455,8 +505,8 @@ static void est_text(const struct est_cli *c, const struct gz_mig_estimate *e, d
 }
 
 /* With a truncated sample and --total-objects: totals scaled by the sample's mean size. */
-static void est_extrapolate(const struct est_cli *c, const struct gz_mig_estimate *e, double rate,
-                            cJSON *doc)
+static void est_extrapolate(const struct est_cli *c, const struct gz_mig_estimate *e,
+                            const struct est_rates *r, cJSON *doc)
 {
     if (!e->truncated || c->total_objects <= 0 || e->objects == 0) {
         cJSON_AddNullToObject(doc, "extrapolated");
@@ -468,36 +518,184 @@ static void est_extrapolate(const struct est_cli *c, const struct gz_mig_estimat
     cJSON_AddNumberToObject(x, "objects", (double)c->total_objects);
     cJSON_AddNumberToObject(x, "bytes", floor((double)e->bytes * f));
     cJSON_AddNumberToObject(x, "archive_objects", floor((double)e->archive * f));
-    double d = est_duration((int64_t)((double)(e->bytes - e->archive_bytes) * f), rate);
+    double d = est_duration(floor((double)(e->objects - e->archive) * f),
+                            floor((double)(e->bytes - e->archive_bytes) * f), r);
     cJSON_AddNumberToObject(x, "duration_s", d >= 0 ? d : 0);
+}
+
+/* ---- estimate --job: through the admin API of a running server ---- */
+
+struct est_job_cli {
+    const char *id, *endpoint, *access, *secret, *region, *sample;
+    bool json;
+};
+
+static int est_job_parse(struct est_job_cli *a, int argc, char **argv)
+{
+    const struct ev_flag flags[] = {
+        {"job", &a->id, NULL},
+        {"admin-endpoint", &a->endpoint, NULL},
+        {"access-key", &a->access, NULL},
+        {"secret-key", &a->secret, NULL},
+        {"region", &a->region, NULL},
+        {"sample", &a->sample, NULL},
+        {"json", NULL, &a->json},
+    };
+    if (ev_parse("estimate", flags, GZ_ARRAY_LEN(flags), argc, argv, NULL) != 0)
+        return -EINVAL;
+    if (a->id == NULL || !*a->id) {
+        fprintf(stderr, "gzy migrate estimate: --job needs a job ID\n");
+        return -EINVAL;
+    }
+    if (!a->access && !a->secret) {
+        a->access = getenv("GZY_ACCESS_KEY");
+        a->secret = getenv("GZY_SECRET_KEY");
+    }
+    if (!a->access || !*a->access || !a->secret || !*a->secret) {
+        fprintf(stderr, "gzy migrate estimate: no admin credential: give --access-key and"
+                        " --secret-key or set GZY_ACCESS_KEY and GZY_SECRET_KEY\n");
+        return -EINVAL;
+    }
+    if (!a->endpoint)
+        a->endpoint = getenv("GZY_ADMIN_ENDPOINT");
+    if (!a->region)
+        a->region = getenv("GZY_REGION");
+    return 0;
+}
+
+static void est_job_print(const cJSON *job, const cJSON *e)
+{
+    char b[32], ab[32];
+    const char *st = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "state"));
+    double num[4];
+    const char *names[4] = {"objects", "bytes", "archive_objects", "archive_bytes"};
+    for (int i = 0; i < 4; i++) {
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(e, names[i]);
+        num[i] = cJSON_IsNumber(n) ? n->valuedouble : 0;
+    }
+    printf("job %s: estimate %s\n",
+           cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(job, "id")), st ? st : "-");
+    if (st != NULL && strcmp(st, "failed") == 0) {
+        const char *err = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "error"));
+        printf("  error: %s\n", err ? err : "unknown");
+        return;
+    }
+    human_bytes(b, sizeof(b), num[1]);
+    human_bytes(ab, sizeof(ab), num[3]);
+    printf("  objects: %.0f (%s)%s\n", num[0], b,
+           cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "truncated"))
+               ? " - a sample: the source holds more"
+               : " - exact");
+    printf("  archive class: %.0f (%s), restored before they can be read\n", num[2], ab);
+}
+
+/* Polls the job until its estimate is no longer running; 0 done, 1 failed or API error. */
+static int est_job_wait(struct gz_admin_client *cl, const char *path, bool json)
+{
+    for (;;) {
+        struct gz_admin_resp r;
+        if (gz_admin_client_call(cl, "GET", path, "", NULL, &r) != GZ_ADMIN_EXIT_OK) {
+            gz_admin_resp_free(&r);
+            return 1;
+        }
+        const cJSON *e = cJSON_GetObjectItemCaseSensitive(r.doc, "estimate");
+        const char *st = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "state"));
+        if (st == NULL || strcmp(st, "running") != 0) {
+            if (json)
+                print_json(r.doc);
+            else
+                est_job_print(r.doc, e);
+            int rc = st != NULL && strcmp(st, "done") == 0 ? 0 : 1;
+            gz_admin_resp_free(&r);
+            return rc;
+        }
+        gz_admin_resp_free(&r);
+        usleep(300 * 1000);
+    }
+}
+
+static int cmd_estimate_job(int argc, char **argv)
+{
+    struct est_job_cli a = {0};
+    struct gz_admin_client cl;
+    struct gz_admin_resp r;
+    struct gz_buf path;
+    int64_t sample = 0;
+    int rc = 2;
+    memset(&cl, 0, sizeof(cl));
+    memset(&r, 0, sizeof(r));
+    if (est_job_parse(&a, argc, argv) != 0 ||
+        (a.sample && parse_count("estimate", "sample", a.sample, INT64_C(1) << 40, &sample) != 0))
+        return 2;
+    gz_buf_init(&path, 1024);
+    gz_buf_append_cstr(&path, "migrations/");
+    gz_admin_url_encode(&path, a.id);
+    gz_buf_terminate(&path);
+    cJSON *body = cJSON_CreateObject();
+    if (sample > 0)
+        cJSON_AddNumberToObject(body, "sample", (double)sample);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (gz_admin_client_init(&cl,
+                             a.endpoint && *a.endpoint ? a.endpoint : GZ_ADMIN_DEFAULT_ENDPOINT,
+                             a.region && *a.region ? a.region : "us-east-1") < 0) {
+        fprintf(stderr, "gzy migrate estimate: bad --admin-endpoint %s\n",
+                a.endpoint ? a.endpoint : "");
+        goto out;
+    }
+    snprintf(cl.access, sizeof(cl.access), "%s", a.access);
+    snprintf(cl.secret, sizeof(cl.secret), "%s", a.secret);
+    cl.json = a.json;
+    char post[1100];
+    snprintf(post, sizeof(post), "%s/estimate", path.ptr);
+    rc = gz_admin_client_call(&cl, "POST", post, "", body, &r) == GZ_ADMIN_EXIT_OK
+             ? est_job_wait(&cl, path.ptr, a.json)
+             : 1;
+out:
+    gz_admin_resp_free(&r);
+    gz_admin_client_free(&cl);
+    curl_global_cleanup();
+    explicit_bzero(&cl, sizeof(cl));
+    cJSON_Delete(body);
+    gz_buf_free(&path);
+    return rc;
 }
 
 static int cmd_estimate(int argc, char **argv)
 {
+    for (int i = 0; i < argc; i++)
+        if (strcmp(argv[i], "--job") == 0 || strncmp(argv[i], "--job=", 6) == 0)
+            return cmd_estimate_job(argc, argv);
     struct est_cli c = {0};
     if (est_parse(&c, argc, argv) != 0)
         return 2;
     struct gz_mig_estimate e;
     char err[1024] = "";
-    bool measure = c.rate <= 0 && !c.no_measure;
+    bool measure = (c.rate <= 0 || c.rate_objects <= 0) && !c.no_measure;
     int rc = gz_migrate_estimate(&c.src, c.sample, measure, &e, err, sizeof(err));
     if (rc) {
         fprintf(stderr, "gzy migrate estimate: %s\n", err);
         return rc == -EINVAL ? 2 : 1;
     }
-    double rate = c.rate > 0 ? c.rate : e.measured_bps;
-    const char *rate_source = c.rate > 0 ? "given" : e.measured_bps > 0 ? "measured" : "none";
-    cJSON *doc = est_json(&c, &e, rate, rate_source);
-    double d = est_duration(e.bytes - e.archive_bytes, rate);
-    if (d >= 0)
+    struct est_rates r = {
+        .bps = c.rate > 0 ? c.rate : e.measured_bps,
+        .ops = c.rate_objects > 0 ? c.rate_objects : e.measured_ops,
+        .bps_source = c.rate > 0 ? "given" : e.measured_bps > 0 ? "measured" : "none",
+        .ops_source = c.rate_objects > 0 ? "given" : e.measured_ops > 0 ? "measured" : "none"};
+    cJSON *doc = est_json(&c, &e, &r);
+    double objects = (double)(e.objects - e.archive), bytes = (double)(e.bytes - e.archive_bytes);
+    double d = est_duration(objects, bytes, &r);
+    if (d >= 0) {
         cJSON_AddNumberToObject(doc, "duration_s", d);
-    else
+        cJSON_AddNumberToObject(doc, "duration_bytes_s", bytes / r.bps);
+        cJSON_AddNumberToObject(doc, "duration_objects_s", r.ops > 0 ? objects / r.ops : 0);
+    } else {
         cJSON_AddNullToObject(doc, "duration_s");
-    est_extrapolate(&c, &e, rate, doc);
+    }
+    est_extrapolate(&c, &e, &r, doc);
     if (c.json)
         print_json(doc);
     else
-        est_text(&c, &e, rate, rate_source, doc);
+        est_text(&c, &e, &r, doc);
     cJSON_Delete(doc);
     return 0;
 }

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../migrate/report.h"
 #include "../util/util.h"
 #include "admin_cli.h"
 #include "migrate_run.h"
@@ -212,7 +213,8 @@ static void add_opt_str(cJSON *o, const char *name, const char *v)
 static int job_body(const struct run_args *a, cJSON **out)
 {
     const char *need[][2] = {{"tenant", a->tenant},
-                             {"source-endpoint", a->src_endpoint},
+                             {"source-endpoint (or --source-provider and --source-region)",
+                              a->src_endpoint ? a->src_endpoint : a->src_provider},
                              {"source-bucket", a->src_bucket},
                              {"source-access-key", a->src_access},
                              {"source-secret-key", a->src_secret},
@@ -443,41 +445,20 @@ static int cmd_jobs(struct gz_admin_client *cl, const struct run_args *a)
     return rc == GZ_ADMIN_EXIT_OK ? RUN_EXIT_OK : RUN_EXIT_FAILED;
 }
 
-static void csv_field(const char *s)
+/* The report's CSV, written by the same code the server and `migrate copy` use. */
+static int csv_print(const cJSON *rep)
 {
-    if (s == NULL || strpbrk(s, ",\"\r\n") == NULL) {
-        fputs(s ? s : "", stdout);
-        return;
+    char *text = cJSON_PrintUnformatted(rep);
+    size_t len = 0;
+    char *csv = text ? gz_migrate_report_csv(text, &len) : NULL;
+    cJSON_free(text);
+    if (csv == NULL) {
+        fprintf(stderr, "gzy migrate report: the server's answer is not a report\n");
+        return -EPROTO;
     }
-    putchar('"');
-    for (; *s; s++) {
-        if (*s == '"')
-            putchar('"');
-        putchar(*s);
-    }
-    putchar('"');
-}
-
-static void csv_print(const cJSON *rep)
-{
-    const char *lists[][2] = {
-        {"failed", "failed"}, {"waiting", "waiting"}, {"not_carried", "not-carried"}};
-    printf("kind,key,size,reason,retries\n");
-    for (size_t i = 0; i < GZ_ARRAY_LEN(lists); i++) {
-        const cJSON *it;
-        cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(rep, lists[i][0]))
-        {
-            const cJSON *size = cJSON_GetObjectItemCaseSensitive(it, "size");
-            printf("%s,", lists[i][1]);
-            csv_field(str(it, "key"));
-            putchar(',');
-            if (cJSON_IsNumber(size))
-                printf("%.0f", size->valuedouble);
-            putchar(',');
-            csv_field(str(it, "reason"));
-            printf(",%lld\n", (long long)num(it, "retries"));
-        }
-    }
+    fwrite(csv, 1, len, stdout);
+    gz_free(csv);
+    return 0;
 }
 
 static int cmd_job(struct gz_admin_client *cl, const struct run_args *a)
@@ -495,9 +476,10 @@ static int cmd_job(struct gz_admin_client *cl, const struct run_args *a)
     gz_buf_terminate(&p);
     int rc = gz_admin_client_call(cl, method, p.ptr, "", NULL, &r);
     gz_buf_free(&p);
-    if (rc == GZ_ADMIN_EXIT_OK && strcmp(a->cmd, "report") == 0 && a->csv)
-        csv_print(r.doc);
-    else if (rc == GZ_ADMIN_EXIT_OK && r.doc &&
+    if (rc == GZ_ADMIN_EXIT_OK && strcmp(a->cmd, "report") == 0 && a->csv) {
+        if (csv_print(r.doc) < 0)
+            rc = GZ_ADMIN_EXIT_API;
+    } else if (rc == GZ_ADMIN_EXIT_OK && r.doc &&
              (a->json || !a->tty || strcmp(a->cmd, "report") == 0))
         print_json(r.doc);
     else if (rc == GZ_ADMIN_EXIT_OK && r.doc)

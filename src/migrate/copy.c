@@ -4,8 +4,9 @@
  * upload at the destination. The upload id and every completed part are journaled, so a
  * large object interrupted (kill -9, stop) continues from its completed parts; it is then
  * verified by reading the completed object back from the destination (cheap: local), never
- * by reading the source again. Archive-class objects are restored first (archive.c logic
- * lives here: HEAD x-amz-restore, POST ?restore) and reported as waiting meanwhile.
+ * by reading the source again. Archive-class objects are restored first (HEAD for the
+ * provider's x-*-restore status, POST ?restore with the provider's body, provider.c) and
+ * reported as waiting meanwhile.
  * mig_copy_fetch / mig_copy_put split a small object's copy in two for the engine's
  * pipeline (GET + verify on one thread, the write on another).
  */
@@ -57,6 +58,10 @@ static int source_call(struct copy_ctx *cx, struct mig_req *rq, struct mig_resp 
     if (rc == 0 && resp->status == 412) {
         snprintf(cx->err, cx->errsz, "source changed while it was copied");
         return -EAGAIN;
+    }
+    if (resp->curl == CURLE_WRITE_ERROR && stop_requested(cx)) { /* the throttle gave up */
+        snprintf(cx->err, cx->errsz, "stopped");
+        return MIG_STOPPED_RC;
     }
     if (resp->curl == CURLE_WRITE_ERROR) {
         snprintf(cx->err, cx->errsz, "source changed while it was copied (it grew)");
@@ -112,7 +117,8 @@ static void source_identity(struct copy_ctx *cx, const struct mig_resp *resp)
     if (mig_resp_header(resp, "Last-Modified", v, sizeof(v)) &&
         gz_time_parse_http(gz_slice_cstr(v), &t) == 0)
         cx->mtime = t;
-    mig_meta_not_carried(resp, cx->res->not_carried, sizeof(cx->res->not_carried));
+    gz_migrate_not_carried(cx->src->preset, resp->headers.ptr, resp->headers.len,
+                           cx->res->not_carried, sizeof(cx->res->not_carried));
 }
 
 static void verify_setup(struct copy_ctx *cx, struct mig_verify *v, const struct mig_resp *r)
@@ -514,35 +520,67 @@ out:
 
 /* ---- archive classes ---- */
 
+/* The restore status and the storage class of a HEAD, from the provider's headers or
+ * x-amz-*; false if no restore status is given. */
+static bool restore_status(const struct copy_ctx *cx, const struct mig_resp *resp, char *v,
+                           size_t vsz, char *sclass, size_t scsz)
+{
+    static const char *const ns[] = {"x-amz-", "x-oss-", "x-obs-", "x-cos-"};
+    const char *own = cx->src->preset->header_prefix;
+    char name[64];
+    bool has = false;
+    for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]) + 1 && !has; i++) {
+        const char *pfx = i == 0 ? (own ? own : "x-amz-") : ns[i - 1];
+        snprintf(name, sizeof(name), "%srestore", pfx);
+        has = mig_resp_header(resp, name, v, vsz);
+    }
+    for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++) {
+        snprintf(name, sizeof(name), "%sstorage-class", ns[i]);
+        if (mig_resp_header(resp, name, sclass, scsz))
+            break;
+    }
+    return has;
+}
+
+/* POST ?restore with the body this provider documents for the class. */
+static int restore_request(struct copy_ctx *cx, struct mig_resp *resp, const char *sclass)
+{
+    char body[256], md5b64[32];
+    uint8_t md5[16];
+    int n = gz_migrate_restore_body(cx->src->preset->provider, sclass, body, sizeof(body));
+    if (n < 0)
+        return n;
+    gz_md5(body, (size_t)n, md5); /* OBS and COS ask for Content-MD5 */
+    gz_base64_encode(md5b64, md5, sizeof(md5));
+    char line[64];
+    snprintf(line, sizeof(line), "Content-MD5: %s", md5b64);
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/xml");
+    h = curl_slist_append(h, line);
+    struct mig_req rq = {.method = "POST", .key = cx->key, .query = "restore=", .headers = h,
+                         .body = body, .body_len = (size_t)n};
+    int rc = source_call(cx, &rq, resp, "RestoreObject");
+    curl_slist_free_all(h);
+    if (rc == 0 || resp->status == 409) /* 202 requested, 200 already readable (OSS: it
+                                         * extends), 409 RestoreAlreadyInProgress */
+        rc = 1;
+    return rc;
+}
+
 /* HEADs an archived object: 0 if readable (restored), 1 if waiting (restore requested now or
- * in progress, or not requested with no_restore). */
-static int copy_archived(struct copy_ctx *cx)
+ * in progress, or not requested with no_restore). listed: the class the listing gave. */
+static int copy_archived(struct copy_ctx *cx, const char *listed)
 {
     struct mig_resp resp;
-    char v[256];
+    char v[256] = "", sclass[64] = "";
     mig_resp_init(&resp, 64 * 1024);
     int rc = source_head(cx, &resp, NULL);
-    bool has = rc == 0 && (mig_resp_header(&resp, "x-amz-restore", v, sizeof(v)) ||
-                           mig_resp_header(&resp, "x-oss-restore", v, sizeof(v)) ||
-                           mig_resp_header(&resp, "x-obs-restore", v, sizeof(v)) ||
-                           mig_resp_header(&resp, "x-cos-restore", v, sizeof(v)));
-    if (rc == 0 && has && !strstr(v, "ongoing-request=\"true\"") &&
-        (strstr(v, "ongoing-request=\"false\"") || strstr(v, "expiry-date")))
+    bool has = rc == 0 && restore_status(cx, &resp, v, sizeof(v), sclass, sizeof(sclass));
+    if (rc == 0 && has && gz_migrate_restore_ready(v))
         rc = 0;
     else if (rc == 0 && (has || cx->env->no_restore))
         rc = 1;
-    else if (rc == 0) {
-        static const char body[] = "<RestoreRequest><Days>2</Days><GlacierJobParameters>"
-                                   "<Tier>Standard</Tier></GlacierJobParameters>"
-                                   "</RestoreRequest>";
-        struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/xml");
-        struct mig_req rq = {.method = "POST", .key = cx->key, .query = "restore=",
-                             .headers = h, .body = body, .body_len = sizeof(body) - 1};
-        rc = source_call(cx, &rq, &resp, "RestoreObject");
-        curl_slist_free_all(h);
-        if (rc == 0 || (resp.status == 409)) /* 409 RestoreAlreadyInProgress */
-            rc = 1;
-    }
+    else if (rc == 0)
+        rc = restore_request(cx, &resp, sclass[0] ? sclass : listed);
     if (rc == 1)
         snprintf(cx->err, cx->errsz, "%s", cx->env->no_restore && !has
                  ? "archived: restore not requested (--no-restore)"
@@ -561,9 +599,11 @@ static void copy_acl_check(struct copy_ctx *cx)
     int rc = mig_s3_call(cx->src, cx->hs, &rq, &resp, MIG_MAX_ATTEMPTS, cx->retries);
     char *out = cx->res->not_carried;
     size_t n = strlen(out), outsz = sizeof(cx->res->not_carried);
+    bool seen = strcmp(out, "acl") == 0 || strstr(out, ",acl,") || strncmp(out, "acl,", 4) == 0 ||
+                (n > 4 && strcmp(out + n - 4, ",acl") == 0); /* already seen on the HEAD */
     if (rc < 0 || resp.status != 200)
         snprintf(out + n, outsz - n, "%sacl-unknown", n ? "," : "");
-    else if (mig_acl_has_extra_grants(resp.body.ptr, resp.body.len))
+    else if (!seen && mig_acl_has_extra_grants(resp.body.ptr, resp.body.len))
         snprintf(out + n, outsz - n, "%sacl", n ? "," : "");
     mig_resp_free(&resp);
 }
@@ -579,7 +619,7 @@ int mig_copy_object(const struct mig_copy_env *env, CURL *hs, CURL *hd, const ch
     snprintf(cx.etag, sizeof(cx.etag), "%s", etag ? etag : "");
     res->permanent = res->waiting = res->stopped = false;
     res->not_carried[0] = '\0';
-    int rc = mig_storage_class_archive(storage_class) ? copy_archived(&cx) : 0;
+    int rc = mig_storage_class_archive(storage_class) ? copy_archived(&cx, storage_class) : 0;
     if (rc == 0) {
         source_layout(&cx);
         if (cx.layout_part >= 5 * 1024 * 1024 && cx.layout_part <= MIG_MAX_SOURCE_PART)
@@ -592,7 +632,7 @@ int mig_copy_object(const struct mig_copy_env *env, CURL *hs, CURL *hd, const ch
         res->method = v.method;
         mig_verify_dispose(&v);
         if (rc == MIG_ARCHIVED_RC) { /* not listed as archived, but it is */
-            rc = copy_archived(&cx);
+            rc = copy_archived(&cx, "");
             if (rc == 0) { /* restored, yet the GET refused it: try again */
                 snprintf(err, errsz, "archived object not readable yet");
                 rc = -EAGAIN;

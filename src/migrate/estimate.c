@@ -2,7 +2,9 @@
  * estimate.c - `gzy migrate estimate`: lists a source (or its first N keys) through the
  * engine's own lister, counting objects and bytes, a power-of-4 size histogram and the
  * archive-class objects (which need a restore before they can be read), and optionally times
- * GETs of a few listed objects to measure what the source delivers to one stream.
+ * GETs of a few listed objects to measure what the source delivers to one stream: the largest
+ * for the byte rate, the smallest for the cost of an object (request, headers, round trip),
+ * which decides the time of a bucket of many small objects.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -62,28 +64,40 @@ struct est_pick {
 
 struct est_ctx {
     struct gz_mig_estimate *e;
-    struct est_pick pick[EST_PICKS];
+    struct est_pick pick[EST_PICKS];  /* the largest up to EST_PICK_MAX: the byte rate */
+    struct est_pick small[EST_PICKS]; /* the smallest: the cost of an object */
 };
 
-/* Keeps the largest readable objects up to EST_PICK_MAX for the rate measurement. */
-static void pick_consider(struct est_ctx *c, const struct mig_entry *ent)
+/* Keeps in picks the EST_PICKS objects that rank best (largest, or smallest with smallest):
+ * a free slot, else the worst-ranked one if this one ranks better. */
+static void pick_keep(struct est_pick *picks, const struct mig_entry *ent, bool smallest)
 {
-    if (ent->size <= 0 || ent->size > EST_PICK_MAX)
-        return;
     int slot = -1;
     for (int i = 0; i < EST_PICKS; i++) {
-        if (!c->pick[i].key) {
+        if (!picks[i].key) {
             slot = i;
             break;
         }
-        if (c->pick[i].size < ent->size && (slot < 0 || c->pick[i].size < c->pick[slot].size))
+        bool better = smallest ? ent->size < picks[i].size : ent->size > picks[i].size;
+        bool worse = slot < 0 || (smallest ? picks[i].size > picks[slot].size
+                                           : picks[i].size < picks[slot].size);
+        if (better && worse)
             slot = i;
     }
     if (slot < 0)
         return;
-    gz_free(c->pick[slot].key);
-    c->pick[slot].key = gz_strdup(ent->key);
-    c->pick[slot].size = ent->size;
+    gz_free(picks[slot].key);
+    picks[slot].key = gz_strdup(ent->key);
+    picks[slot].size = ent->size;
+}
+
+static void pick_consider(struct est_ctx *c, const struct mig_entry *ent)
+{
+    if (ent->size < 0 || ent->size > EST_PICK_MAX)
+        return;
+    if (ent->size > 0)
+        pick_keep(c->pick, ent, false);
+    pick_keep(c->small, ent, true);
 }
 
 static int on_entry(void *arg, const struct mig_entry *ent)
@@ -116,32 +130,54 @@ static size_t count_sink(char *p, size_t sz, size_t n, void *arg)
     return sz * n;
 }
 
-/* GETs the picked objects one after the other; a failed GET is left out of the rate. */
-static void measure(const struct mig_client *cl, CURL *h, struct est_ctx *c)
+/* GETs the picked objects one after the other, adding up the objects, bytes and time of
+ * those that succeeded (a failed GET is left out). */
+static void get_picks(const struct mig_client *cl, CURL *h, const struct est_pick *picks,
+                      int64_t *objects, int64_t *bytes, int64_t *ns)
 {
-    struct gz_mig_estimate *e = c->e;
     struct mig_resp resp;
     mig_resp_init(&resp, 4096);
-    int64_t total_ns = 0;
     for (int i = 0; i < EST_PICKS; i++) {
-        if (!c->pick[i].key)
+        if (!picks[i].key)
             continue;
         int64_t got = 0;
         struct mig_req rq = {
-            .method = "GET", .key = c->pick[i].key, .sink = count_sink, .sink_arg = &got};
+            .method = "GET", .key = picks[i].key, .sink = count_sink, .sink_arg = &got};
         int64_t t0 = gz_monotonic_ns();
         int rc = mig_s3_once(cl, h, &rq, &resp);
-        int64_t ns = gz_monotonic_ns() - t0;
-        if (rc != 0 || resp.status != 200 || got != c->pick[i].size)
+        int64_t took = gz_monotonic_ns() - t0;
+        if (rc != 0 || resp.status != 200 || got != picks[i].size)
             continue;
-        e->measured_objects++;
-        e->measured_bytes += got;
-        total_ns += ns;
+        (*objects)++;
+        *bytes += got;
+        *ns += took;
     }
-    e->measured_ms = total_ns / 1000000;
-    if (total_ns > 0)
-        e->measured_bps = (double)e->measured_bytes * 1e9 / (double)total_ns;
     mig_resp_free(&resp);
+}
+
+/* The byte rate from the largest picks, then the cost of an object from the smallest: their
+ * mean time less their bytes' time at that rate (at least a tenth of the mean: a fast small
+ * GET still costs a round trip). */
+static void measure(const struct mig_client *cl, CURL *h, struct est_ctx *c)
+{
+    struct gz_mig_estimate *e = c->e;
+    int64_t ns = 0, n = 0, bytes = 0, small_ns = 0;
+    get_picks(cl, h, c->pick, &e->measured_objects, &e->measured_bytes, &ns);
+    e->measured_ms = ns / 1000000;
+    if (ns > 0)
+        e->measured_bps = (double)e->measured_bytes * 1e9 / (double)ns;
+    get_picks(cl, h, c->small, &n, &bytes, &small_ns);
+    e->measured_small_objects = n;
+    e->measured_small_ms = small_ns / 1000000;
+    if (n == 0 || small_ns <= 0)
+        return;
+    double mean_s = (double)small_ns / 1e9 / (double)n;
+    double per_object_s = mean_s;
+    if (e->measured_bps > 0)
+        per_object_s -= (double)bytes / (double)n / e->measured_bps;
+    if (per_object_s < mean_s / 10)
+        per_object_s = mean_s / 10;
+    e->measured_ops = 1.0 / per_object_s;
 }
 
 int gz_migrate_estimate(const struct gz_mig_endpoint *src, int64_t sample, bool measure_rate,
@@ -171,8 +207,10 @@ int gz_migrate_estimate(const struct gz_mig_endpoint *src, int64_t sample, bool 
     est->elapsed_ms = gz_now_ms() - t0;
     if (rc == 0 && measure_rate)
         measure(&cl, h, &c);
-    for (int i = 0; i < EST_PICKS; i++)
+    for (int i = 0; i < EST_PICKS; i++) {
         gz_free(c.pick[i].key);
+        gz_free(c.small[i].key);
+    }
     curl_easy_cleanup(h);
     curl_global_cleanup();
     if (rc > 0)

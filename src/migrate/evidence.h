@@ -128,6 +128,11 @@ struct gz_mig_estimate {
     int64_t measured_objects, measured_bytes, measured_ms;
     double measured_bps; /* 0: not measured */
     int64_t elapsed_ms;  /* listing time */
+    /* the per-object cost, measured by GETs of up to 4 of the smallest listed objects (not
+     * archive class): measured_ops is the objects/s one stream sustains once their bytes' time
+     * at measured_bps is taken out; 0: not measured */
+    int64_t measured_small_objects, measured_small_ms;
+    double measured_ops;
 };
 
 /* Name of archive class i (0 <= i < GZ_MIG_ARCHIVE_CLASSES). */
@@ -140,8 +145,9 @@ void gz_migrate_hist_label(int bucket, char *out, size_t outsz);
 
 /*
  * Lists the source (all of it, or the first sample keys when sample > 0) into est, and with
- * measure GETs up to 4 of the listed objects (not archive class, at most 64 MiB read in all)
- * one after the other to measure a single-stream rate. 0, or a negative errno with err set
+ * measure GETs up to 4 of the largest listed objects (not archive class, at most 64 MiB read
+ * in all) one after the other to measure a single-stream rate, then up to 4 of the smallest
+ * for the per-object cost (measured_ops). 0, or a negative errno with err set
  * (bad endpoint, credentials, bucket).
  */
 int gz_migrate_estimate(const struct gz_mig_endpoint *src, int64_t sample, bool measure,

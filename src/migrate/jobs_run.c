@@ -3,7 +3,7 @@
  * a runner thread for each job that is "running", due and not active, at most max_running at
  * once, and joins runners that returned. A runner does one pass: opens the source secret,
  * makes sure the destination bucket is the tenant's, runs gz_migrate_copy() writing through
- * the store with the job's journal, then files the report and the manifest.
+ * the store with the job's journal, then files the report (report.c) and the manifest.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -12,15 +12,14 @@
 
 #include "evidence.h"
 #include "jobs_int.h"
+#include "report.h"
 
 #define MIG_SAVE_EVERY_MS 5000
 
 /* What one pass collects for its report (callbacks are serialised by the engine). */
 struct pass_ctx {
     struct mig_job *job;
-    cJSON *failed, *waiting, *not_carried;
-    int64_t n_listed;
-    bool truncated;
+    struct gz_mig_report lists; /* failed, waiting, not carried (report.h) */
 };
 
 /* ---- engine callbacks ---- */
@@ -48,39 +47,17 @@ static void cb_progress(void *arg, const struct gz_mig_stats *st, const char *ph
     pthread_mutex_unlock(&j->jobs->mu);
 }
 
-static bool list_add(struct pass_ctx *p, cJSON *list, const char *key, int64_t size,
-                     const char *reason, int64_t retries)
-{
-    if (cJSON_GetArraySize(list) >= MIG_JOBS_LIST_MAX) {
-        p->truncated = true;
-        return false;
-    }
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "key", key);
-    if (size >= 0)
-        cJSON_AddNumberToObject(o, "size", (double)size);
-    if (reason != NULL)
-        cJSON_AddStringToObject(o, "reason", reason);
-    if (retries >= 0)
-        cJSON_AddNumberToObject(o, "retries", (double)retries);
-    cJSON_AddItemToArray(list, o);
-    return true;
-}
-
 static void cb_object(void *arg, const char *key, int64_t size, const char *state,
                       const char *detail)
 {
     struct pass_ctx *p = arg;
-    if (strcmp(state, "waiting") == 0)
-        list_add(p, p->waiting, key, size, detail, -1);
-    else if (strcmp(state, "not-carried") == 0 || strcmp(state, "not_carried") == 0)
-        list_add(p, p->not_carried, key, size, detail, -1);
+    gz_migrate_report_object(&p->lists, key, size, state, detail);
 }
 
 static void cb_failed(void *arg, const char *key, const char *reason, int64_t retries)
 {
     struct pass_ctx *p = arg;
-    list_add(p, p->failed, key, -1, reason, retries);
+    gz_migrate_report_failed(&p->lists, key, reason, retries);
 }
 
 /* ---- one pass ---- */
@@ -186,37 +163,10 @@ static char *pass_report(struct pass_ctx *p, const struct gz_mig_stats *st, int6
                          const char *manifest)
 {
     struct mig_job *j = p->job;
-    cJSON *r = cJSON_CreateObject();
-    char t[25];
-    cJSON_AddStringToObject(r, "job", j->id);
-    cJSON_AddStringToObject(r, "tenant", j->tenant_name);
-    cJSON_AddNumberToObject(r, "pass", (double)pass);
-    cJSON_AddBoolToObject(r, "dry_run", j->dry_run);
-    /* never silent: without check_acl the report says the ACLs were not looked at */
-    cJSON_AddStringToObject(r, "acls", j->check_acl ? "examined" : "not examined");
-    gz_time_iso8601(st->started_ms, t);
-    cJSON_AddStringToObject(r, "started", t);
-    gz_time_iso8601(st->started_ms + st->elapsed_ms, t);
-    cJSON_AddStringToObject(r, "finished", t);
-    cJSON_AddStringToObject(r, "result", rc == 0 ? "completed" : "partial");
-    cJSON_AddItemToObject(r, "stats", mig__stats_json(st));
-    cJSON *v = cJSON_AddObjectToObject(r, "verification");
-    cJSON_AddNumberToObject(v, "md5", (double)st->verified_md5);
-    cJSON_AddNumberToObject(v, "sha256", (double)st->verified_sha256);
-    cJSON_AddNumberToObject(v, "crc64", (double)st->verified_crc64);
-    cJSON_AddNumberToObject(v, "mpu", (double)st->verified_mpu);
-    cJSON_AddItemReferenceToObject(r, "failed", p->failed);
-    cJSON_AddItemReferenceToObject(r, "waiting", p->waiting);
-    cJSON_AddItemReferenceToObject(r, "not_carried", p->not_carried);
-    cJSON_AddBoolToObject(r, "truncated", p->truncated);
-    if (manifest)
-        cJSON_AddStringToObject(r, "manifest", manifest);
-    else
-        cJSON_AddNullToObject(r, "manifest");
-    char *text = cJSON_PrintUnformatted(r), *out = gz_strdup(text ? text : "{}");
-    cJSON_free(text);
-    cJSON_Delete(r);
-    return out;
+    struct gz_mig_report_head h = {.job = j->id, .tenant = j->tenant_name, .pass = pass,
+                                   .dry_run = j->dry_run, .check_acl = j->check_acl, .rc = rc,
+                                   .manifest = manifest};
+    return gz_migrate_report_json(&h, st, &p->lists);
 }
 
 /* Under mu: the job's state after a pass that finished (rc 0 or GZ_MIG_PARTIAL). */
@@ -262,13 +212,11 @@ static void *runner_main(void *arg)
 {
     struct mig_job *j = arg;
     struct mig_jobs *jobs = j->jobs;
-    struct pass_ctx p = {.job = j,
-                         .failed = cJSON_CreateArray(),
-                         .waiting = cJSON_CreateArray(),
-                         .not_carried = cJSON_CreateArray()};
+    struct pass_ctx p = {.job = j};
     struct gz_mig_stats st;
     char err[MIG_JOBS_MSG_MAX] = "", *report = NULL, *manifest = NULL;
     memset(&st, 0, sizeof(st));
+    gz_migrate_report_init(&p.lists);
 
     pthread_mutex_lock(&jobs->mu);
     if (j->pass <= j->passes_done) {
@@ -314,9 +262,7 @@ static void *runner_main(void *arg)
                                     : "failed");
     gz_free(report);
     gz_free(manifest);
-    cJSON_Delete(p.failed);
-    cJSON_Delete(p.waiting);
-    cJSON_Delete(p.not_carried);
+    gz_migrate_report_free(&p.lists);
     return NULL;
 }
 

@@ -1,5 +1,5 @@
 /*
- * meta.c - provider presets and the metadata carried from source to destination:
+ * meta.c - the metadata carried from source to destination, and what cannot be:
  * Content-Type, Cache-Control, Content-Disposition, Content-Encoding, Content-Language,
  * Expires and user metadata (x-amz-meta-*, and the provider's own prefix mapped to it).
  */
@@ -10,30 +10,6 @@
 #include <strings.h>
 
 #include "migrate_int.h"
-
-static const struct gz_mig_preset presets[] = {
-    {GZ_MIG_GENERIC, "generic", false, NULL},
-    {GZ_MIG_AWS, "aws", true, NULL},
-    {GZ_MIG_ALIYUN_OSS, "aliyun-oss", true, "x-oss-meta-"},
-    {GZ_MIG_HUAWEI_OBS, "huawei-obs", true, "x-obs-meta-"},
-    {GZ_MIG_TENCENT_COS, "tencent-cos", true, "x-cos-meta-"},
-};
-
-const struct gz_mig_preset *gz_migrate_preset_find(const char *name)
-{
-    for (size_t i = 0; name && i < sizeof(presets) / sizeof(presets[0]); i++)
-        if (strcmp(presets[i].name, name) == 0)
-            return &presets[i];
-    return NULL;
-}
-
-const struct gz_mig_preset *gz_migrate_preset_get(enum gz_mig_provider p)
-{
-    for (size_t i = 0; i < sizeof(presets) / sizeof(presets[0]); i++)
-        if (presets[i].provider == p)
-            return &presets[i];
-    return &presets[0];
-}
 
 static const char *const standard[] = {
     "content-type", "cache-control", "content-disposition", "content-encoding",
@@ -102,48 +78,105 @@ struct curl_slist *mig_meta_headers(const struct gz_mig_preset *preset,
     return h;
 }
 
-static void word_add(char *out, size_t outsz, const char *w)
+/* What cannot be carried over, one bit each, listed in this order. */
+enum {
+    NC_TAGS = 1 << 0, NC_CLASS = 1 << 1, NC_KMS = 1 << 2, NC_SSEC = 1 << 3,
+    NC_REDIRECT = 1 << 4, NC_LOCK = 1 << 5, NC_ACL = 1 << 6, NC_META = 1 << 7,
+    NC_FOREIGN = 1 << 8,
+};
+static const char *const nc_words[] = {
+    "tags", "storage-class", "sse-kms", "sse-c", "website-redirect", "object-lock", "acl",
+    "metadata", "foreign-metadata",
+};
+
+static bool ieq(const char *a, size_t alen, const char *b)
 {
-    size_t n = strlen(out);
-    snprintf(out + n, outsz - n, "%s%s", n ? "," : "", w);
+    return alen == strlen(b) && strncasecmp(a, b, alen) == 0;
+}
+
+static bool istarts(const char *a, size_t alen, const char *b)
+{
+    size_t bl = strlen(b);
+    return alen >= bl && strncasecmp(a, b, bl) == 0;
+}
+
+/* One header: rest is the name after its x-amz-/x-oss-/x-obs-/x-cos- prefix, v its value. */
+static unsigned nc_header(const struct gz_mig_preset *preset, const char *pfx, const char *rest,
+                          size_t rlen, const char *v)
+{
+    if (ieq(rest, rlen, "tagging-count"))
+        return atoi(v) > 0 ? NC_TAGS : 0;
+    if (ieq(rest, rlen, "storage-class"))
+        return *v && strcasecmp(v, "STANDARD") != 0 ? NC_CLASS : 0;
+    if (ieq(rest, rlen, "server-side-encryption"))
+        return strcasestr(v, "kms") ? NC_KMS : 0;
+    if (istarts(rest, rlen, "server-side-encryption-customer-"))
+        return NC_SSEC;
+    if (istarts(rest, rlen, "server-side-encryption-") && memmem(rest, rlen, "key-id", 6))
+        return NC_KMS;
+    if (ieq(rest, rlen, "website-redirect-location"))
+        return NC_REDIRECT;
+    if (ieq(rest, rlen, "object-lock-mode") || ieq(rest, rlen, "object-lock-retain-until-date"))
+        return NC_LOCK;
+    if (ieq(rest, rlen, "object-lock-legal-hold"))
+        return strcasecmp(v, "ON") == 0 ? NC_LOCK : 0;
+    if (istarts(rest, rlen, "grant-"))
+        return NC_ACL;
+    if (ieq(rest, rlen, "object-acl") || ieq(rest, rlen, "acl"))
+        return strcasecmp(v, "private") != 0 && strcasecmp(v, "default") != 0 ? NC_ACL : 0;
+    if (ieq(rest, rlen, "missing-meta"))
+        return atoi(v) > 0 ? NC_META : 0;
+    if (!istarts(rest, rlen, "meta-") || rlen == 5)
+        return 0;
+    bool ours = strcasecmp(pfx, "x-amz-") == 0 ||
+                (preset && preset->header_prefix && strcasecmp(pfx, preset->header_prefix) == 0);
+    if (!ours)
+        return NC_FOREIGN;
+    /* mig_meta_headers maps names into 256 bytes: a longer one would be dropped */
+    return strlen("x-amz-") + rlen + 1 > 256 ? NC_META : 0;
+}
+
+void gz_migrate_not_carried(const struct gz_mig_preset *preset, const char *headers,
+                            size_t len, char *out, size_t outsz)
+{
+    static const char *const prefixes[] = {"x-amz-", "x-oss-", "x-obs-", "x-cos-"};
+    unsigned bits = 0;
+    const char *p = headers, *end = headers ? headers + len : NULL;
+    while (p && p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        const char *le = eol ? eol : end;
+        const char *colon = memchr(p, ':', (size_t)(le - p));
+        for (size_t i = 0; colon && i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+            if ((size_t)(colon - p) <= 6 || strncasecmp(p, prefixes[i], 6) != 0)
+                continue;
+            const char *v = colon + 1, *ve = le;
+            while (v < ve && (*v == ' ' || *v == '\t'))
+                v++;
+            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' '))
+                ve--;
+            char val[256];
+            snprintf(val, sizeof(val), "%.*s", (int)(ve - v), v);
+            bits |= nc_header(preset, prefixes[i], p + 6, (size_t)(colon - p) - 6, val);
+        }
+        p = le + 1;
+    }
+    size_t n = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < sizeof(nc_words) / sizeof(nc_words[0]); i++) {
+        if (!(bits & (1u << i)))
+            continue;
+        int w = snprintf(out + n, outsz - n, "%s%s", n ? "," : "", nc_words[i]);
+        if (w < 0 || (size_t)w >= outsz - n) {
+            out[n] = '\0'; /* whole words only */
+            break;
+        }
+        n += (size_t)w;
+    }
 }
 
 void mig_meta_not_carried(const struct mig_resp *src, char *out, size_t outsz)
 {
-    char v[256];
-    out[0] = '\0';
-    if (mig_resp_header(src, "x-amz-tagging-count", v, sizeof(v)) && atoi(v) > 0)
-        word_add(out, outsz, "tags");
-    if ((mig_resp_header(src, "x-amz-storage-class", v, sizeof(v)) ||
-         mig_resp_header(src, "x-oss-storage-class", v, sizeof(v)) ||
-         mig_resp_header(src, "x-obs-storage-class", v, sizeof(v)) ||
-         mig_resp_header(src, "x-cos-storage-class", v, sizeof(v))) &&
-        strcasecmp(v, "STANDARD") != 0)
-        word_add(out, outsz, "storage-class");
-    if ((mig_resp_header(src, "x-amz-server-side-encryption", v, sizeof(v)) &&
-         strncasecmp(v, "aws:kms", 7) == 0) ||
-        mig_resp_header(src, "x-amz-server-side-encryption-aws-kms-key-id", v, sizeof(v)))
-        word_add(out, outsz, "sse-kms");
-    if (mig_resp_header(src, "x-amz-server-side-encryption-customer-algorithm", v, sizeof(v)))
-        word_add(out, outsz, "sse-c");
-    if (mig_resp_header(src, "x-amz-website-redirect-location", v, sizeof(v)))
-        word_add(out, outsz, "website-redirect");
-    if (mig_resp_header(src, "x-amz-object-lock-mode", v, sizeof(v)) ||
-        (mig_resp_header(src, "x-amz-object-lock-legal-hold", v, sizeof(v)) &&
-         strcasecmp(v, "ON") == 0))
-        word_add(out, outsz, "object-lock");
-}
-
-bool mig_storage_class_archive(const char *sc)
-{
-    static const char *const archive[] = {
-        "GLACIER", "DEEP_ARCHIVE", "Archive", "ColdArchive", "DeepColdArchive", "COLD",
-        "ARCHIVE", "DEEP_ARCHIVE",
-    };
-    for (size_t i = 0; sc && i < sizeof(archive) / sizeof(archive[0]); i++)
-        if (strcasecmp(sc, archive[i]) == 0)
-            return true;
-    return false;
+    gz_migrate_not_carried(NULL, src->headers.ptr, src->headers.len, out, outsz);
 }
 
 /* The text of the next <tag>...</tag> at or after p (bounded by end), or NULL. */

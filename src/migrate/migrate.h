@@ -6,7 +6,8 @@
  * object above the part size as up to 4 parallel ranged GETs feeding a multipart upload;
  * objects up to 1 MiB are read by the workers and written by as many putter threads (a
  * pipeline: the next GET overlaps the last PUT). Memory is bounded by concurrency x 4 x part
- * size + concurrency x 1 MiB + 16 MiB queued, whatever the bucket or object size.
+ * size + concurrency x 1 MiB + 16 MiB and 32 objects per putter queued, whatever the bucket
+ * or object size or the number of keys.
  *
  * Standalone first increment: `gzy migrate copy` (src/cli/migrate.c). All strings passed in
  * are borrowed for the duration of the call.
@@ -29,17 +30,61 @@ enum gz_mig_provider {
     GZ_MIG_TENCENT_COS,
 };
 
-/* Provider presets: name, addressing and provider user-metadata prefix. */
+/* Provider presets (provider.c): name, addressing, the provider's header namespace and
+ * user-metadata prefix, and the pattern of its S3-compatible endpoint. Static, immutable. */
 struct gz_mig_preset {
     enum gz_mig_provider provider;
     const char *name;           /* "aws", "aliyun-oss", "huawei-obs", "tencent-cos", "generic" */
     bool virtual_hosted;        /* bucket.host addressing (IP/localhost endpoints: path style) */
     const char *meta_prefix;    /* e.g. "x-oss-meta-"; NULL if only x-amz-meta- */
+    const char *header_prefix;  /* the provider's own headers, "x-oss-"; NULL: x-amz- only */
+    const char *host_pre;       /* default endpoint https://<host_pre>REGION<host_post> ... */
+    const char *host_post;      /* ... ("oss-", ".aliyuncs.com"); NULL (generic): none */
 };
 
 /* Preset by name; NULL if unknown. */
 const struct gz_mig_preset *gz_migrate_preset_find(const char *name);
 const struct gz_mig_preset *gz_migrate_preset_get(enum gz_mig_provider p);
+
+/*
+ * The default endpoint of a preset for a region, written to out (NUL-terminated):
+ * aliyun-oss https://oss-REGION.aliyuncs.com, huawei-obs https://obs.REGION.myhuaweicloud.com,
+ * tencent-cos https://cos.REGION.myqcloud.com, aws https://s3.REGION.amazonaws.com (.com.cn
+ * for cn-*). The region must have a region's form (lower-case "xx-name[-name...]", with a
+ * trailing number for aws): 0, or -EINVAL with a one-line reason in err (bad or missing
+ * region, or the generic preset, which has no pattern). Pure: nothing is contacted.
+ */
+int gz_migrate_preset_endpoint(const struct gz_mig_preset *p, const char *region, char *out,
+                               size_t outsz, char *err, size_t errsz);
+/* True if region has the form above (any provider; aws also needs the trailing number). */
+bool gz_migrate_region_valid(enum gz_mig_provider p, const char *region);
+
+/*
+ * The RestoreObject (POST ?restore) body each provider documents, for an object of the given
+ * archive storage class: AWS and generic GlacierJobParameters, Huawei OBS RestoreJob, Tencent
+ * COS CASJobParameters, Aliyun OSS Days alone for Archive and JobParameters for ColdArchive and
+ * DeepColdArchive; tier Standard, days 2. Returns the length written (NUL-terminated), or
+ * -ENOSPC.
+ */
+int gz_migrate_restore_body(enum gz_mig_provider p, const char *storage_class, char *out,
+                            size_t outsz);
+/* A restore-status header value (x-amz-restore, x-oss-restore, x-obs-restore, x-cos-restore):
+ * true when the restored copy is readable (ongoing-request="false", or an expiry date without
+ * a restore still ongoing). */
+bool gz_migrate_restore_ready(const char *value);
+
+/*
+ * What a source GET/HEAD response carries that cannot be kept at the destination, from its
+ * raw header block ("Name: value" lines; the provider's prefixes as well as x-amz-): a
+ * comma-separated list of words written to out (NUL-terminated, "" if everything is kept):
+ * "tags", "storage-class", "sse-kms", "sse-c", "website-redirect", "object-lock",
+ * "acl" (grants or a non-private canned ACL visible on HEAD), "metadata" (user metadata the
+ * source could not return, x-amz-missing-meta, or too long a name to map), and
+ * "foreign-metadata" (user metadata under another provider's prefix than the preset's). The
+ * preset may be NULL (generic).
+ */
+void gz_migrate_not_carried(const struct gz_mig_preset *preset, const char *headers,
+                            size_t len, char *out, size_t outsz);
 
 /*
  * Maps one source response header to the header to send to the destination: the preserved
@@ -82,7 +127,7 @@ struct gz_mig_stats {
  * "size+sha256") or the failure reason. A verified object with something that could not be
  * carried over gets a second call, state "not-carried", detail the comma-separated list
  * ("tags", "storage-class", "sse-kms", "sse-c", "website-redirect", "object-lock", "acl",
- * "acl-unknown"). */
+ * "metadata", "foreign-metadata", "acl-unknown"; see gz_migrate_not_carried). */
 typedef void gz_mig_object_fn(void *arg, const char *key, int64_t size, const char *state,
                               const char *detail);
 typedef void gz_mig_progress_fn(void *arg, const struct gz_mig_stats *st, const char *phase);

@@ -62,11 +62,15 @@ struct mig_throttle {
     int64_t rate;               /* bytes per second, > 0 */
     double tokens;              /* may go negative: debt paid by sleeping */
     int64_t last_ns;
+    bool (*should_stop)(void *); /* polled while sleeping; may be NULL */
+    void *stop_arg;
 };
-void mig_throttle_init(struct mig_throttle *t, int64_t rate);
+void mig_throttle_init(struct mig_throttle *t, int64_t rate, bool (*should_stop)(void *),
+                       void *stop_arg);
 void mig_throttle_destroy(struct mig_throttle *t);
-/* Accounts n bytes, sleeping as long as needed to keep the average at or below the rate. */
-void mig_throttle_take(struct mig_throttle *t, size_t n);
+/* Accounts n bytes, sleeping as long as needed to keep the average at or below the rate;
+ * false (at once, or within 100 ms of sleep) when a stop was requested: abort the transfer. */
+bool mig_throttle_take(struct mig_throttle *t, size_t n);
 
 /* ---- filter.c: include/exclude globs ('*' within a segment, '**' across, '?') ---- */
 bool mig_glob_match(const char *pat, const char *s);

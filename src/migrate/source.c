@@ -36,6 +36,15 @@ int mig_client_init(struct mig_client *c, const struct gz_mig_endpoint *ep, cons
     memset(c, 0, sizeof(*c));
     c->who = who;
     const char *u = ep->endpoint ? ep->endpoint : "";
+    char derived[sizeof(c->base)], why[256];
+    if (*u == '\0' && ep->provider != GZ_MIG_GENERIC) { /* from the preset and the region */
+        if (gz_migrate_preset_endpoint(gz_migrate_preset_get(ep->provider), ep->region,
+                                       derived, sizeof(derived), why, sizeof(why)) != 0) {
+            snprintf(err, errsz, "%s: %s", who, why);
+            return -EINVAL;
+        }
+        u = derived;
+    }
     const char *sep = strstr(u, "://");
     if (!sep || (size_t)(sep - u) >= sizeof(c->scheme) || !sep[3]) {
         snprintf(err, errsz, "%s endpoint '%s' is not a URL (http://HOST[:PORT])", who, u);
@@ -126,8 +135,8 @@ static size_t on_header(char *p, size_t sz, size_t n, void *arg)
 static size_t on_body(char *p, size_t sz, size_t n, void *arg)
 {
     struct mig_resp *r = arg;
-    if (r->throttle)
-        mig_throttle_take(r->throttle, sz * n);
+    if (r->throttle && !mig_throttle_take(r->throttle, sz * n))
+        return 0; /* stopping: CURLE_WRITE_ERROR, the copy sees the stop (copy.c) */
     return gz_buf_append(&r->body, p, sz * n) == 0 ? sz * n : 0;
 }
 
@@ -202,6 +211,15 @@ static struct curl_slist *req_headers(const struct mig_req *rq)
 
 static void parse_error_body(struct mig_resp *r);
 
+/* A request that moves no byte for this long is abandoned (and retried): 60 s, or
+ * GZY_MIGRATE_STALL_SECONDS (1..3600; the fault tests shorten it). */
+static long stall_seconds(void)
+{
+    const char *v = getenv("GZY_MIGRATE_STALL_SECONDS");
+    long n = v ? strtol(v, NULL, 10) : 0;
+    return n >= 1 && n <= 3600 ? n : 60L;
+}
+
 /* Options that never change between the requests of one client, set when a handle first
  * serves it (CURLOPT_PRIVATE remembers which client: a handle serving a client set up
  * elsewhere, or another one, is reset first). */
@@ -220,7 +238,7 @@ static void handle_bind(const struct mig_client *c, CURL *h)
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, stall_seconds());
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "gzy-migrate");
     curl_easy_setopt(h, CURLOPT_EXPECT_100_TIMEOUT_MS, 0L); /* send bodies at once */
@@ -286,7 +304,9 @@ bool mig_resp_transient(const struct mig_resp *r)
     if (r->curl != CURLE_OK)
         return r->curl != CURLE_WRITE_ERROR && r->curl != CURLE_URL_MALFORMAT &&
                r->curl != CURLE_UNSUPPORTED_PROTOCOL;
-    return r->status >= 500 || r->status == 429 || strcmp(r->code, "SlowDown") == 0 ||
+    /* 501 Not Implemented is an answer, not a hiccup (a v1-only source's ListObjectsV2) */
+    return (r->status >= 500 && r->status != 501) || r->status == 429 ||
+           strcmp(r->code, "SlowDown") == 0 ||
            strcmp(r->code, "RequestTimeout") == 0;
 }
 

@@ -264,7 +264,7 @@ class MigrateEvidenceTests(h.ServerTestCase):
         total = sum(sizes.values()) + 12 + 7
         base = ["estimate", "--source-endpoint", self.moto.endpoint, "--source-bucket", src,
                 "--source-access-key", MOTO_KEY, "--source-secret-key", MOTO_KEY]
-        p = self.run_gzy(*(base + ["--rate", "1M", "--json"]))
+        p = self.run_gzy(*(base + ["--rate", "1M", "--rate-objects", "100", "--json"]))
         self.assertEqual(p.returncode, 0, p.stderr.decode())
         r = json.loads(p.stdout.decode())
         self.assertEqual((r["objects"], r["bytes"], r["complete"], r["truncated"]),
@@ -285,19 +285,39 @@ class MigrateEvidenceTests(h.ServerTestCase):
         self.assertEqual(r["archive"], {"objects": 1, "bytes": 12, "classes": {"GLACIER": 1}})
         self.assertEqual(r["rate_source"], "given")
         self.assertEqual(r["rate_bps"], 1024 * 1024)
-        self.assertAlmostEqual(r["duration_s"], (total - 12) / (1024 * 1024), places=3)
+        # the readable objects (11: not the GLACIER one): bytes at --rate plus a cost per
+        # object at --rate-objects, so many small objects are not projected as free
+        self.assertEqual((r["rate_objects_source"], r["rate_objects_per_s"]), ("given", 100))
+        self.assertAlmostEqual(r["duration_bytes_s"], (total - 12) / (1024 * 1024), places=3)
+        self.assertAlmostEqual(r["duration_objects_s"], 11 / 100, places=6)
+        self.assertAlmostEqual(r["duration_s"], (total - 12) / (1024 * 1024) + 0.11, places=3)
         self.assertIsNone(r["extrapolated"])
+        # --no-measure and no --rate-objects: the bytes alone, and said so
+        p = self.run_gzy(*(base + ["--rate", "1M", "--no-measure", "--json"]))
+        r = json.loads(p.stdout.decode())
+        self.assertEqual((r["rate_objects_source"], r["rate_objects_per_s"]), ("none", 0))
+        self.assertAlmostEqual(r["duration_s"], (total - 12) / (1024 * 1024), places=3)
+        # --rate alone: the cost of an object is measured (GETs of the smallest objects)
+        p = self.run_gzy(*(base + ["--rate", "1M", "--json"]))
+        r = json.loads(p.stdout.decode())
+        self.assertEqual(r["rate_objects_source"], "measured", r)
+        self.assertGreater(r["rate_objects_per_s"], 0)
+        self.assertEqual(r["measured"]["small_objects"], 4)
+        self.assertAlmostEqual(r["duration_objects_s"], 11 / r["rate_objects_per_s"], places=6)
+        self.assertGreater(r["duration_s"], (total - 12) / (1024 * 1024))
 
         # a sample smaller than the bucket: truncated, and said so
         p = self.run_gzy(*(base + ["--sample", "3", "--rate", "1M", "--json"]))
         r = json.loads(p.stdout.decode())
         self.assertEqual((r["objects"], r["bytes"], r["truncated"], r["complete"], r["sample"]),
                          (3, 0 + 100 + 4095, True, False, 3), r)
-        p = self.run_gzy(*(base + ["--sample", "3", "--rate", "1M", "--total-objects", "12",
-                                   "--json"]))
+        p = self.run_gzy(*(base + ["--sample", "3", "--rate", "1M", "--rate-objects", "100",
+                                   "--total-objects", "12", "--json"]))
         r = json.loads(p.stdout.decode())
         self.assertEqual(r["extrapolated"]["objects"], 12)
         self.assertEqual(r["extrapolated"]["bytes"], (0 + 100 + 4095) * 4)
+        self.assertAlmostEqual(r["extrapolated"]["duration_s"],
+                               (0 + 100 + 4095) * 4 / (1024 * 1024) + 12 / 100, places=3)
         p = self.run_gzy(*(base + ["--sample", "3", "--rate", "1M"]))
         self.assertIn("truncated", p.stdout.decode())
         # a sample as large as the bucket is the whole listing, not truncated
@@ -312,11 +332,13 @@ class MigrateEvidenceTests(h.ServerTestCase):
         self.assertGreater(r["rate_bps"], 0)
         self.assertGreaterEqual(r["measured"]["objects"], 1)
         self.assertGreater(r["duration_s"], 0)
+        self.assertEqual(r["rate_objects_source"], "measured", r)
         # text output
         p = self.run_gzy(*base)
         self.assertEqual(p.returncode, 0, p.stderr.decode())
         out = p.stdout.decode()
-        for word in ("objects: 12", "size histogram", "GLACIER 1", "projected duration"):
+        for word in ("objects: 12", "size histogram", "GLACIER 1", "projected duration",
+                     "per object:"):
             self.assertIn(word, out)
 
         # bad credentials and a bad rate
@@ -326,6 +348,8 @@ class MigrateEvidenceTests(h.ServerTestCase):
         self.assertEqual(p.returncode, 1)
         self.assertIn("no-such-bucket-ev", p.stderr.decode())
         p = self.run_gzy(*(base + ["--rate", "fast"]))
+        self.assertEqual(p.returncode, 2)
+        p = self.run_gzy(*(base + ["--rate-objects", "0"]))
         self.assertEqual(p.returncode, 2)
 
 

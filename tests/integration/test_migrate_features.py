@@ -8,6 +8,8 @@ SIGTERM stopping a pass cleanly (resumable)."""
 
 import json
 import os
+import pty
+import re
 import shutil
 import signal
 import sqlite3
@@ -362,6 +364,55 @@ class MigrateFeatureTests(h.ServerTestCase):
         self.assertEqual(rep["copied"]["objects"], 1)
         self.assertEqual(proxy.count("GET", "huge/stop"), 10 - done)
         self.assertEqual(self.get_bytes(dst, "huge/stop"), data)
+
+    def test_progress_bar_on_a_terminal(self):
+        """stdout a terminal (a pty): a live one-line bar (objects, bytes, rate, ETA) redrawn
+        in place, no JSON object lines, and a last line with the pass's totals."""
+        src, dst = h.unique_bucket("ptsrc"), h.unique_bucket("ptdst")
+        m = self.moto.s3
+        m.create_bucket(Bucket=src)
+        total = 0
+        for i in range(8):
+            body = h.random_bytes(256 * 1024, seed=i)
+            total += len(body)
+            m.put_object(Bucket=src, Key="p/%d" % i, Body=body)
+        self.s3.create_bucket(Bucket=dst)
+        master, slave = pty.openpty()
+        proc = subprocess.Popen(self.copy_args(src, dst, "--bwlimit", "512K", "--concurrency",
+                                               "2"), stdout=slave, stderr=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL)
+        os.close(slave)
+        out = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            out += chunk
+        os.close(master)
+        err = proc.stderr.read()
+        proc.stderr.close()
+        self.assertEqual(proc.wait(timeout=60), 0, err)
+        for marker in h.SANITIZER_MARKERS:
+            self.assertNotIn(marker.encode(), err)
+        text = out.decode(errors="replace")
+        frames = [f for f in re.split(r"\r\x1b\[K", text) if f.strip()]
+        bars = [f for f in frames if re.match(
+            r"copying +\d+% objects \d+/8  [\d.]+ [KMG]?i?B/[\d.]+ [KMG]?i?B  [\d.]+ [KMG]?i?B/s"
+            r"  ETA \d\d:\d\d:\d\d$", f)]
+        self.assertGreaterEqual(len(bars), 2, repr(text[-2000:]))  # redrawn, ~once a second
+        self.assertTrue(any(re.search(r"ETA 00:00:0[1-9]|ETA 00:00:[1-9]\d", b) for b in bars),
+                        bars)
+        self.assertTrue(any(not b.endswith("  0.0 B/s  ETA 00:00:00") for b in bars), bars)
+        self.assertNotIn('"event":"object"', text)
+        last = frames[-1].strip()
+        rep = json.loads(last)
+        self.assertEqual(rep["event"], "report")
+        self.assertEqual(rep["status"], "ok")
+        self.assertEqual(rep["copied"], {"objects": 8, "bytes": total})
+        self.assertEqual(rep["verified"], {"objects": 8, "bytes": total})
 
 
 if __name__ == "__main__":

@@ -29,6 +29,112 @@ static void t_presets(void)
     TAP_OK(gz_migrate_preset_get(GZ_MIG_TENCENT_COS)->provider == GZ_MIG_TENCENT_COS, "get");
 }
 
+static bool endpoint_of(const char *preset, const char *region, char *out, size_t outsz,
+                        char *err)
+{
+    return gz_migrate_preset_endpoint(gz_migrate_preset_find(preset), region, out, outsz, err,
+                                      256) == 0;
+}
+
+/* Endpoint derivation: pure, never resolves or contacts the provider's hosts. */
+static void t_preset_endpoints(void)
+{
+    char out[256], err[256];
+    TAP_OK(endpoint_of("aliyun-oss", "cn-hangzhou", out, sizeof(out), err) &&
+           strcmp(out, "https://oss-cn-hangzhou.aliyuncs.com") == 0, "oss: %s", out);
+    TAP_OK(endpoint_of("huawei-obs", "cn-north-4", out, sizeof(out), err) &&
+           strcmp(out, "https://obs.cn-north-4.myhuaweicloud.com") == 0, "obs: %s", out);
+    TAP_OK(endpoint_of("tencent-cos", "ap-guangzhou", out, sizeof(out), err) &&
+           strcmp(out, "https://cos.ap-guangzhou.myqcloud.com") == 0, "cos: %s", out);
+    TAP_OK(endpoint_of("tencent-cos", "ap-shanghai-fsi", out, sizeof(out), err) &&
+           strcmp(out, "https://cos.ap-shanghai-fsi.myqcloud.com") == 0, "cos fsi: %s", out);
+    TAP_OK(endpoint_of("aws", "eu-west-1", out, sizeof(out), err) &&
+           strcmp(out, "https://s3.eu-west-1.amazonaws.com") == 0, "aws: %s", out);
+    TAP_OK(endpoint_of("aws", "cn-northwest-1", out, sizeof(out), err) &&
+           strcmp(out, "https://s3.cn-northwest-1.amazonaws.com.cn") == 0, "aws china: %s",
+           out);
+    TAP_OK(!endpoint_of("generic", "us-east-1", out, sizeof(out), err) &&
+           strstr(err, "endpoint is required"), "generic: %s", err);
+    TAP_OK(!endpoint_of("aliyun-oss", NULL, out, sizeof(out), err) &&
+           strstr(err, "needs a region"), "no region: %s", err);
+    static const char *const bad[] = {
+        "oss-cn-hangzhou", "cn_hangzhou", "CN-HANGZHOU", "cn-", "cn--north", "c", "cn-north-4/x",
+        "cn-north.4", "cn-hangzhou.evil.example", "ap-guangzhou ",
+        "aa-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        TAP_OK(!endpoint_of("huawei-obs", bad[i], out, sizeof(out), err) &&
+               strstr(err, "is not a huawei-obs region"), "bad region '%s': %s", bad[i], err);
+    TAP_OK(!endpoint_of("aws", "us-east", out, sizeof(out), err), "aws needs the number");
+    TAP_OK(gz_migrate_region_valid(GZ_MIG_ALIYUN_OSS, "cn-hangzhou") &&
+           !gz_migrate_region_valid(GZ_MIG_AWS, "cn-hangzhou") &&
+           gz_migrate_region_valid(GZ_MIG_AWS, "us-gov-west-1"), "region forms");
+    TAP_OK(!endpoint_of("aliyun-oss", "cn-hangzhou", out, 20, err), "short buffer");
+
+    /* the client derives it when no endpoint is given; a given endpoint wins */
+    struct mig_client c;
+    struct gz_mig_endpoint ep = {.bucket = "b", .access_key = "k", .secret_key = "s",
+                                 .region = "cn-north-4", .provider = GZ_MIG_HUAWEI_OBS};
+    TAP_OK(mig_client_init(&c, &ep, "source", err, sizeof(err)) == 0 &&
+           strcmp(c.base, "https://obs.cn-north-4.myhuaweicloud.com") == 0 && !c.path_style,
+           "derived: %s", c.base);
+    ep.endpoint = "";
+    ep.provider = GZ_MIG_TENCENT_COS;
+    ep.region = "ap-beijing";
+    TAP_OK(mig_client_init(&c, &ep, "source", err, sizeof(err)) == 0 &&
+           strcmp(c.host, "cos.ap-beijing.myqcloud.com") == 0, "empty endpoint: %s", c.host);
+    ep.endpoint = "http://127.0.0.1:9000";
+    TAP_OK(mig_client_init(&c, &ep, "source", err, sizeof(err)) == 0 &&
+           strcmp(c.base, "http://127.0.0.1:9000") == 0, "given endpoint wins: %s", c.base);
+    ep.endpoint = NULL;
+    ep.region = "ap_beijing";
+    TAP_OK(mig_client_init(&c, &ep, "source", err, sizeof(err)) == -EINVAL &&
+           strstr(err, "source: 'ap_beijing' is not a tencent-cos region"), "%s", err);
+    ep.region = NULL;
+    ep.provider = GZ_MIG_GENERIC;
+    TAP_OK(mig_client_init(&c, &ep, "source", err, sizeof(err)) == -EINVAL &&
+           strstr(err, "not a URL"), "generic needs an endpoint: %s", err);
+}
+
+/* Each provider's RestoreObject body and restore-status header. */
+static void t_restore(void)
+{
+    char b[256];
+    TAP_OK(gz_migrate_restore_body(GZ_MIG_AWS, "GLACIER", b, sizeof(b)) > 0 &&
+           strcmp(b, "<RestoreRequest><Days>2</Days><GlacierJobParameters><Tier>Standard"
+                     "</Tier></GlacierJobParameters></RestoreRequest>") == 0, "aws: %s", b);
+    TAP_OK(gz_migrate_restore_body(GZ_MIG_GENERIC, "DEEP_ARCHIVE", b, sizeof(b)) > 0 &&
+           strstr(b, "<GlacierJobParameters>"), "generic is aws: %s", b);
+    TAP_OK(gz_migrate_restore_body(GZ_MIG_HUAWEI_OBS, "COLD", b, sizeof(b)) > 0 &&
+           strcmp(b, "<RestoreRequest><Days>2</Days><RestoreJob><Tier>Standard</Tier>"
+                     "</RestoreJob></RestoreRequest>") == 0, "obs: %s", b);
+    TAP_OK(gz_migrate_restore_body(GZ_MIG_TENCENT_COS, "ARCHIVE", b, sizeof(b)) > 0 &&
+           strcmp(b, "<RestoreRequest><Days>2</Days><CASJobParameters><Tier>Standard</Tier>"
+                     "</CASJobParameters></RestoreRequest>") == 0, "cos: %s", b);
+    TAP_OK(gz_migrate_restore_body(GZ_MIG_ALIYUN_OSS, "Archive", b, sizeof(b)) > 0 &&
+           strcmp(b, "<RestoreRequest><Days>2</Days></RestoreRequest>") == 0,
+           "oss archive: %s", b);
+    TAP_OK(gz_migrate_restore_body(GZ_MIG_ALIYUN_OSS, "ColdArchive", b, sizeof(b)) > 0 &&
+           strcmp(b, "<RestoreRequest><Days>2</Days><JobParameters><Tier>Standard</Tier>"
+                     "</JobParameters></RestoreRequest>") == 0, "oss cold archive: %s", b);
+    TAP_OK(gz_migrate_restore_body(GZ_MIG_ALIYUN_OSS, "DeepColdArchive", b, sizeof(b)) > 0 &&
+           strstr(b, "<JobParameters>"), "oss deep cold archive");
+    TAP_OK(gz_migrate_restore_body(GZ_MIG_TENCENT_COS, "ARCHIVE", b, 20) == -ENOSPC, "nospc");
+    TAP_OK(gz_migrate_restore_ready("ongoing-request=\"false\", expiry-date=\"Fri, 21 Dec "
+                                    "2012 00:00:00 GMT\""), "restored");
+    TAP_OK(!gz_migrate_restore_ready("ongoing-request=\"true\""), "ongoing");
+    TAP_OK(gz_migrate_restore_ready("expiry-date=\"Fri, 21 Dec 2012 00:00:00 GMT\""),
+           "expiry date alone");
+    TAP_OK(!gz_migrate_restore_ready("") && !gz_migrate_restore_ready(NULL), "nothing");
+    static const char *const classes[] = {"Archive", "ColdArchive", "DeepColdArchive", "COLD",
+                                          "ARCHIVE", "DEEP_ARCHIVE", "GLACIER"};
+    for (size_t i = 0; i < sizeof(classes) / sizeof(classes[0]); i++)
+        TAP_OK(mig_storage_class_archive(classes[i]), "archive class %s", classes[i]);
+    TAP_OK(!mig_storage_class_archive("WARM") && !mig_storage_class_archive("IA") &&
+           !mig_storage_class_archive("STANDARD_IA") &&
+           !mig_storage_class_archive("INTELLIGENT_TIERING"), "not archive classes");
+}
+
 static bool map(const struct gz_mig_preset *p, const char *name, char *out)
 {
     return gz_migrate_meta_map(p, name, strlen(name), out, 128);
@@ -48,7 +154,11 @@ static void t_meta_map(void)
     TAP_OK(map(gen, "X-Amz-Meta-Owner", out) && strcmp(out, "x-amz-meta-owner") == 0, "amz");
     TAP_OK(map(oss, "x-oss-meta-Owner", out) && strcmp(out, "x-amz-meta-owner") == 0, "oss");
     TAP_OK(!map(gen, "x-oss-meta-owner", out), "oss prefix only with its preset");
-    TAP_OK(!map(oss, "x-obs-meta-owner", out), "other provider's prefix dropped");
+    TAP_OK(!map(oss, "x-obs-meta-owner", out), "other provider's prefix not mapped");
+    char nc[128];
+    const char *foreign = "HTTP/1.1 200 OK\r\nx-obs-meta-owner: a\r\n\r\n";
+    gz_migrate_not_carried(oss, foreign, strlen(foreign), nc, sizeof(nc));
+    TAP_OK(strcmp(nc, "foreign-metadata") == 0, "... but reported as not carried: %s", nc);
     TAP_OK(!map(gen, "ETag", out) && !map(gen, "Content-Length", out), "not metadata");
     TAP_OK(!map(gen, "x-amz-meta-", out), "empty user-metadata name");
     TAP_OK(!map(gen, "x-amz-server-side-encryption", out), "sse not carried");
@@ -254,6 +364,8 @@ static void t_client(void)
     mig_resp_init(&r, 16);
     r.status = 503;
     TAP_OK(mig_resp_transient(&r), "503 is transient");
+    r.status = 501;
+    TAP_OK(!mig_resp_transient(&r), "501 Not Implemented is an answer (v1 fallback at once)");
     r.status = 400;
     snprintf(r.code, sizeof(r.code), "SlowDown");
     TAP_OK(mig_resp_transient(&r), "SlowDown is transient");
@@ -293,15 +405,33 @@ static void t_glob(void)
     TAP_OK(mig_filter_pass(&o, "other") && !mig_filter_pass(&o, "x/y.tmp"), "exclude only");
 }
 
+/* should_stop for t_throttle: true from the arg'th call on */
+static bool stop_after_calls(void *arg)
+{
+    int *left = arg;
+    return --*left < 0;
+}
+
 static void t_throttle(void)
 {
     struct mig_throttle t;
-    mig_throttle_init(&t, 1000000); /* 1 MB/s */
+    mig_throttle_init(&t, 1000000, NULL, NULL); /* 1 MB/s */
     int64_t start = gz_monotonic_ns();
+    bool all = true;
     for (int i = 0; i < 30; i++)
-        mig_throttle_take(&t, 10000); /* 300 kB */
+        all &= mig_throttle_take(&t, 10000); /* 300 kB */
     double secs = (double)(gz_monotonic_ns() - start) / 1e9;
-    TAP_OK(secs >= 0.28 && secs < 2.0, "300 kB at 1 MB/s took %.3f s", secs);
+    TAP_OK(all && secs >= 0.28 && secs < 2.0, "300 kB at 1 MB/s took %.3f s", secs);
+    mig_throttle_destroy(&t);
+
+    /* a stop ends the wait: 20 kB at 1 kB/s would sleep 20 s */
+    int calls = 3;
+    mig_throttle_init(&t, 1000, stop_after_calls, &calls);
+    start = gz_monotonic_ns();
+    bool went_on = mig_throttle_take(&t, 20000);
+    secs = (double)(gz_monotonic_ns() - start) / 1e9;
+    TAP_OK(!went_on && secs >= 0.15 && secs < 1.0, "a stop ends the wait after %.3f s", secs);
+    TAP_OK(!mig_throttle_take(&t, 1), "once stopped, no byte goes on");
     mig_throttle_destroy(&t);
 }
 
@@ -370,6 +500,38 @@ static void t_not_carried(void)
     mig_meta_not_carried(&r, out, sizeof(out));
     TAP_OK(out[0] == '\0', "standard carries everything");
     mig_resp_free(&r);
+    const struct gz_mig_preset *oss = gz_migrate_preset_find("aliyun-oss");
+    const struct gz_mig_preset *cos = gz_migrate_preset_find("tencent-cos");
+    const char *prov = "HTTP/1.1 200 OK\r\nx-oss-tagging-count: 1\r\n"
+                       "x-oss-storage-class: Standard\r\nx-oss-server-side-encryption: KMS\r\n"
+                       "x-oss-object-acl: public-read\r\nx-oss-meta-kept: 1\r\n\r\n";
+    gz_migrate_not_carried(oss, prov, strlen(prov), out, sizeof(out));
+    TAP_OK(strcmp(out, "tags,sse-kms,acl") == 0, "oss: %s", out);
+    prov = "HTTP/1.1 200 OK\r\nx-cos-tagging-count: 3\r\nx-cos-storage-class: ARCHIVE\r\n"
+           "x-cos-server-side-encryption: cos/kms\r\nx-cos-acl: private\r\n"
+           "x-cos-meta-kept: 1\r\nx-oss-meta-lost: 1\r\n\r\n";
+    gz_migrate_not_carried(cos, prov, strlen(prov), out, sizeof(out));
+    TAP_OK(strcmp(out, "tags,storage-class,sse-kms,foreign-metadata") == 0, "cos: %s", out);
+    gz_migrate_not_carried(NULL, prov, strlen(prov), out, sizeof(out));
+    TAP_OK(strstr(out, "foreign-metadata") != NULL, "generic: cos meta not kept: %s", out);
+    prov = "HTTP/1.1 200 OK\r\nx-obs-tagging-count: 0\r\nx-obs-storage-class: STANDARD\r\n"
+           "x-obs-server-side-encryption: AES256\r\nx-obs-meta-a: b\r\n\r\n";
+    gz_migrate_not_carried(gz_migrate_preset_find("huawei-obs"), prov, strlen(prov), out,
+                           sizeof(out));
+    TAP_OK(out[0] == '\0', "obs: everything kept: '%s'", out);
+    prov = "HTTP/1.1 200 OK\r\nx-amz-missing-meta: 2\r\nx-amz-grant-read: id=x\r\n"
+           "x-amz-object-lock-retain-until-date: 2030-01-01T00:00:00Z\r\n"
+           "x-amz-object-lock-legal-hold: OFF\r\n"
+           "x-amz-server-side-encryption-customer-algorithm: AES256\r\n\r\n";
+    gz_migrate_not_carried(NULL, prov, strlen(prov), out, sizeof(out));
+    TAP_OK(strcmp(out, "sse-c,object-lock,acl,metadata") == 0, "amz extras: %s", out);
+    char longmeta[400];
+    snprintf(longmeta, sizeof(longmeta), "x-amz-meta-%0300d: v\r\n", 0);
+    gz_migrate_not_carried(NULL, longmeta, strlen(longmeta), out, sizeof(out));
+    TAP_OK(strcmp(out, "metadata") == 0, "too long a metadata name: %s", out);
+    char tiny[12];
+    gz_migrate_not_carried(cos, prov, strlen(prov), tiny, sizeof(tiny));
+    TAP_OK(strcmp(tiny, "sse-c") == 0, "bounded: %s", tiny);
     TAP_OK(mig_storage_class_archive("GLACIER") && mig_storage_class_archive("DeepColdArchive") &&
            mig_storage_class_archive("COLD") && !mig_storage_class_archive("GLACIER_IR") &&
            !mig_storage_class_archive("") && !mig_storage_class_archive(NULL), "archive classes");
@@ -540,6 +702,8 @@ static void t_acl_extra_grants(void)
 int main(void)
 {
     TAP_RUN(t_presets);
+    TAP_RUN(t_preset_endpoints);
+    TAP_RUN(t_restore);
     TAP_RUN(t_meta_map);
     TAP_RUN(t_diff);
     TAP_RUN(t_verify);
