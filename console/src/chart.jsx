@@ -1,5 +1,6 @@
 // chart.jsx - the deadline timeline drawn with chart.js: floating horizontal bars from today to
-// each tenant's deadline, coloured by status.
+// each tenant's deadline, coloured by status, on an axis ticked at month or year starts. The
+// canvas carries what it plots (data-series, data-ticks) for the browser tests.
 import { useEffect, useRef } from 'preact/hooks';
 import {
   BarController, BarElement, CategoryScale, Chart, Legend, LinearScale, Tooltip,
@@ -16,6 +17,40 @@ export const STATUS_COLORS = {
   'cut-over': '#16735a',
   overdue: '#c62828',
   violation: '#8e24aa',
+};
+
+/* Axis ticks on the first day of a month, every 1, 2, 3, 6, 12, 24 or 60 months (whichever
+ * gives at most 7), so the axis reads 2026-07, 2026-10, 2027-01... or 2026, 2027...; the
+ * label shows the year alone when the step is a year or more. */
+export function monthTicks(lo, hi) {
+  const a = new Date(lo * 86400000), b = new Date(hi * 86400000);
+  const first = a.getUTCFullYear() * 12 + a.getUTCMonth();
+  const last = b.getUTCFullYear() * 12 + b.getUTCMonth();
+  const step = [1, 2, 3, 6, 12, 24, 60].find((s) => (last - first) / s <= 7) || 120;
+  const out = [];
+  for (let k = Math.ceil(first / step) * step; k <= last; k += step) {
+    const day = Math.round(Date.UTC(Math.floor(k / 12), k % 12, 1) / 86400000);
+    if (day >= lo && day <= hi) out.push(day);
+  }
+  return { days: out, yearly: step >= 12 };
+}
+
+function tickLabel(day, yearly) {
+  const d = dayToDate(day);
+  return yearly ? d.slice(0, 4) : d.slice(0, 7);
+}
+
+/* Writes what the chart plots onto its canvas, for tests and tools: data-series (JSON
+ * [[label, from, to]] with ISO dates, from the chart's own data) and data-ticks (the x
+ * axis's tick dates). */
+const exposeData = {
+  id: 'gzyExposeData',
+  afterRender(chart) {
+    const ds = chart.data.datasets[0] || { data: [] };
+    chart.canvas.dataset.series = JSON.stringify(chart.data.labels.map((l, i) => [
+      l, dayToDate(ds.data[i][0]), dayToDate(ds.data[i][1])]));
+    chart.canvas.dataset.ticks = JSON.stringify(chart.scales.x.ticks.map((tk) => dayToDate(tk.value)));
+  },
 };
 
 function useChart(config, deps) {
@@ -36,8 +71,10 @@ export function DeadlineTimeline({ rows, asOf, t }) {
   const days = withDeadline.map((r) => epochDay(r.deadline)).concat([today]);
   const lo = Math.min(...days), hi = Math.max(...days);
   const pad = Math.max(15, Math.round((hi - lo) * 0.04));
+  const ticks = monthTicks(lo - pad, hi + pad);
   const canvas = useChart(() => ({
     type: 'bar',
+    plugins: [exposeData],
     data: {
       labels: withDeadline.map((r) => r.tenant),
       datasets: [{
@@ -75,7 +112,8 @@ export function DeadlineTimeline({ rows, asOf, t }) {
           beginAtZero: false,
           min: lo - pad,
           max: hi + pad,
-          ticks: { callback: (v) => dayToDate(Math.round(v)), maxRotation: 0, autoSkip: true, maxTicksLimit: 6 },
+          afterBuildTicks: (axis) => { axis.ticks = ticks.days.map((value) => ({ value })); },
+          ticks: { callback: (v) => tickLabel(Math.round(v), ticks.yearly), maxRotation: 0, autoSkip: true, autoSkipPadding: 8 },
           title: { display: true, text: t('overview.chart.axis', { today: asOf || '' }) },
         },
         y: { ticks: { autoSkip: false } },

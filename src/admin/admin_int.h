@@ -207,6 +207,8 @@ void admin__migrations_action(struct admin_call *c);   /* seg[2]: start pause re
 void admin__migrations_delete(struct admin_call *c);
 void admin__migrations_report(struct admin_call *c);
 void admin__migrations_manifest(struct admin_call *c);
+void admin__migrations_manifests(struct admin_call *c);      /* every pass's manifest */
+void admin__migrations_manifest_pass(struct admin_call *c);  /* seg[3]: the pass */
 /* objects.c: tenant object browsing (console). These run on the loop thread (router.c
  * route_opts) and finish the call themselves, possibly later from their own callbacks. */
 void admin__objects_list(struct admin_call *c);

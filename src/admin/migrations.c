@@ -1,13 +1,16 @@
 /*
  * migrations.c - /admin/v1/migrations: migration jobs inside the server (src/migrate/jobs.h).
- * Create, list, show, start/pause/resume/cancel, delete, the last pass's report (JSON or CSV)
- * and its signed manifest. Tenant-admins see and act on their own tenant's jobs only and may
- * only migrate into buckets of their tenant; supervisors read all; platform-admins do all.
+ * Create, list, show, start/pause/resume/cancel, estimate (the source listed, nothing copied),
+ * delete, the last pass's report (JSON or CSV) and its signed manifest. Tenant-admins see
+ * and act on their own tenant's jobs only and may only migrate into buckets of their tenant;
+ * supervisors read all; platform-admins do all.
  * The source secret is sealed by the jobs module and never answered.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -195,6 +198,17 @@ static int source_parse(struct admin_call *c, struct create_in *in)
         return -EINVAL;
     }
     e->provider = p->provider;
+    if ((e->endpoint == NULL || *e->endpoint == '\0') && p->host_pre != NULL) {
+        char ep[256], why[256] = "no endpoint"; /* the preset's, for the region, in the body */
+        cJSON *v = NULL;
+        if (gz_migrate_preset_endpoint(p, e->region, ep, sizeof(ep), why, sizeof(why)) == 0)
+            v = cJSON_AddStringToObject(src, "endpoint", ep);
+        if (v == NULL) {
+            admin__reply_error(c, 400, "InvalidArgument", "%s", why);
+            return -EINVAL;
+        }
+        e->endpoint = v->valuestring;
+    }
     in->spec.include = in->include;
     in->spec.exclude = in->exclude;
     return 0;
@@ -275,6 +289,26 @@ void admin__migrations_show(struct admin_call *c)
         admin__reply_json(c, 200, doc);
 }
 
+/* POST migrations/{id}/estimate [{"sample": N}]: lists the job's source on a thread of the
+ * jobs module (nothing copied); 202 with the job, whose "estimate" says "running" until done. */
+static void migrations_estimate(struct admin_call *c)
+{
+    char msg[512] = "";
+    int64_t sample = 0;
+    bool already = false;
+    cJSON *doc = NULL;
+    if (field_int(c, "sample", INT64_C(1) << 40, &sample) < 0)
+        return;
+    int rc = mig_jobs_estimate(c->svc->jobs, c->seg[1], sample, &already, msg, sizeof(msg));
+    if (rc == 0)
+        rc = mig_jobs_get_json(c->svc->jobs, c->seg[1], &doc);
+    if (rc < 0) {
+        reply_jobs_errno(c, rc, msg, "migration job");
+        return;
+    }
+    admin__reply_json(c, 202, doc);
+}
+
 void admin__migrations_action(struct admin_call *c)
 {
     char msg[512] = "";
@@ -282,6 +316,10 @@ void admin__migrations_action(struct admin_call *c)
     if (doc == NULL)
         return;
     cJSON_Delete(doc);
+    if (strcmp(c->seg[2], "estimate") == 0) {
+        migrations_estimate(c);
+        return;
+    }
     int rc = mig_jobs_action(c->svc->jobs, c->seg[1], c->seg[2], msg, sizeof(msg));
     if (rc == 0)
         rc = mig_jobs_get_json(c->svc->jobs, c->seg[1], &doc);
@@ -366,6 +404,150 @@ void admin__migrations_manifest(struct admin_call *c)
         rc = file_read(path, &b);
     if (rc == -ENOENT)
         admin__reply_error(c, 404, "NotFound", "job %.64s has no manifest yet", c->seg[1]);
+    else if (rc < 0)
+        admin__reply_errno(c, rc, NULL, "manifest");
+    else
+        reply_raw(c, b.ptr ? b.ptr : "", b.len, NULL);
+    gz_buf_free(&b);
+}
+
+/* ---- every manifest a job filed: GET .../manifests and .../manifests/{pass} ---- */
+
+#define MANIFEST_HEAD_MAX 16384
+
+/* The folder of a job's manifests (that of its last one); -ENOENT if it filed none. */
+static int manifest_dir(struct admin_call *c, char *dir, size_t dirsz)
+{
+    int rc = mig_jobs_manifest_path(c->svc->jobs, c->seg[1], dir, dirsz);
+    char *slash = rc == 0 ? strrchr(dir, '/') : NULL;
+    if (rc < 0)
+        return rc;
+    if (slash == NULL)
+        return -ENOENT;
+    *slash = '\0';
+    return 0;
+}
+
+/* The pass number of "manifest-<id>-<pass>.json" for this job, or -1. */
+static int64_t manifest_pass_of(const char *name, const char *id)
+{
+    size_t idlen = strlen(id);
+    if (strncmp(name, "manifest-", 9) != 0 || strncmp(name + 9, id, idlen) != 0 ||
+        name[9 + idlen] != '-')
+        return -1;
+    const char *p = name + 10 + idlen;
+    int64_t pass = 0;
+    int digits = 0;
+    for (; *p >= '0' && *p <= '9' && digits < 15; p++, digits++)
+        pass = pass * 10 + (*p - '0');
+    return digits > 0 && strcmp(p, ".json") == 0 ? pass : -1;
+}
+
+static int pass_cmp_desc(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* {"pass","created","objects","bytes","failed","waiting","size"} from a manifest's header
+ * line (line 1: the header object with its last '}' written as ','). NULL if unreadable. */
+static cJSON *manifest_entry(const char *path, int64_t pass)
+{
+    char *head = gz_malloc(MANIFEST_HEAD_MAX + 1);
+    cJSON *h = NULL, *e = NULL;
+    struct stat sb;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd < 0 ? -1 : pread(fd, head, MANIFEST_HEAD_MAX, 0);
+    if (fd < 0 || n <= 0 || fstat(fd, &sb) < 0)
+        goto out;
+    char *nl = memchr(head, '\n', (size_t)n);
+    if (nl == NULL || nl == head || nl[-1] != ',')
+        goto out;
+    nl[-1] = '}';
+    h = cJSON_ParseWithLength(head, (size_t)(nl - head));
+    const cJSON *counts = cJSON_GetObjectItemCaseSensitive(h, "counts");
+    if (!cJSON_IsObject(counts))
+        goto out;
+    e = cJSON_CreateObject();
+    admin__json_int(e, "pass", pass);
+    admin__json_str(e, "created",
+                    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(h, "created")));
+    static const char *const names[] = {"objects", "bytes", "failed", "waiting"};
+    for (size_t i = 0; i < GZ_ARRAY_LEN(names); i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(counts, names[i]);
+        admin__json_int(e, names[i], cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0);
+    }
+    admin__json_int(e, "size", (int64_t)sb.st_size);
+out:
+    if (fd >= 0)
+        close(fd);
+    cJSON_Delete(h);
+    gz_free(head);
+    return e;
+}
+
+void admin__migrations_manifests(struct admin_call *c)
+{
+    char dir[4096], path[4200];
+    struct admin_vec passes;
+    cJSON *doc = job_scoped(c), *arr = cJSON_CreateArray();
+    if (doc == NULL) {
+        cJSON_Delete(arr);
+        return;
+    }
+    cJSON_Delete(doc);
+    admin__vec_init(&passes, sizeof(int64_t));
+    DIR *d = manifest_dir(c, dir, sizeof(dir)) == 0 ? opendir(dir) : NULL;
+    for (struct dirent *de; d != NULL && (de = readdir(d)) != NULL;) {
+        int64_t pass = manifest_pass_of(de->d_name, c->seg[1]);
+        if (pass >= 0)
+            *(int64_t *)admin__vec_push(&passes) = pass;
+    }
+    if (d != NULL)
+        closedir(d);
+    if (passes.n > 1)
+        qsort(passes.items, passes.n, sizeof(int64_t), pass_cmp_desc);
+    for (size_t i = 0; i < passes.n; i++) {
+        int64_t pass = *(int64_t *)admin__vec_at(&passes, i);
+        snprintf(path, sizeof(path), "%s/manifest-%s-%lld.json", dir, c->seg[1],
+                 (long long)pass);
+        cJSON *e = manifest_entry(path, pass);
+        if (e != NULL)
+            cJSON_AddItemToArray(arr, e);
+    }
+    admin__vec_free(&passes);
+    doc = cJSON_CreateObject();
+    cJSON_AddItemToObject(doc, "manifests", arr);
+    admin__reply_json(c, 200, doc);
+}
+
+void admin__migrations_manifest_pass(struct admin_call *c)
+{
+    char dir[4096], path[4200];
+    struct gz_buf b;
+    cJSON *doc = job_scoped(c);
+    if (doc == NULL)
+        return;
+    cJSON_Delete(doc);
+    const char *s = c->seg[3];
+    int64_t pass = 0;
+    size_t len = strspn(s, "0123456789");
+    for (size_t i = 0; i < len && len <= 15; i++)
+        pass = pass * 10 + (s[i] - '0');
+    if (len == 0 || len > 15 || s[len] != '\0') {
+        admin__reply_error(c, 400, "InvalidArgument", "the pass must be a number");
+        return;
+    }
+    gz_buf_init(&b, MIG_MANIFEST_MAX);
+    int rc = manifest_dir(c, dir, sizeof(dir));
+    if (rc == 0) {
+        snprintf(path, sizeof(path), "%s/manifest-%s-%lld.json", dir, c->seg[1],
+                 (long long)pass);
+        rc = file_read(path, &b);
+    }
+    if (rc == -ENOENT)
+        admin__reply_error(c, 404, "NotFound", "job %.64s has no manifest of pass %lld",
+                           c->seg[1], (long long)pass);
     else if (rc < 0)
         admin__reply_errno(c, rc, NULL, "manifest");
     else

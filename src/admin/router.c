@@ -70,10 +70,16 @@ static const struct admin_route routes[] = {
      admin__migrations_action},
     {"POST", "migrations/*/cancel", "CancelMigration", ADMIN_ACCESS_TENANT_WRITE, true,
      admin__migrations_action},
+    {"POST", "migrations/*/estimate", "EstimateMigration", ADMIN_ACCESS_TENANT_WRITE, true,
+     admin__migrations_action},
     {"GET", "migrations/*/report", "GetMigrationReport", ADMIN_ACCESS_READ, false,
      admin__migrations_report},
     {"GET", "migrations/*/manifest", "GetMigrationManifest", ADMIN_ACCESS_READ, false,
      admin__migrations_manifest},
+    {"GET", "migrations/*/manifests", "ListMigrationManifests", ADMIN_ACCESS_READ, false,
+     admin__migrations_manifests},
+    {"GET", "migrations/*/manifests/*", "GetMigrationManifest", ADMIN_ACCESS_READ, false,
+     admin__migrations_manifest_pass},
 };
 
 /* ---- routing ---- */

@@ -154,9 +154,12 @@ static void table_row(struct gz_admin_table *tab, const cJSON *t)
     if (cJSON_IsNumber(dl))
         snprintf(days, sizeof(days), "%lld", (long long)dl->valuedouble);
     int64_t mv = cell_int(t, "bytes_moved"), tot = cell_int(t, "bytes_total");
+    bool sized = cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(t, "bytes_total"));
     registry_format_bytes(mv, a);
     registry_format_bytes(tot, b);
-    if (tot > 0)
+    if (!sized) /* no listing and no estimate yet: not "0 B" */
+        snprintf(moved, sizeof(moved), "%s / unknown", a);
+    else if (tot > 0)
         snprintf(moved, sizeof(moved), "%s / %s (%lld%%)", a, b, (long long)(mv * 100 / tot));
     else
         snprintf(moved, sizeof(moved), "%s / %s", a, b);
@@ -170,7 +173,9 @@ static void table_row(struct gz_admin_table *tab, const cJSON *t)
                           days,
                           moved,
                           rate,
-                          cell_str(t, "projected_finish")};
+                          cJSON_IsString(cJSON_GetObjectItemCaseSensitive(t, "projected_finish"))
+                              ? cell_str(t, "projected_finish")
+                              : "unknown"};
     gz_admin_table_add(tab, row);
 }
 
@@ -185,11 +190,12 @@ static void print_table(const cJSON *doc, FILE *out)
     registry_format_bytes(cell_int(tot, "bytes_total"), b);
     fprintf(out,
             "as of %s, policy %s: %lld tenants, %s of %s moved; at-risk %lld, overdue %lld, "
-            "violations %lld, verified %lld, cut-over %lld\n\n",
+            "violations %lld, verified %lld, cut-over %lld\n",
             cell_str(doc, "as_of"), cell_str(pol, "name"), (long long)cell_int(tot, "tenants"), a,
             b, (long long)cell_int(tot, "at_risk"), (long long)cell_int(tot, "overdue"),
             (long long)cell_int(tot, "violations"), (long long)cell_int(tot, "verified"),
             (long long)cell_int(tot, "cut_over"));
+    fputc('\n', out);
     struct gz_admin_table tab;
     gz_admin_table_init(&tab, 7, headers);
     cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(doc, "tenants"))
@@ -198,6 +204,9 @@ static void print_table(const cJSON *doc, FILE *out)
     }
     gz_admin_table_print(&tab, out);
     gz_admin_table_free(&tab);
+    if (cell_int(tot, "unsized_tenants") > 0)
+        fprintf(out, "\nthe total leaves out %lld tenant(s) whose size is unknown\n",
+                (long long)cell_int(tot, "unsized_tenants"));
 }
 
 /* ---- running ---- */

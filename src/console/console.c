@@ -16,7 +16,7 @@
 #define CONSOLE_ROOT "/console/"
 #define CONSOLE_API_SESSION "/console/api/session"
 #define CONSOLE_CSP                                                                                \
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "                    \
+    "default-src 'self'; script-src 'self'; style-src 'self'; "                                  \
     "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "               \
     "form-action 'self'; frame-ancestors 'none'"
 #define CACHE_IMMUTABLE "public, max-age=31536000, immutable"

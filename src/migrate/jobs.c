@@ -9,7 +9,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "evidence.h"
 #include "jobs_int.h"
+#include "migrate_int.h"
+#include "report.h"
 
 static const char schema[] =
     "PRAGMA journal_mode=WAL;"
@@ -29,6 +32,7 @@ static const char schema[] =
 /* Columns added after the first release (an existing table gets them; errors ignored). */
 static const char *const added_columns[] = {
     "ALTER TABLE jobs ADD COLUMN check_acl INTEGER DEFAULT 0",
+    "ALTER TABLE jobs ADD COLUMN estimate_json TEXT",
 };
 
 /* ---- small helpers ---- */
@@ -87,6 +91,7 @@ static void job_free(struct mig_job *job)
     gz_free(job->dest_bucket);
     gz_free(job->error);
     gz_free(job->manifest);
+    gz_free(job->est.error);
     gz_free(job);
 }
 
@@ -130,6 +135,10 @@ static char *stats_text(const struct gz_mig_stats *st)
     cJSON_Delete(o);
     return out;
 }
+
+static void est_runs_join_all(struct mig_jobs *jobs);
+static int est_start(struct mig_jobs *jobs, struct mig_job *j, int64_t sample, char *msg,
+                     size_t msgsz);
 
 /* ---- the table ---- */
 
@@ -176,6 +185,12 @@ static struct mig_job *job_load(struct mig_jobs *jobs, sqlite3_stmt *st)
     mig__stats_parse(col_text(st, 31), &j->stats);
     mig__stats_parse(col_text(st, 32), &j->last);
     j->check_acl = sqlite3_column_int(st, 33) != 0;
+    mig__est_parse(col_text(st, 34), &j->est);
+    if (strcmp(j->est.state, "running") == 0) { /* its thread died with the process */
+        snprintf(j->est.state, sizeof(j->est.state), "failed");
+        gz_free(j->est.error);
+        j->est.error = gz_strdup("interrupted by a restart of the server");
+    }
     return j;
 }
 
@@ -184,7 +199,7 @@ static struct mig_job *job_load(struct mig_jobs *jobs, sqlite3_stmt *st)
     " secret_sealed, include_json, exclude_json, dest_bucket, concurrency, bandwidth_limit,"       \
     " delete_extraneous, interval_s, dry_run, state, phase, pass, passes_done, error,"             \
     " manifest, manifests, created_ms, started_ms, updated_ms, finished_ms, next_run_ms,"          \
-    " stats_json, last_json, check_acl"
+    " stats_json, last_json, check_acl, estimate_json"
 
 static int table_load(struct mig_jobs *jobs)
 {
@@ -366,6 +381,7 @@ void mig_jobs_close(struct mig_jobs *jobs)
     if (jobs == NULL)
         return;
     mig__sched_stop(jobs);
+    est_runs_join_all(jobs);
     while (jobs->head) {
         struct mig_job *j = jobs->head;
         jobs->head = j->next;
@@ -531,6 +547,9 @@ int mig_jobs_create(struct mig_jobs *jobs, const struct mig_job_spec *spec,
         pthread_cond_broadcast(&jobs->cv);
         log_info("migrate: job %s created for tenant %s (%s/%s -> %s)", j->id, j->tenant_name,
                  j->endpoint, j->bucket, j->dest_bucket);
+        /* a job that does not start at once is sized by an estimate, for supervision */
+        if (!spec->start && est_start(jobs, j, 0, NULL, 0) < 0)
+            log_warn("migrate: job %s: no automatic estimate (too many running)", j->id);
         j = NULL;
     } else {
         msg_set(msg, msgsz, "cannot write the job table");
@@ -643,6 +662,268 @@ int mig_jobs_delete(struct mig_jobs *jobs, const char *id, char *msg, size_t msg
     return rc;
 }
 
+/* ---- source estimates ---- */
+
+static int est_save(struct mig_jobs *jobs, const struct mig_job *j)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = -EIO;
+    cJSON *o = mig__est_json(&j->est);
+    char *text = cJSON_PrintUnformatted(o);
+    if (text != NULL && sqlite3_prepare_v2(jobs->db, "UPDATE jobs SET estimate_json=?2 WHERE id=?1",
+                                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+    }
+    if (rc)
+        log_error("migrate jobs: cannot save the estimate of job %s", j->id);
+    sqlite3_finalize(st);
+    cJSON_free(text);
+    cJSON_Delete(o);
+    return rc;
+}
+
+static void est_run_free(struct mig_est_run *r)
+{
+    gz_free(r->endpoint);
+    gz_free(r->bucket);
+    gz_free(r->access_key);
+    gz_free(r->region);
+    gz_free(r->prefix);
+    if (r->secret_sealed)
+        explicit_bzero(r->secret_sealed, strlen(r->secret_sealed));
+    gz_free(r->secret_sealed);
+    strv_free(r->include, r->n_include);
+    strv_free(r->exclude, r->n_exclude);
+    gz_free(r);
+}
+
+struct est_ctx {
+    struct mig_est_run *run;
+    struct gz_mig_options filt; /* include/exclude only */
+    struct mig_job_est *e;
+    int64_t seen;
+};
+
+/* Stops a listing when the server stops or the job was deleted. */
+static bool est_should_stop(struct mig_est_run *run)
+{
+    pthread_mutex_lock(&run->jobs->mu);
+    bool stop = run->jobs->stopping || mig__job_find(run->jobs, run->id) == NULL;
+    pthread_mutex_unlock(&run->jobs->mu);
+    return stop;
+}
+
+static int est_entry(void *arg, const struct mig_entry *ent)
+{
+    struct est_ctx *c = arg;
+    struct mig_job_est *e = c->e;
+    if (++c->seen % 256 == 0 && est_should_stop(c->run))
+        return 2;
+    if (!mig_filter_pass(&c->filt, ent->key)) { /* as a pass would: never copied */
+        e->excluded++;
+        return 0;
+    }
+    if (e->sample > 0 && e->objects >= e->sample) {
+        e->truncated = true; /* a key beyond the sample exists */
+        return 1;
+    }
+    e->objects++;
+    e->bytes += ent->size;
+    if (gz_migrate_archive_class(ent->storage_class) >= 0) {
+        e->archive++;
+        e->archive_bytes += ent->size;
+    }
+    return 0;
+}
+
+/* Lists the source as a pass would (the engine's lister and filters), counting into e. */
+static int est_list(struct mig_est_run *run, struct mig_job_est *e, char *err, size_t errsz)
+{
+    char ctx[64], secret[IAM_MAX_SECRET + 1];
+    struct mig_client cl;
+    struct est_ctx c = {.run = run, .e = e};
+    CURL *h = NULL;
+    int64_t retries = 0;
+    bool curl_up = false;
+    memset(&cl, 0, sizeof(cl));
+    snprintf(ctx, sizeof(ctx), "migrate-source:%s", run->id);
+    int rc = iam_secret_open(run->jobs->iam, ctx, run->secret_sealed, secret, sizeof(secret));
+    if (rc < 0) {
+        snprintf(err, errsz, "cannot open the stored source secret: %s", gz_strerror(rc));
+        return rc;
+    }
+    struct gz_mig_endpoint src = {.endpoint = run->endpoint,
+                                  .bucket = run->bucket,
+                                  .access_key = run->access_key,
+                                  .secret_key = secret,
+                                  .region = run->region,
+                                  .prefix = run->prefix,
+                                  .provider = run->provider};
+    rc = mig_client_init(&cl, &src, "source", err, errsz);
+    explicit_bzero(secret, sizeof(secret));
+    if (rc < 0)
+        goto out;
+    curl_up = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+    if (!curl_up || (h = curl_easy_init()) == NULL) {
+        snprintf(err, errsz, "libcurl initialisation failed");
+        rc = -ENOMEM;
+        goto out;
+    }
+    c.filt.include = (const char *const *)run->include;
+    c.filt.n_include = run->n_include;
+    c.filt.exclude = (const char *const *)run->exclude;
+    c.filt.n_exclude = run->n_exclude;
+    rc = mig_list(&cl, h, run->prefix, est_entry, &c, &retries, err, errsz);
+    if (rc == 1) {
+        rc = 0;
+    } else if (rc == 2) {
+        snprintf(err, errsz, "stopped: the server is shutting down");
+        rc = -ECANCELED;
+    } else if (rc > 0) {
+        rc = -EIO;
+    }
+out:
+    explicit_bzero(&cl, sizeof(cl));
+    if (h != NULL)
+        curl_easy_cleanup(h);
+    if (curl_up)
+        curl_global_cleanup();
+    return rc;
+}
+
+static void *est_main(void *arg)
+{
+    struct mig_est_run *run = arg;
+    struct mig_jobs *jobs = run->jobs;
+    struct mig_job_est e;
+    char err[MIG_JOBS_MSG_MAX] = "";
+    memset(&e, 0, sizeof(e));
+    e.sample = run->sample;
+    int rc = est_list(run, &e, err, sizeof(err));
+    pthread_mutex_lock(&jobs->mu);
+    struct mig_job *j = mig__job_find(jobs, run->id);
+    if (j != NULL && j->est.started_ms == run->started_ms && strcmp(j->est.state, "running") == 0) {
+        e.started_ms = run->started_ms;
+        e.finished_ms = gz_now_ms();
+        snprintf(e.state, sizeof(e.state), "%s", rc == 0 ? "done" : "failed");
+        e.error = rc == 0 ? NULL : gz_strdup(err[0] ? err : gz_strerror(rc));
+        gz_free(j->est.error);
+        j->est = e;
+        est_save(jobs, j);
+        log_info("migrate: job %s: estimate %s: %lld object(s), %lld byte(s)%s", j->id,
+                 j->est.state, (long long)e.objects, (long long)e.bytes,
+                 e.truncated ? " (sampled)" : "");
+    }
+    run->done = true;
+    pthread_mutex_unlock(&jobs->mu);
+    return NULL;
+}
+
+/* Under mu: joins and frees the runs whose thread returned. */
+static void est_runs_reap(struct mig_jobs *jobs)
+{
+    struct mig_est_run **pp = &jobs->est_runs;
+    while (*pp != NULL) {
+        struct mig_est_run *r = *pp;
+        if (!r->done) {
+            pp = &r->next;
+            continue;
+        }
+        pthread_join(r->tid, NULL); /* done is set just before the thread returns */
+        *pp = r->next;
+        est_run_free(r);
+    }
+}
+
+/* Stops (at the next page of the listing) and joins every run: from mig_jobs_close. */
+static void est_runs_join_all(struct mig_jobs *jobs)
+{
+    pthread_mutex_lock(&jobs->mu);
+    jobs->stopping = true;
+    struct mig_est_run *r = jobs->est_runs;
+    jobs->est_runs = NULL;
+    pthread_mutex_unlock(&jobs->mu);
+    while (r != NULL) {
+        struct mig_est_run *next = r->next;
+        pthread_join(r->tid, NULL);
+        est_run_free(r);
+        r = next;
+    }
+}
+
+static struct mig_est_run *est_run_new(struct mig_jobs *jobs, const struct mig_job *j,
+                                       int64_t sample)
+{
+    struct mig_est_run *r = gz_calloc(1, sizeof(*r));
+    r->jobs = jobs;
+    memcpy(r->id, j->id, sizeof(r->id));
+    r->endpoint = gz_strdup(j->endpoint);
+    r->bucket = gz_strdup(j->bucket);
+    r->access_key = gz_strdup(j->access_key);
+    r->region = j->region ? gz_strdup(j->region) : NULL;
+    r->prefix = j->prefix ? gz_strdup(j->prefix) : NULL;
+    r->secret_sealed = gz_strdup(j->secret_sealed);
+    r->provider = j->provider;
+    r->include = strv_copy((const char *const *)j->include, j->n_include);
+    r->n_include = j->n_include;
+    r->exclude = strv_copy((const char *const *)j->exclude, j->n_exclude);
+    r->n_exclude = j->n_exclude;
+    r->sample = sample > 0 ? sample : 0;
+    r->started_ms = gz_now_ms();
+    return r;
+}
+
+/* Under mu. */
+static int est_start(struct mig_jobs *jobs, struct mig_job *j, int64_t sample, char *msg,
+                     size_t msgsz)
+{
+    int running = 0;
+    est_runs_reap(jobs);
+    for (struct mig_est_run *r = jobs->est_runs; r; r = r->next)
+        running += !r->done;
+    if (jobs->stopping)
+        return msg_set(msg, msgsz, "the server is stopping"), -EBUSY;
+    if (running >= MIG_EST_MAX_RUNNING)
+        return msg_set(msg, msgsz, "%d estimates are running: try again when one ends", running),
+               -EBUSY;
+    struct mig_est_run *r = est_run_new(jobs, j, sample);
+    if (pthread_create(&r->tid, NULL, est_main, r) != 0) {
+        est_run_free(r);
+        return msg_set(msg, msgsz, "cannot start a thread for the estimate"), -EAGAIN;
+    }
+    r->next = jobs->est_runs;
+    jobs->est_runs = r;
+    gz_free(j->est.error);
+    memset(&j->est, 0, sizeof(j->est));
+    snprintf(j->est.state, sizeof(j->est.state), "running");
+    j->est.sample = r->sample;
+    j->est.started_ms = r->started_ms;
+    est_save(jobs, j);
+    log_info("migrate: job %s: estimating %s/%s", j->id, j->endpoint, j->bucket);
+    return 0;
+}
+
+int mig_jobs_estimate(struct mig_jobs *jobs, const char *id, int64_t sample, bool *already,
+                      char *msg, size_t msgsz)
+{
+    int rc = 0;
+    *already = false;
+    pthread_mutex_lock(&jobs->mu);
+    struct mig_job *j = mig__job_find(jobs, id);
+    if (j == NULL) {
+        rc = -ENOENT;
+        msg_set(msg, msgsz, "no migration job '%s'", id);
+    } else if (strcmp(j->est.state, "running") == 0) {
+        *already = true;
+    } else {
+        rc = est_start(jobs, j, sample, msg, msgsz);
+    }
+    pthread_mutex_unlock(&jobs->mu);
+    return rc;
+}
+
 /* ---- queries ---- */
 
 int mig_jobs_get_json(struct mig_jobs *jobs, const char *id, cJSON **out)
@@ -705,42 +986,6 @@ static int report_load(struct mig_jobs *jobs, const char *id, char **text)
     return rc;
 }
 
-static void csv_field(struct gz_buf *b, const char *s)
-{
-    bool quote = s && strpbrk(s, ",\"\r\n") != NULL;
-    if (!quote) {
-        gz_buf_append_cstr(b, s ? s : "");
-        return;
-    }
-    gz_buf_append(b, "\"", 1);
-    for (const char *p = s; *p; p++) {
-        if (*p == '"')
-            gz_buf_append(b, "\"", 1);
-        gz_buf_append(b, p, 1);
-    }
-    gz_buf_append(b, "\"", 1);
-}
-
-static void csv_rows(struct gz_buf *b, const cJSON *rep, const char *list, const char *kind)
-{
-    const cJSON *it;
-    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(rep, list))
-    {
-        const cJSON *size = cJSON_GetObjectItemCaseSensitive(it, "size");
-        const cJSON *retries = cJSON_GetObjectItemCaseSensitive(it, "retries");
-        const char *reason = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "reason"));
-        csv_field(b, kind);
-        gz_buf_append(b, ",", 1);
-        csv_field(b, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "key")));
-        gz_buf_append(b, ",", 1);
-        if (cJSON_IsNumber(size))
-            gz_buf_appendf(b, "%.0f", size->valuedouble);
-        gz_buf_append(b, ",", 1);
-        csv_field(b, reason);
-        gz_buf_appendf(b, ",%.0f\r\n", cJSON_IsNumber(retries) ? retries->valuedouble : 0.0);
-    }
-}
-
 int mig_jobs_report(struct mig_jobs *jobs, const char *id, const char *format, char **out,
                     size_t *len)
 {
@@ -757,39 +1002,53 @@ int mig_jobs_report(struct mig_jobs *jobs, const char *id, const char *format, c
         *out = text;
         return 0;
     }
-    cJSON *rep = cJSON_Parse(text);
+    *out = gz_migrate_report_csv(text, len);
     gz_free(text);
-    struct gz_buf b;
-    gz_buf_init(&b, 256u * 1024 * 1024);
-    gz_buf_append_cstr(&b, "kind,key,size,reason,retries\r\n");
-    csv_rows(&b, rep, "failed", "failed");
-    csv_rows(&b, rep, "waiting", "waiting");
-    csv_rows(&b, rep, "not_carried", "not-carried");
-    cJSON_Delete(rep);
-    gz_buf_terminate(&b);
-    *out = gz_strndup(b.ptr ? b.ptr : "", b.len);
-    *len = b.len;
-    gz_buf_free(&b);
-    return 0;
+    return *out != NULL ? 0 : -EIO;
 }
 
 /* ---- supervision ---- */
 
-static void progress_add(struct mig_tenant_progress *p, const struct mig_job *j)
+/* The pass whose listing sizes the job: the current one once it has listed (its diff ran),
+ * else the last finished one; NULL if no pass has listed yet. */
+static const struct gz_mig_stats *listed_pass(const struct mig_job *j)
 {
     const struct gz_mig_stats *st = &j->stats;
+    bool diffed = strcmp(j->phase, "diff") == 0 || strcmp(j->phase, "copying") == 0 ||
+                  st->to_copy + st->skipped + st->failed + st->waiting > 0;
+    if (j->pass > j->passes_done && diffed)
+        return st;
+    return j->passes_done > 0 ? &j->last : NULL;
+}
+
+static void progress_add(struct mig_tenant_progress *p, const struct mig_job *j)
+{
+    const struct gz_mig_stats *lp = listed_pass(j);
+    bool in_pass = j->pass > j->passes_done;
     p->jobs++;
     p->running += strcmp(j->state, "running") == 0;
     p->failed_jobs += strcmp(j->state, "failed") == 0;
-    p->objects_total += st->listed - st->excluded;
-    p->bytes_total += st->listed_bytes;
-    p->objects_moved += st->verified + st->skipped;
-    p->bytes_moved += st->verified_bytes + st->skipped_bytes;
-    p->objects_failed += st->failed;
-    p->objects_waiting += st->waiting;
-    p->rate_bps += mig__rate_bps(st);
-    if (j->passes_done < 1 || j->last.failed > 0 || j->last.waiting > 0 ||
-        j->last.to_copy > j->last.verified)
+    if (lp != NULL) {
+        p->objects_total += lp->listed; /* the engine counts excluded keys apart */
+        p->bytes_total += lp->listed_bytes;
+        p->objects_moved += lp->verified + lp->skipped;
+        p->bytes_moved += lp->verified_bytes + lp->skipped_bytes;
+        p->objects_failed += lp->failed;
+        p->objects_waiting += lp->waiting;
+    } else if (strcmp(j->est.state, "done") == 0 && !j->est.truncated) {
+        p->estimated_jobs++;
+        p->objects_total += j->est.objects;
+        p->bytes_total += j->est.bytes;
+    } else {
+        p->unsized_jobs++;
+    }
+    double now = in_pass ? mig__rate_bps(&j->stats) : 0;
+    if (j->active && in_pass && strcmp(j->state, "running") == 0)
+        p->rate_bps += now;
+    p->proj_rate_bps += now > 0 ? now : mig__rate_bps(&j->last);
+    /* a failed job's last attempt did not finish, whatever its previous pass found */
+    if (j->passes_done < 1 || strcmp(j->state, "failed") == 0 || j->last.failed > 0 ||
+        j->last.waiting > 0 || j->last.to_copy > j->last.verified)
         p->all_verified = false;
     p->manifests += (int)j->manifests;
     if (j->passes_done > 0 && j->finished_ms > p->last_pass_end_ms)

@@ -77,7 +77,8 @@ int mig_jobs_delete(struct mig_jobs *jobs, const char *id, char *msg, size_t msg
 /* A job as JSON (never the secret): id, tenant, tenant_name, name, state, phase, source
  * {provider, endpoint, region, bucket, prefix, access_key, include, exclude}, dest_bucket,
  * options, pass, created/started/updated/finished (RFC 3339), error, stats (the current or
- * last pass's gz_mig_stats fields), rate_bps, eta_s, manifest (path of the last one or null).
+ * last pass's gz_mig_stats fields), rate_bps, eta_s, manifest (path of the last one or null),
+ * estimate (null, or the last source estimate: see mig_jobs_estimate).
  * The caller owns the cJSON. The tenant filter (id or name) may be NULL for all. */
 int mig_jobs_get_json(struct mig_jobs *jobs, const char *id, cJSON **out);
 int mig_jobs_list_json(struct mig_jobs *jobs, const char *tenant, cJSON **out);
@@ -90,15 +91,32 @@ int mig_jobs_report(struct mig_jobs *jobs, const char *id, const char *format, c
 /* Path of the last pass's signed manifest (DATA/migrate/manifest-<id>-<pass>.json). */
 int mig_jobs_manifest_path(struct mig_jobs *jobs, const char *id, char *out, size_t outsz);
 
+/* Estimates the job's source without copying: lists it with the job's stored credentials,
+ * prefix and include/exclude filters on a thread of its own (never the caller's), counting
+ * objects, bytes and archive-class objects. sample > 0 stops after that many keys (the result
+ * is then a lower bound, "truncated"). The result is stored on the job (persisted) and shown
+ * as its JSON's "estimate": {state: "running"|"done"|"failed", objects, bytes,
+ * archive_objects, archive_bytes, excluded, sample, truncated, exact, started, finished,
+ * elapsed_ms, error}. A job created with start false gets one automatically.
+ * 0 if started or already running (*already set); -ENOENT (no job), -EBUSY (too many
+ * estimates at once: msg says so), -ECANCELED (the job is cancelled). */
+int mig_jobs_estimate(struct mig_jobs *jobs, const char *id, int64_t sample, bool *already,
+                      char *msg, size_t msgsz);
+
 /* Per-tenant progress for supervision (src/registry), summed over the tenant's jobs that are
- * not cancelled. */
+ * not cancelled. A job's size ("to move") is the listing of its current pass once that pass
+ * has listed, else of its last finished pass, else its last exact estimate, else unknown. */
 struct mig_tenant_progress {
     int jobs, running, failed_jobs;
-    int64_t objects_total, bytes_total;     /* the last listing of each job's source */
+    int unsized_jobs;                       /* jobs whose size is unknown (see above) */
+    int estimated_jobs;                     /* jobs whose size is their estimate */
+    int64_t objects_total, bytes_total;     /* summed over the jobs whose size is known */
     int64_t objects_moved, bytes_moved;     /* present and verified at the destination */
     int64_t objects_failed, objects_waiting;
-    double rate_bps;                        /* measured over the current/last pass, bytes/s */
-    bool all_verified;          /* >= 1 job, and every job's last pass found no difference */
+    double rate_bps;      /* current: passes running now (0 when none), bytes/s */
+    double proj_rate_bps; /* for a projection: each job's current pass, else its last pass */
+    bool all_verified;    /* >= 1 job, and every job's last pass completed with nothing failed,
+                           * waiting or left to copy (every object of it verified) */
     int manifests;              /* signed manifests filed */
     int64_t last_pass_end_ms;   /* 0: none yet */
 };

@@ -16,8 +16,35 @@
 #include "../util/util.h"
 #include "jobs.h"
 
-#define MIG_JOBS_LIST_MAX 10000 /* failed/waiting/not-carried entries kept in a report */
 #define MIG_JOBS_MSG_MAX 512
+#define MIG_EST_MAX_RUNNING 4 /* source estimates listing at once, over all jobs */
+
+/* The job's last source estimate (a listing that copies nothing; persisted as JSON). */
+struct mig_job_est {
+    char state[12];         /* "" (never), "running", "done", "failed" */
+    int64_t objects, bytes; /* passing the job's filters (the sample when truncated) */
+    int64_t archive, archive_bytes, excluded;
+    int64_t sample; /* the limit asked for, 0: none (exact) */
+    bool truncated; /* the sample limit stopped the listing: a lower bound */
+    int64_t started_ms, finished_ms;
+    char *error; /* NULL unless failed */
+};
+
+/* One estimate in progress: its own copy of what it needs, so that the job may be deleted
+ * meanwhile (the result is then dropped). Owned by mig_jobs.est_runs; joined once done. */
+struct mig_est_run {
+    struct mig_jobs *jobs;
+    char id[MIG_JOB_ID_LEN + 1];
+    int64_t started_ms; /* matches mig_job_est.started_ms of the run the job waits for */
+    char *endpoint, *bucket, *access_key, *region, *prefix, *secret_sealed;
+    enum gz_mig_provider provider;
+    char **include, **exclude;
+    int n_include, n_exclude;
+    int64_t sample;
+    pthread_t tid;
+    bool done; /* under mu: the thread returned (or is about to) and may be joined */
+    struct mig_est_run *next;
+};
 
 struct mig_job {
     char id[MIG_JOB_ID_LEN + 1];
@@ -43,6 +70,7 @@ struct mig_job {
     int64_t created_ms, started_ms, updated_ms, finished_ms, next_run_ms;
     struct gz_mig_stats stats; /* the current or last pass */
     struct gz_mig_stats last;  /* the last finished pass */
+    struct mig_job_est est;    /* the last source estimate */
     /* the runner */
     bool active, reaped; /* reaped: the runner returned and may be joined */
     bool stop;           /* pause or cancel asked */
@@ -67,6 +95,7 @@ struct mig_jobs {
     pthread_t sched;
     bool sched_started;
     struct mig_job *head;
+    struct mig_est_run *est_runs;
 };
 
 /* jobs.c */
@@ -90,5 +119,7 @@ void mig__stats_parse(const char *text, struct gz_mig_stats *st);
 cJSON *mig__job_json(const struct mig_job *job);
 cJSON *mig__strv_json(char *const *v, int n);
 double mig__rate_bps(const struct gz_mig_stats *st);
+cJSON *mig__est_json(const struct mig_job_est *e);
+void mig__est_parse(const char *text, struct mig_job_est *e); /* e->error gz_malloc'ed */
 
 #endif

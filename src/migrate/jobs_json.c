@@ -124,6 +124,67 @@ static void add_rate(cJSON *o, const struct mig_job *j)
         cJSON_AddNullToObject(o, "eta_s");
 }
 
+static void add_i64(cJSON *o, const char *name, int64_t v)
+{
+    char num[24];
+    snprintf(num, sizeof(num), "%lld", (long long)v);
+    cJSON_AddRawToObject(o, name, num);
+}
+
+cJSON *mig__est_json(const struct mig_job_est *e)
+{
+    if (e->state[0] == '\0')
+        return cJSON_CreateNull();
+    cJSON *o = cJSON_CreateObject();
+    add_str(o, "state", e->state);
+    add_i64(o, "objects", e->objects);
+    add_i64(o, "bytes", e->bytes);
+    add_i64(o, "archive_objects", e->archive);
+    add_i64(o, "archive_bytes", e->archive_bytes);
+    add_i64(o, "excluded", e->excluded);
+    add_i64(o, "sample", e->sample);
+    cJSON_AddBoolToObject(o, "truncated", e->truncated);
+    cJSON_AddBoolToObject(o, "exact", strcmp(e->state, "done") == 0 && !e->truncated);
+    add_time(o, "started", e->started_ms);
+    add_time(o, "finished", e->finished_ms);
+    add_i64(o, "started_ms", e->started_ms);
+    add_i64(o, "finished_ms", e->finished_ms);
+    if (e->finished_ms > 0)
+        add_i64(o, "elapsed_ms", e->finished_ms - e->started_ms);
+    else
+        cJSON_AddNullToObject(o, "elapsed_ms");
+    add_str(o, "error", e->error);
+    return o;
+}
+
+static int64_t est_num(const cJSON *o, const char *name)
+{
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsNumber(n) ? (int64_t)n->valuedouble : 0;
+}
+
+void mig__est_parse(const char *text, struct mig_job_est *e)
+{
+    memset(e, 0, sizeof(*e));
+    cJSON *o = text ? cJSON_Parse(text) : NULL;
+    const char *st = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "state"));
+    if (cJSON_IsObject(o) && st != NULL) {
+        snprintf(e->state, sizeof(e->state), "%s", st);
+        e->objects = est_num(o, "objects");
+        e->bytes = est_num(o, "bytes");
+        e->archive = est_num(o, "archive_objects");
+        e->archive_bytes = est_num(o, "archive_bytes");
+        e->excluded = est_num(o, "excluded");
+        e->sample = est_num(o, "sample");
+        e->truncated = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "truncated"));
+        e->started_ms = est_num(o, "started_ms");
+        e->finished_ms = est_num(o, "finished_ms");
+        const char *err = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "error"));
+        e->error = err != NULL ? gz_strdup(err) : NULL;
+    }
+    cJSON_Delete(o);
+}
+
 cJSON *mig__job_json(const struct mig_job *j)
 {
     cJSON *o = cJSON_CreateObject();
@@ -147,5 +208,6 @@ cJSON *mig__job_json(const struct mig_job *j)
     cJSON_AddItemToObject(o, "stats", mig__stats_json(&j->stats));
     add_rate(o, j);
     add_str(o, "manifest", j->manifest);
+    cJSON_AddItemToObject(o, "estimate", mig__est_json(&j->est));
     return o;
 }

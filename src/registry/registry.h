@@ -63,7 +63,7 @@ struct registry_policy {
     int32_t final_deadline; /* cap on every deadline; REGISTRY_NO_DATE = none */
     char time_zone[64];
     int tz_offset_min; /* from time_zone */
-    int at_risk_days;  /* N: at risk with work outstanding and <= N days left */
+    int at_risk_days;  /* N: at risk with work outstanding and fewer than N days left */
     int64_t updated_ms;
     char updated_by[IAM_MAX_ACCESS_KEY + 1];
 };
@@ -136,19 +136,23 @@ struct registry_status_in {
     int32_t today;
     int32_t deadline; /* REGISTRY_NO_DATE if none */
     int at_risk_days;
-    int jobs; /* migration jobs (not cancelled) */
+    int jobs;        /* migration jobs (not cancelled) */
+    int failed_jobs; /* of them, failed: their work is outstanding */
     bool all_verified;
     int manifests;
+    bool size_unknown; /* some job's size is not known yet (nothing listed, no estimate) */
     int64_t bytes_total, bytes_moved, objects_total, objects_moved;
     int32_t projected_finish; /* REGISTRY_NO_DATE if unknown */
 };
 
 /* violation > cut-over (all contracts closed and >= 1 manifest) > overdue (today after the
- * deadline) > verified > at-risk (projected finish after the deadline, or <= N days left
- * with work outstanding) > migrating (a job exists) > not-started. */
+ * deadline) > verified > at-risk (projected finish after the deadline, or fewer than N days
+ * left with work outstanding) > migrating (a job exists) > not-started. Work is outstanding
+ * with no job, a job whose size is unknown, a failed job, or anything not moved yet. */
 enum registry_status registry_status_compute(const struct registry_status_in *in);
 /* The civil date `remaining` bytes take at rate bytes/s from sec_of_day seconds into today;
- * REGISTRY_NO_DATE if rate <= 0 and remaining > 0; today if nothing remains. */
+ * REGISTRY_NO_DATE if rate <= 0 and remaining > 0; today if nothing remains. The caller
+ * passes REGISTRY_NO_DATE itself when the work's size is unknown. */
 int32_t registry_projected_finish(int32_t today, int sec_of_day, int64_t remaining, double rate);
 
 /* ---- the registry (db.c, contract.c, status.c) ---- */

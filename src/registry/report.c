@@ -114,6 +114,34 @@ static void html_esc(struct gz_buf *b, const char *s)
     gz_buf_append_xml(b, gz_slice_cstr(s));
 }
 
+#define HTML_UNKNOWN "未知 unknown"
+
+/* The page is bilingual (Chinese, then English) throughout: a status reads as its card. */
+static const char *status_label(const char *s)
+{
+    static const struct {
+        const char *name, *label;
+    } labels[] = {
+        {"not-started", "未开始 Not started"}, {"migrating", "迁移中 Migrating"},
+        {"at-risk", "有风险 At risk"},         {"verified", "已校验 Verified"},
+        {"overdue", "逾期 Overdue"},           {"cut-over", "已切换 Cut over"},
+        {"violation", "违规 Violation"},
+    };
+    for (size_t i = 0; i < GZ_ARRAY_LEN(labels); i++)
+        if (strcmp(s, labels[i].name) == 0)
+            return labels[i].label;
+    return s;
+}
+
+/* "512 B", or the unknown mark for a null size. */
+static void size_text(const cJSON *o, const char *name, char out[32])
+{
+    if (is_null(o, name))
+        snprintf(out, 32, "%s", HTML_UNKNOWN);
+    else
+        registry_format_bytes(int_of(o, name), out);
+}
+
 static const char *status_color(const char *s)
 {
     static const struct {
@@ -164,20 +192,27 @@ static void html_head(struct gz_buf *b, const cJSON *status)
     html_esc(b, str_of(status, "as_of"));
     gz_buf_appendf(b, "</b> · 政策 Policy <b>");
     html_esc(b, str_of(p, "name"));
-    gz_buf_appendf(b, "</b> (v%lld): notice date ", (long long)int_of(p, "version"));
+    gz_buf_appendf(b, "</b> (v%lld): 通知日 notice date ", (long long)int_of(p, "version"));
     html_esc(b, str_of(p, "notice_date"));
-    gz_buf_appendf(b, ", grace %lld months, final deadline ", (long long)int_of(p, "grace_months"));
-    html_esc(b, is_null(p, "final_deadline") ? "none" : str_of(p, "final_deadline"));
-    gz_buf_appendf(b, ", at risk within %lld days, dates in ",
-                   (long long)int_of(p, "at_risk_days"));
+    gz_buf_appendf(b, ", 宽限 grace %lld 个月 months, 最终截止 final deadline ",
+                   (long long)int_of(p, "grace_months"));
+    html_esc(b, is_null(p, "final_deadline") ? "无 none" : str_of(p, "final_deadline"));
+    gz_buf_appendf(b,
+                   ", 剩余不足 %lld 天即有风险 at risk with fewer than %lld days left, "
+                   "时区 dates in ",
+                   (long long)int_of(p, "at_risk_days"), (long long)int_of(p, "at_risk_days"));
     html_esc(b, str_of(p, "time_zone"));
     gz_buf_appendf(b, "</p>\n<div class=\"cards\">");
     snprintf(v, sizeof(v), "%lld", (long long)int_of(tot, "tenants"));
     html_card(b, "企业 Tenants", v);
     registry_format_bytes(int_of(tot, "bytes_moved"), m);
-    registry_format_bytes(int_of(tot, "bytes_total"), t);
+    size_text(tot, "bytes_total", t);
     snprintf(v, sizeof(v), "%s / %s", m, t);
     html_card(b, "已迁移 Data moved", v);
+    if (int_of(tot, "unsized_tenants") > 0) { /* the total above leaves them out */
+        snprintf(v, sizeof(v), "%lld", (long long)int_of(tot, "unsized_tenants"));
+        html_card(b, "规模未知 Size unknown", v);
+    }
     static const char *const keys[][2] = {
         {"at_risk", "有风险 At risk"},         {"overdue", "逾期 Overdue"},
         {"violations", "违规 Violations"},     {"verified", "已校验 Verified"},
@@ -215,17 +250,19 @@ static void html_bars(struct gz_buf *b, const cJSON *tenants)
     {
         int64_t tot = int_of(t, "bytes_total"), mv = int_of(t, "bytes_moved");
         double wt = (double)tot / (double)max * bar_w, wm = tot > 0 ? wt * mv / tot : 0;
-        char a[32], c[32];
+        char a[32], c[32], pct[16] = "";
         registry_format_bytes(mv, a);
-        registry_format_bytes(tot, c);
+        size_text(t, "bytes_total", c);
+        if (!is_null(t, "bytes_total"))
+            snprintf(pct, sizeof(pct), " (%.0f%%)", tot > 0 ? 100.0 * mv / tot : 0.0);
         gz_buf_appendf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">", LABEL_W - 6, y + 15);
         html_esc(b, str_of(t, "tenant"));
         gz_buf_appendf(b,
                        "</text><rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"14\" "
                        "fill=\"#e0e0e0\"/><rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"14\" "
-                       "fill=\"#43a047\"/><text x=\"%d\" y=\"%d\">%s / %s (%.0f%%)</text>",
+                       "fill=\"#43a047\"/><text x=\"%d\" y=\"%d\">%s / %s%s</text>",
                        LABEL_W, y + 4, wt > 1 || tot == 0 ? wt : 1.0, LABEL_W, y + 4, wm,
-                       LABEL_W + bar_w + 8, y + 15, a, c, tot > 0 ? 100.0 * mv / tot : 0.0);
+                       LABEL_W + bar_w + 8, y + 15, a, c, pct);
         y += ROW_H;
     }
     gz_buf_appendf(b, "</svg>\n");
@@ -309,7 +346,8 @@ static void html_timeline(struct gz_buf *b, const cJSON *status)
         html_esc(b, str_of(t, "tenant"));
         gz_buf_appendf(b, "</text>");
         if (d == REGISTRY_NO_DATE) {
-            gz_buf_appendf(b, "<text x=\"%d\" y=\"%d\" fill=\"#9e9e9e\">no deadline</text>",
+            gz_buf_appendf(b,
+                           "<text x=\"%d\" y=\"%d\" fill=\"#9e9e9e\">无截止日期 no deadline</text>",
                            LABEL_W + 4, y + 14);
         } else {
             double x = timeline_x(d, lo, hi);
@@ -320,14 +358,14 @@ static void html_timeline(struct gz_buf *b, const cJSON *status)
                            "<circle cx=\"%.1f\" cy=\"%d\" r=\"6\" fill=\"%s\"/>"
                            "<text x=\"%.1f\" y=\"%d\"%s>%s %s</text>",
                            x, y + 10, status_color(st), left ? x - 9 : x + 9, y + 14,
-                           left ? " text-anchor=\"end\"" : "", ds, st);
+                           left ? " text-anchor=\"end\"" : "", ds, status_label(st));
         }
         y += ROW_H;
     }
-    timeline_marker(b, date_of(status, "as_of"), lo, hi, h, "#e53935", "today");
+    timeline_marker(b, date_of(status, "as_of"), lo, hi, h, "#e53935", "今天 today");
     int32_t fin = date_of(cJSON_GetObjectItemCaseSensitive(status, "policy"), "final_deadline");
     if (fin != REGISTRY_NO_DATE)
-        timeline_marker(b, fin, lo, hi, h - 12, "#6a1b9a", "final deadline");
+        timeline_marker(b, fin, lo, hi, h - 12, "#6a1b9a", "最终截止 final deadline");
     gz_buf_appendf(b, "</svg>\n");
 }
 
@@ -345,22 +383,24 @@ static void html_row(struct gz_buf *b, const cJSON *t)
     gz_buf_appendf(b, "<tr>");
     html_cell(b, str_of(t, "tenant"), false);
     gz_buf_appendf(b, "<td><span class=\"st\" style=\"background:%s\">", status_color(st));
-    html_esc(b, st);
+    html_esc(b, status_label(st));
     gz_buf_appendf(b, "</span></td>");
     html_cell(b, str_of(t, "deadline"), false);
     snprintf(v, sizeof(v), "%lld", (long long)int_of(t, "days_left"));
     html_cell(b, is_null(t, "days_left") ? "" : v, true);
     registry_format_bytes(int_of(t, "bytes_moved"), m);
-    registry_format_bytes(int_of(t, "bytes_total"), tot);
+    size_text(t, "bytes_total", tot);
     snprintf(v, sizeof(v), "%s / %s", m, tot);
     html_cell(b, v, true);
-    snprintf(v, sizeof(v), "%lld / %lld", (long long)int_of(t, "objects_moved"),
-             (long long)int_of(t, "objects_total"));
+    snprintf(tot, sizeof(tot), "%lld", (long long)int_of(t, "objects_total"));
+    snprintf(v, sizeof(v), "%lld / %s", (long long)int_of(t, "objects_moved"),
+             is_null(t, "objects_total") ? HTML_UNKNOWN : tot);
     html_cell(b, v, true);
     registry_format_bytes(int_of(t, "rate_bps"), m);
     snprintf(v, sizeof(v), "%s/s", m);
     html_cell(b, int_of(t, "rate_bps") > 0 ? v : "", true);
-    html_cell(b, str_of(t, "projected_finish"), false);
+    html_cell(b, is_null(t, "projected_finish") ? HTML_UNKNOWN : str_of(t, "projected_finish"),
+              false);
     snprintf(v, sizeof(v), "%lld", (long long)int_of(t, "contracts"));
     html_cell(b, v, true);
     gz_buf_appendf(b, "</tr>\n");
@@ -370,9 +410,11 @@ static void html_tables(struct gz_buf *b, const cJSON *tenants)
 {
     const cJSON *t, *v;
     bool any = false;
-    gz_buf_appendf(b, "<h2>企业明细 Tenants</h2>\n<table><tr><th>Tenant</th><th>Status</th>"
-                      "<th>Deadline</th><th>Days left</th><th>Moved / total</th>"
-                      "<th>Objects</th><th>Rate</th><th>Projected</th><th>Contracts</th></tr>\n");
+    gz_buf_appendf(b, "<h2>企业明细 Tenants</h2>\n<table><tr><th>企业 Tenant</th>"
+                      "<th>状态 Status</th><th>截止日期 Deadline</th><th>剩余天数 Days left</th>"
+                      "<th>已迁移 / 总量 Moved / total</th><th>对象 Objects</th>"
+                      "<th>速率 Rate</th><th>预计完成 Projected</th><th>合同 Contracts</th>"
+                      "</tr>\n");
     cJSON_ArrayForEach(t, tenants)
     {
         html_row(b, t);
@@ -384,7 +426,7 @@ static void html_tables(struct gz_buf *b, const cJSON *tenants)
         {
             gz_buf_appendf(b, "<li><b>");
             html_esc(b, str_of(t, "tenant"));
-            gz_buf_appendf(b, "</b>: contract ");
+            gz_buf_appendf(b, "</b>: 合同 contract ");
             html_esc(b, str_of(v, "contract_id"));
             gz_buf_appendf(b, " (");
             html_esc(b, str_of(v, "provider"));

@@ -43,12 +43,14 @@ enum registry_status registry_status_compute(const struct registry_status_in *in
     if (in->jobs > 0 && in->all_verified)
         return REGISTRY_VERIFIED;
     if (has_deadline) {
-        bool outstanding = in->jobs == 0 || in->bytes_moved < in->bytes_total ||
+        bool outstanding = in->jobs == 0 || in->size_unknown || in->failed_jobs > 0 ||
+                           in->bytes_moved < in->bytes_total ||
                            in->objects_moved < in->objects_total;
         if (outstanding && in->projected_finish != REGISTRY_NO_DATE &&
             in->projected_finish > in->deadline)
             return REGISTRY_AT_RISK;
-        if (outstanding && (int64_t)in->deadline - in->today <= in->at_risk_days)
+        /* "less than N days left" */
+        if (outstanding && (int64_t)in->deadline - in->today < in->at_risk_days)
             return REGISTRY_AT_RISK;
     }
     if (in->jobs > 0)
@@ -154,6 +156,7 @@ struct status_ctx {
     const struct vec *contracts;
     int64_t counts[REGISTRY_VIOLATION + 1];
     int64_t bytes_total, bytes_moved, objects_total, objects_moved, ncontracts;
+    int64_t unsized; /* tenants whose size (work to move) is unknown */
 };
 
 /* The tenant's contracts into in (counts, deadline) and a violations array. */
@@ -195,31 +198,55 @@ static cJSON *tenant_contracts(struct status_ctx *x, const struct iam_tenant *t,
     return viol;
 }
 
+static void json_size(cJSON *o, const char *name, bool known, int64_t v)
+{
+    if (known)
+        json_int(o, name, v);
+    else
+        cJSON_AddNullToObject(o, name);
+}
+
+/* The tenant's migration numbers (p) and what its status depends on (in). */
+static void tenant_progress(struct status_ctx *x, const struct iam_tenant *t,
+                            struct mig_tenant_progress *p, struct registry_status_in *in)
+{
+    memset(p, 0, sizeof(*p));
+    if (x->jobs != NULL && mig_jobs_tenant_progress(x->jobs, t->id, p) < 0)
+        memset(p, 0, sizeof(*p));
+    in->jobs = p->jobs;
+    in->failed_jobs = p->failed_jobs;
+    in->all_verified = p->all_verified;
+    in->manifests = p->manifests;
+    /* no job: nothing says how much there is to move */
+    in->size_unknown = p->jobs == 0 || p->unsized_jobs > 0;
+    in->bytes_total = p->bytes_total;
+    in->bytes_moved = p->bytes_moved;
+    in->objects_total = p->objects_total;
+    in->objects_moved = p->objects_moved;
+    int64_t proj = p->proj_rate_bps > 0 ? (int64_t)llround(p->proj_rate_bps) : 0;
+    in->projected_finish =
+        in->size_unknown ? REGISTRY_NO_DATE
+                         : registry_projected_finish(x->today, x->sec_of_day,
+                                                     p->bytes_total - p->bytes_moved, (double)proj);
+}
+
 static cJSON *tenant_status(struct status_ctx *x, const struct iam_tenant *t)
 {
     struct registry_status_in in = {.today = x->today, .at_risk_days = x->pol->at_risk_days};
     struct mig_tenant_progress p;
-    memset(&p, 0, sizeof(p));
     cJSON *viol = tenant_contracts(x, t, &in);
-    if (x->jobs != NULL && mig_jobs_tenant_progress(x->jobs, t->id, &p) < 0)
-        memset(&p, 0, sizeof(p));
-    in.jobs = p.jobs;
-    in.all_verified = p.all_verified;
-    in.manifests = p.manifests;
-    in.bytes_total = p.bytes_total;
-    in.bytes_moved = p.bytes_moved;
-    in.objects_total = p.objects_total;
-    in.objects_moved = p.objects_moved;
+    tenant_progress(x, t, &p, &in);
+    bool sized = !in.size_unknown;
     int64_t rate = p.rate_bps > 0 ? (int64_t)llround(p.rate_bps) : 0;
-    in.projected_finish =
-        p.jobs == 0 ? REGISTRY_NO_DATE
-                    : registry_projected_finish(x->today, x->sec_of_day,
-                                                p.bytes_total - p.bytes_moved, (double)rate);
     enum registry_status s = registry_status_compute(&in);
     x->counts[s]++;
-    x->bytes_total += p.bytes_total;
+    if (sized) {
+        x->bytes_total += p.bytes_total;
+        x->objects_total += p.objects_total;
+    } else {
+        x->unsized++;
+    }
     x->bytes_moved += p.bytes_moved;
-    x->objects_total += p.objects_total;
     x->objects_moved += p.objects_moved;
     x->ncontracts += in.contracts;
 
@@ -232,9 +259,9 @@ static cJSON *tenant_status(struct status_ctx *x, const struct iam_tenant *t)
         cJSON_AddNullToObject(o, "days_left");
     else
         json_int(o, "days_left", (int64_t)in.deadline - x->today);
-    json_int(o, "bytes_total", p.bytes_total);
+    json_size(o, "bytes_total", sized, p.bytes_total);
     json_int(o, "bytes_moved", p.bytes_moved);
-    json_int(o, "objects_total", p.objects_total);
+    json_size(o, "objects_total", sized, p.objects_total);
     json_int(o, "objects_moved", p.objects_moved);
     json_int(o, "objects_failed", p.objects_failed);
     json_int(o, "rate_bps", rate);
@@ -244,6 +271,8 @@ static cJSON *tenant_status(struct status_ctx *x, const struct iam_tenant *t)
     json_int(o, "jobs", p.jobs);
     json_int(o, "running_jobs", p.running);
     json_int(o, "failed_jobs", p.failed_jobs);
+    json_int(o, "estimated_jobs", p.estimated_jobs);
+    json_int(o, "unsized_jobs", p.unsized_jobs);
     cJSON_AddBoolToObject(o, "all_verified", p.all_verified);
     json_int(o, "manifests", p.manifests);
     cJSON_AddItemToObject(o, "violations", viol);
@@ -259,6 +288,7 @@ static cJSON *totals_json(const struct status_ctx *x, size_t ntenants)
     json_int(o, "bytes_moved", x->bytes_moved);
     json_int(o, "objects_total", x->objects_total);
     json_int(o, "objects_moved", x->objects_moved);
+    json_int(o, "unsized_tenants", x->unsized);
     json_int(o, "not_started", x->counts[REGISTRY_NOT_STARTED]);
     json_int(o, "migrating", x->counts[REGISTRY_MIGRATING]);
     json_int(o, "at_risk", x->counts[REGISTRY_AT_RISK]);

@@ -52,6 +52,13 @@ export async function openBrowser(name) {
     timeout: 30000,
   });
   context.setDefaultTimeout(15000);
+  // A Content-Security-Policy violation (an inline style or script the server's policy
+  // refuses) becomes a console error, which fails the scenario.
+  await context.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => {
+      console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || 'inline'} ${e.sample || ''}`);
+    });
+  });
   const page = context.pages()[0] || await context.newPage();
   const problems = [];
   page.on('pageerror', (e) => problems.push('page error: ' + e.message));

@@ -5,6 +5,9 @@
 // (failed-SCENARIO.png in the artefact folder) and the reason; the exit status is 1 if any
 // failed. tests/integration/test_console.py starts gzy and moto_server and sets
 // GZY_CONSOLE_CONFIG (see lib.mjs).
+// Node formats dates in the zone the browser is given (lib.mjs), so what a scenario expects
+// a page to show is formatted as the page formats it.
+process.env.TZ = 'Asia/Shanghai';
 import { SCENARIOS } from './scenarios.mjs';
 import { artifactPath, openBrowser } from './lib.mjs';
 

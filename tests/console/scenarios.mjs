@@ -2,13 +2,21 @@
 // openBrowser and throws on a failed check. The data they expect (users, tenants, the
 // moto_server source, the report to compare with) comes from GZY_CONSOLE_CONFIG and
 // GZY_CONSOLE_REPORT, prepared by tests/integration/test_console.py.
-import { closeSync, ftruncateSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import {
+  closeSync, copyFileSync, ftruncateSync, mkdtempSync, openSync, readFileSync, rmSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
   artifactPath, check, checkEq, config, gotoConsole, log, pageFetch, shoot, signIn, signOut, text,
   until, WIDTHS,
 } from './lib.mjs';
+// The console's own formatting and dictionaries: what the pages must display.
+import * as fmt from '../../console/src/format.js';
+import { zh } from '../../console/src/i18n-zh.js';
+import { en } from '../../console/src/i18n-en.js';
+
+const DICTS = { 'zh-CN': zh, en };
 
 const T = () => config.tenants;
 
@@ -192,27 +200,87 @@ function report() {
   return JSON.parse(raw);
 }
 
-/* The overview's numbers equal `gzy report --json`; filter, sort, chart. */
+/* What the page shows for a value of the report: the console's own formatting (format.js,
+ * the functions the pages use); null (unknown) must not be shown as a number. */
+function checkShown(got, raw, want, what) {
+  if (raw === null || raw === undefined) {
+    check(!/\d/.test(got), `${what}: unknown (null) in the report, but the page shows ${JSON.stringify(got)}`);
+  } else {
+    checkEq(got, want, `${what} (report: ${JSON.stringify(raw)})`);
+  }
+}
+
+async function cellText(row, col) {
+  return (await row.locator(`td[data-col=${col}]`).textContent()).trim();
+}
+
+/* Checks that the overview shows the status document rep (totals and every column of every
+ * tenant, as displayed text); returns how many tenants have a rate and a projected finish. */
+async function checkOverviewShows(page, rep) {
+  await page.locator('[data-test=total-tenants]').waitFor();
+  const tot = rep.totals;
+  const total = async (t) => (await page.locator(`[data-test=${t}] .total-value`).textContent()).trim();
+  checkShown(await total('total-tenants'), tot.tenants, fmt.num(tot.tenants), 'total tenants');
+  const moved = (await total('total-moved')).split(' / ');
+  checkEq(moved.length, 2, 'total moved is "moved / total"');
+  checkShown(moved[0], tot.bytes_moved, fmt.bytes(tot.bytes_moved), 'total bytes moved');
+  checkShown(moved[1], tot.bytes_total, fmt.bytes(tot.bytes_total), 'total bytes');
+  checkShown(await total('total-at-risk'), tot.at_risk, fmt.num(tot.at_risk), 'total at risk');
+  checkShown(await total('total-overdue'), tot.overdue, fmt.num(tot.overdue), 'total overdue');
+  checkShown(await total('total-violations'), tot.violations, fmt.num(tot.violations), 'total violations');
+  checkEq(await page.locator('[data-test=tenant-table] tbody tr').count(), rep.tenants.length, 'table rows');
+  const zh = DICTS['zh-CN'];
+  const seen = { rate: 0, projected: 0 };
+  for (const r of rep.tenants) {
+    const row = page.locator(`[data-test=tenant-table] tbody tr[data-row="${r.tenant}"]`);
+    const w = (c) => `${c} of ${r.tenant}`;
+    checkEq(await cellText(row, 'tenant'), r.tenant, w('name'));
+    checkEq(await row.locator('[data-status]').getAttribute('data-status'), r.status, w('status'));
+    checkEq(await cellText(row, 'status'), zh['status.' + r.status], w('status text'));
+    checkEq(await cellText(row, 'deadline'), r.deadline || '—', w('deadline'));
+    checkShown(await cellText(row, 'days_left'), r.days_left, fmt.num(r.days_left), w('days left'));
+    const mv = (await cellText(row, 'moved')).split(' / ');
+    checkEq(mv.length, 2, w('moved is "moved / total"'));
+    checkShown(mv[0], r.bytes_moved, fmt.bytes(r.bytes_moved), w('bytes moved'));
+    checkShown(mv[1], r.bytes_total, fmt.bytes(r.bytes_total), w('bytes total'));
+    checkEq(await cellText(row, 'rate_bps'), fmt.rate(r.rate_bps), w('rate'));
+    checkShown(await cellText(row, 'projected_finish'), r.projected_finish, fmt.time(r.projected_finish), w('projected finish'));
+    checkShown(await cellText(row, 'contracts'), r.contracts, fmt.num(r.contracts), w('contracts'));
+    if (r.rate_bps > 0) seen.rate++;
+    if (r.projected_finish) seen.projected++;
+  }
+  return seen;
+}
+
+/* The overview shows `gzy report --json` (taken while every job is stopped): every total and
+ * every column of every tenant; the timeline plots every tenant with a deadline; filter,
+ * sort. */
 async function overview({ page }) {
   const rep = report();
   await signIn(page, 'supervisor');
   await waitHash(page, /^#\/overview/, 'overview');
-  await page.locator('[data-test=total-tenants]').waitFor();
-  const tot = rep.totals;
-  const val = (t) => page.getAttribute(`[data-test=${t}]`, 'data-value');
-  checkEq(await val('total-tenants'), String(tot.tenants), 'tenants');
-  checkEq(await val('total-moved'), `${tot.bytes_moved}/${tot.bytes_total}`, 'bytes moved / total');
-  checkEq(await val('total-at-risk'), String(tot.at_risk), 'at risk');
-  checkEq(await val('total-overdue'), String(tot.overdue), 'overdue');
-  checkEq(await val('total-violations'), String(tot.violations), 'violations');
-  checkEq(await page.locator('[data-test=tenant-table] tbody tr').count(), rep.tenants.length, 'table rows');
-  for (const r of rep.tenants) {
-    const row = page.locator(`[data-test=tenant-table] tbody tr[data-row="${r.tenant}"]`);
-    checkEq(await row.locator('[data-status]').getAttribute('data-status'), r.status, `status of ${r.tenant}`);
-    checkEq((await row.locator('td[data-col=deadline]').innerText()).trim(), r.deadline || '—', `deadline of ${r.tenant}`);
-  }
+  const seen = await checkOverviewShows(page, rep);
+  // the data prepared for this test has a projection (else the check compares dashes)
+  check(seen.projected > 0, 'a tenant with a projected finish in the report');
   checkEq(await page.locator('[data-test=add-tenant-open]').count(), 0, 'a supervisor cannot add tenants');
-  check(await page.locator('[data-test=timeline] canvas').count() === 1, 'the deadline timeline is drawn');
+
+  log('timeline: one bar per tenant with a deadline, from today to it; month/year ticks');
+  const canvas = page.locator('[data-test=timeline] canvas');
+  await until(async () => (await canvas.getAttribute('data-series')) !== null, 5000, 'the chart drawn');
+  const series = JSON.parse(await canvas.getAttribute('data-series'));
+  const dated = rep.tenants.filter((r) => r.deadline);
+  checkEq(JSON.stringify(series.map((x) => x[0]).sort()), JSON.stringify(dated.map((r) => r.tenant).sort()), 'tenants plotted');
+  for (const [name, from, to] of series) {
+    const r = dated.find((x) => x.tenant === name);
+    const want = [rep.as_of, r.deadline].sort();
+    checkEq(JSON.stringify([from, to]), JSON.stringify(want), `bar of ${name} (today ${rep.as_of}, deadline ${r.deadline})`);
+  }
+  const ticks = JSON.parse(await canvas.getAttribute('data-ticks'));
+  check(ticks.length >= 2 && ticks.length <= 8, 'between 2 and 8 ticks: ' + ticks);
+  check(ticks.every((d) => d.endsWith('-01')), 'ticks on the first of a month: ' + ticks);
+  const months = ticks.map((d) => Number(d.slice(0, 4)) * 12 + Number(d.slice(5, 7)));
+  const steps = new Set(months.slice(1).map((m, i) => m - months[i]));
+  checkEq(steps.size, 1, 'ticks evenly spaced in months: ' + ticks);
 
   log('filter and sort');
   await page.fill('[data-test=tenant-filter]', T().a);
@@ -230,6 +298,45 @@ async function overview({ page }) {
   await page.click('[data-test=tenant-table] th[data-col=tenant] button');
   checkEq(await page.getAttribute('[data-test=tenant-table] th[data-col=tenant]', 'aria-sort'), 'descending', 'sorted descending');
   await shoot(page, 'overview');
+}
+
+/* With a job running, the overview shows the status document it last fetched, rate
+ * included (the numbers move, so the page is compared with its own latest answer; the
+ * wrapper checked that answer's source against `gzy report`). */
+async function overviewLive({ page }) {
+  let latest = null, answers = 0;
+  page.on('response', async (r) => {
+    if (new URL(r.url()).pathname !== '/admin/v1/status' || r.status() !== 200) return;
+    try {
+      const doc = await r.json();
+      latest = doc;
+      answers++;
+      log(`status answer ${answers}: rates ${doc.tenants.map((x) => x.rate_bps).join(',')}`);
+    } catch { /* page gone */ }
+  });
+  await signIn(page, 'supervisor');
+  await waitHash(page, /^#\/overview/, 'overview');
+  let seen = null;
+  await until(async () => {
+    if (!latest) return false;
+    const n = answers, doc = latest;
+    await page.waitForTimeout(300); // rendered
+    try {
+      seen = await checkOverviewShows(page, doc);
+    } catch (e) {
+      if (answers !== n) return false; // a newer answer arrived meanwhile: compare again
+      throw e;
+    }
+    if (answers === n && seen.rate > 0) return true;
+    if (answers === n) { // not yet (the job copies its next object): ask again now
+      await page.reload();
+      await page.locator('[data-test=total-tenants]').waitFor();
+      await until(async () => answers > n, 10000, 'the status answer after a reload');
+    }
+    return false;
+  }, 40000, 'the overview to show a running job\'s rate');
+  log(`rates shown: ${seen.rate}, projections: ${seen.projected}`);
+  await shoot(page, 'overview-live');
 }
 
 /* A tenant admin sees only its tenant: menu, pages, direct URLs and the API behind them. */
@@ -254,6 +361,8 @@ async function isolation({ page }) {
     '/admin/v1/tenants/' + T().b, '/admin/v1/status?tenant=' + T().b,
     '/admin/v1/contracts?tenant=' + T().b, '/admin/v1/migrations?tenant=' + T().b,
     '/admin/v1/buckets/' + config.bucket_b + '/objects',
+    '/admin/v1/migrations/' + config.job_b_id + '/manifests',
+    '/admin/v1/migrations/' + config.job_b_id + '/manifests/1',
   ]) {
     const r = await pageFetch(page, url);
     checkEq(r.status, 403, 'GET ' + url + ' ' + JSON.stringify(r.body).slice(0, 200));
@@ -378,9 +487,28 @@ async function policy({ page }) {
   await page.click('[data-test=policy-save]');
   await until(async () => (await page.locator('[data-test=policy-current]').innerText()).includes('30'), 10000, 'at-risk days back to 30');
   await signOut(page);
+
+  log('a supervisor reads the policy but cannot change it: no controls, and the API refuses');
   await signIn(page, 'supervisor', { hash: '/policy' });
   await page.locator('[data-test=policy-page]').waitFor();
-  checkEq(await page.locator('[data-test=policy-save]').count(), 0, 'a supervisor cannot change the policy');
+  check((await page.locator('[data-test=policy-current]').innerText()).includes(config.policy_name), 'the supervisor sees the policy in force');
+  checkEq(await page.locator('[data-test=policy-page] form, [data-test=policy-page] input, [data-test=policy-page] button').count(), 0, 'no form, field or button for a supervisor');
+  const sess = (await pageFetch(page, '/console/api/session')).body;
+  const put = await pageFetch(page, '/admin/v1/policy', {
+    method: 'PUT', headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': sess.csrf_token },
+    body: JSON.stringify({ at_risk_days: 7 }),
+  });
+  checkEq(put.status, 403, 'PUT /admin/v1/policy as a supervisor ' + JSON.stringify(put.body));
+  checkEq(put.body.error && put.body.error.code, 'AccessDenied', 'the refusal');
+  checkEq((await pageFetch(page, '/admin/v1/policy')).body.at_risk_days, 30, 'the policy is unchanged');
+  await signOut(page);
+
+  log('a tenant admin does not see the policy page');
+  await signIn(page, 'admin_a');
+  check(!(await navTargets(page)).includes('policy'), 'no policy in a tenant admin\'s menu');
+  await page.goto(config.base + '/console/#/policy');
+  check((await text(page, '[data-test=error]')).includes('AccessDenied'), 'the policy page is denied to a tenant admin');
+  checkEq(await page.locator('[data-test=policy-page]').count(), 0, 'no policy page for a tenant admin');
 }
 
 async function noHorizontalScroll(page, what) {
@@ -388,77 +516,101 @@ async function noHorizontalScroll(page, what) {
   check(w <= WIDTHS.phone.width + 1, `${what}: page wider than the phone (${w} px)`);
 }
 
-/* Every page at 1280 and 390 px; on a phone the menu is a drawer and nothing overflows. */
-async function screens({ page }) {
-  await signIn(page, 'supervisor');
-  const jobs = await pageFetch(page, '/admin/v1/migrations');
-  const job = jobs.body.migrations && jobs.body.migrations[0];
-  const pages = [
-    ['overview', '/overview', '[data-test=total-tenants]'],
-    ['tenant', '/tenant/' + T().a, '[data-test=tenant-page]'],
-    ['migrations', '/migrations', '[data-test=job-table]'],
-    ['audit-page', '/audit', '[data-test=audit-table]'],
-    ['policy-page', '/policy', '[data-test=policy-page]'],
-  ];
-  if (job) pages.push(['migration-detail', '/migrations/' + job.id, '[data-test=job-page]']);
+/* Shoots each page at 1280 and 390 px and checks that at 390 px it is no wider than the screen
+ * (pages: [name, hash, selector that shows it is loaded]). */
+async function shootPages(page, prefix, pages) {
   for (const [name, hash, sel] of pages) {
     await page.goto(config.base + '/console/#' + hash);
     await page.locator(sel).first().waitFor();
     await page.waitForTimeout(200);
-    await shoot(page, 'sup-' + name);
-    if (name === 'tenant') {
-      checkEq(await page.locator('[data-test=tenant-job-create]').count(), 0, 'a supervisor gets no "new migration" button');
-      checkEq(await page.locator('[data-test=contract-add]').count(), 0, 'a supervisor cannot add contracts');
-    }
-  }
-  log('phone: drawer menu, collapsed columns');
-  await page.setViewportSize(WIDTHS.phone);
-  await page.goto(config.base + '/console/#/overview');
-  await page.locator('[data-test=tenant-table]').waitFor();
-  await noHorizontalScroll(page, 'overview');
-  check(!(await page.locator('[data-test=tenant-table] th[data-col=rate_bps]').isVisible()), 'the rate column collapses on a phone');
-  await until(async () => { const b = await page.locator('nav.sidenav').boundingBox(); return !b || b.x + b.width <= 1; }, 3000, 'the menu to be off screen on a phone');
-  await page.click('[data-test=menu-toggle]');
-  await until(async () => { const b = await page.locator('nav.sidenav').boundingBox(); return b && b.x >= -1; }, 3000, 'the drawer opens');
-  await page.screenshot({ path: artifactPath('drawer-390.png') });
-  await page.click('nav [data-nav=audit]');
-  await page.locator('[data-test=audit-table]').waitFor();
-  await until(async () => { const b = await page.locator('nav.sidenav').boundingBox(); return !b || b.x + b.width <= 1; }, 3000, 'the drawer closes after choosing');
-  await noHorizontalScroll(page, 'audit');
-  await page.setViewportSize(WIDTHS.desktop);
-  await signOut(page);
-
-  await signIn(page, 'admin_a');
-  const tpages = [
-    ['tenant', '/tenant/' + T().a, '[data-test=tenant-page]'],
-    ['migrations', '/migrations', '[data-test=job-table]'],
-    ['buckets', '/buckets', '[data-test=bucket-table]'],
-    ['bucket-browser', '/buckets/' + config.bucket_a, '[data-test=object-table]'],
-  ];
-  for (const [name, hash, sel] of tpages) {
-    await page.goto(config.base + '/console/#' + hash);
-    await page.locator(sel).first().waitFor();
-    await page.waitForTimeout(200);
-    await shoot(page, 'ten-' + name);
+    await shoot(page, prefix + '-' + name);
     await page.setViewportSize(WIDTHS.phone);
-    await noHorizontalScroll(page, name);
+    await page.waitForTimeout(150);
+    await noHorizontalScroll(page, `${prefix} ${name}`);
     await page.setViewportSize(WIDTHS.desktop);
   }
 }
 
-async function createJob(page, { name, secret, bandwidth, dest, endpoint }) {
+/* Every page of every role at 1280 and 390 px: on a phone no page is wider than the screen,
+ * the menu is a drawer that closes after a choice and secondary columns collapse. The
+ * server's CSP refuses inline styles (checked by trying one). */
+async function screens(b) {
+  const { page } = b;
+  await signIn(page, 'supervisor');
+  const jobs = await pageFetch(page, '/admin/v1/migrations');
+  const job = jobs.body.migrations && jobs.body.migrations.find((j) => j.tenant_name === T().a);
+  check(job, 'a job of tenant A to show');
+  const platformPages = [
+    ['overview', '/overview', '[data-test=total-tenants]'],
+    ['tenant', '/tenant/' + T().a, '[data-test=tenant-page]'],
+    ['migrations', '/migrations', '[data-test=job-table]'],
+    ['migration-detail', '/migrations/' + job.id, '[data-test=job-page]'],
+    ['audit-page', '/audit', '[data-test=audit-table]'],
+    ['policy-page', '/policy', '[data-test=policy-page]'],
+  ];
+  await shootPages(page, 'sup', platformPages);
+  await page.goto(config.base + '/console/#/tenant/' + T().a);
+  await page.locator('[data-test=tenant-page]').waitFor();
+  checkEq(await page.locator('[data-test=tenant-job-create]').count(), 0, 'a supervisor gets no "new migration" button');
+  checkEq(await page.locator('[data-test=contract-add]').count(), 0, 'a supervisor cannot add contracts');
+
+  log('phone: drawer menu, collapsed columns');
+  await page.setViewportSize(WIDTHS.phone);
+  await page.goto(config.base + '/console/#/overview');
+  await page.locator('[data-test=tenant-table]').waitFor();
+  check(!(await page.locator('[data-test=tenant-table] th[data-col=rate_bps]').isVisible()), 'the rate column collapses on a phone');
+  await until(async () => { const bb = await page.locator('nav.sidenav').boundingBox(); return !bb || bb.x + bb.width <= 1; }, 3000, 'the menu to be off screen on a phone');
+  await page.click('[data-test=menu-toggle]');
+  await until(async () => { const bb = await page.locator('nav.sidenav').boundingBox(); return bb && bb.x >= -1; }, 3000, 'the drawer opens');
+  await page.screenshot({ path: artifactPath('drawer-390.png') });
+  await page.click('nav [data-nav=audit]');
+  await page.locator('[data-test=audit-table]').waitFor();
+  await until(async () => { const bb = await page.locator('nav.sidenav').boundingBox(); return !bb || bb.x + bb.width <= 1; }, 3000, 'the drawer closes after choosing');
+  await noHorizontalScroll(page, 'audit');
+  await page.setViewportSize(WIDTHS.desktop);
+  await signOut(page);
+
+  log('platform admin');
+  await signIn(page, 'root');
+  await shootPages(page, 'root', platformPages);
+  await signOut(page);
+
+  log('tenant admin');
+  await signIn(page, 'admin_a');
+  await shootPages(page, 'ten', [
+    ['tenant', '/tenant/' + T().a, '[data-test=tenant-page]'],
+    ['migrations', '/migrations', '[data-test=job-table]'],
+    ['migration-detail', '/migrations/' + job.id, '[data-test=job-page]'],
+    ['buckets', '/buckets', '[data-test=bucket-table]'],
+    ['bucket-browser', '/buckets/' + config.bucket_a, '[data-test=object-table]'],
+  ]);
+
+  log('the CSP refuses an inline style, and the scenario sees it');
+  const before = b.problems.length;
+  await page.evaluate(() => {
+    const d = document.createElement('div');
+    d.setAttribute('style', 'color: red');
+    document.body.appendChild(d);
+  });
+  await until(async () => b.problems.length > before, 5000, 'a CSP violation reported for an inline style');
+  check(b.problems.slice(before).some((p) => /style-src/.test(p)), 'the violation: ' + b.problems.slice(before).join(' | '));
+  b.problems.splice(before);
+}
+
+async function createJob(page, { name, secret, bandwidth, dest, endpoint, bucket, start = true }) {
   const m = config.moto;
   await page.goto(config.base + '/console/#/migrations');
   await page.click('[data-test=job-create-open]');
   const f = page.locator('[data-test=job-form]');
   await f.locator('input[name=name]').fill(name);
   await f.locator('input[name=endpoint]').fill(endpoint || m.endpoint);
-  await f.locator('input[name=bucket]').fill(m.bucket);
+  await f.locator('input[name=bucket]').fill(bucket || m.bucket);
   await f.locator('input[name=access_key]').fill(m.ak);
   await f.locator('input[name=secret_key]').fill(secret);
   await f.locator('input[name=dest_bucket]').fill(dest);
   await f.locator('input[name=concurrency]').fill('1');
   if (bandwidth) await f.locator('input[name=bandwidth_limit]').fill(String(bandwidth));
+  if (!start) await f.locator('input[name=start]').uncheck();
   await f.locator('[data-test=job-submit]').click();
   await page.locator('[data-test=job-page]').waitFor();
 }
@@ -479,6 +631,14 @@ async function jobControls({ page }) {
   log('throttled job: pause, resume, cancel');
   await createJob(page, { name: 'slow-e2e', secret: config.moto.sk, bandwidth: 65536, dest: config.moto.dest_bucket + '-slow' });
   await waitState(page, 'running', 20000);
+  log('live rate and ETA while it runs');
+  const live = await until(async () => {
+    const r = await text(page, '[data-test=job-rate]'), e = await text(page, '[data-test=job-eta]');
+    return r !== '—' && e !== '—' && [r, e];
+  }, 20000, 'the rate and the ETA shown while the job runs');
+  check(/^[\d.]+ (B|KiB|MiB|GiB)\/s$/.test(live[0]), 'a rate: ' + live[0]);
+  check(/\d/.test(live[1]), 'an ETA: ' + live[1]);
+  await shoot(page, 'migration-live');
   await page.click('[data-test=job-page] .page-head [data-action=pause]');
   await waitState(page, 'paused', 20000);
   await shoot(page, 'migration-paused');
@@ -493,6 +653,119 @@ async function jobControls({ page }) {
   const err = await page.locator('[data-test=error]').allInnerTexts();
   check(err.length > 0 && err.join(' ').length > 20, 'the failed job shows its error: ' + err.join(' | '));
   await shoot(page, 'migration-failed');
+
+  log('an object the source refuses to read: listed as failed, with the reason');
+  const d = config.deny;
+  await createJob(page, { name: 'deny-e2e', secret: config.moto.sk, dest: config.moto.dest_bucket + '-deny', endpoint: d.endpoint, bucket: d.bucket });
+  const end = await until(async () => { const st = await jobState(page); return ['completed', 'failed', 'cancelled'].includes(st) && st; }, 60000, 'the job to end');
+  checkEq(end, 'failed', 'a pass with a failed object ends the job as failed');
+  check((await page.locator('[data-test=error]').allInnerTexts()).join(' ').includes('1'), 'the job error counts the failed object');
+  await until(async () => (await text(page, '[data-test=job-failed-count]')) === '1', 5000, 'one failed object');
+  const row = page.locator('[data-test=job-failed] tbody tr', { has: page.locator(`td[data-col=key]:text-is("${d.key}")`) });
+  await row.waitFor();
+  const reason = (await row.locator('td[data-col=reason]').textContent()).trim();
+  check(/403/.test(reason) && /AccessDenied/.test(reason), 'the reason gives the source\'s answer: ' + reason);
+  checkEq(await page.locator('[data-test=job-failed] tbody tr').count(), 1, 'only the refused object is listed');
+  checkEq(await text(page, '[data-test=job-verified]'), String(d.objects - 1), 'the other objects verified');
+  await shoot(page, 'migration-failed-objects');
+}
+
+/* A job created without starting it, run with the Start button, then started again for a
+ * second pass; the tenant page lists every manifest of every job (newest first) and the
+ * newest downloads as the signed manifest (the wrapper checks it with verify-manifest). */
+async function startManifests({ page }) {
+  const m = config.moto;
+  await signIn(page, 'admin_a');
+  log('created, not started');
+  await createJob(page, { name: 'start-e2e', secret: m.sk, dest: m.dest_bucket + '-start', start: false });
+  await waitState(page, 'created', 10000);
+  await page.waitForTimeout(2500); // a poll later it has still not started by itself
+  checkEq(await jobState(page), 'created', 'a job created with "start now" unchecked waits');
+  const id = await page.getAttribute('[data-test=job-page]', 'data-job');
+  checkEq(await page.locator('[data-test=job-page] .page-head [data-action=pause]').count(), 0, 'no pause before it runs');
+  log('the Start button');
+  await page.click('[data-test=job-page] .page-head [data-action=start]');
+  await waitState(page, 'completed', 120000);
+  await until(async () => (await text(page, '[data-test=job-verified]')) === String(m.objects), 5000, `verified ${m.objects}`);
+  log('Start again: a second pass');
+  await page.click('[data-test=job-page] .page-head [data-action=start]');
+  await until(async () => {
+    const j = (await pageFetch(page, '/admin/v1/migrations/' + id)).body;
+    return j.passes_done === 2 && j.state === 'completed';
+  }, 120000, 'the second pass to complete');
+
+  log('tenant page: every manifest, newest first');
+  const want = [];
+  const jobs = (await pageFetch(page, '/admin/v1/migrations')).body.migrations.filter((j) => j.manifest);
+  for (const j of jobs) {
+    const r = await pageFetch(page, '/admin/v1/migrations/' + j.id + '/manifests');
+    checkEq(r.status, 200, 'GET manifests of ' + j.name);
+    for (const x of r.body.manifests) want.push({ ...x, job: j.id });
+  }
+  want.sort((a, b) => (a.created < b.created ? 1 : a.created > b.created ? -1 : 0));
+  checkEq(JSON.stringify(want.filter((x) => x.job === id).map((x) => x.pass)), '[2,1]', 'both passes of the job filed a manifest');
+  check(want.some((x) => x.job !== id), 'the other job\'s manifest is listed too');
+  await page.goto(config.base + '/console/#/tenant/' + T().a);
+  const rowsSel = '[data-test=manifest-table] tbody tr[data-row]';
+  await until(async () => (await page.locator(rowsSel).count()) === want.length, 10000, `${want.length} manifests listed`);
+  const rows = await page.locator(rowsSel).evaluateAll((trs) => trs.map((tr) => {
+    const c = (k) => tr.querySelector(`td[data-col=${k}]`).textContent.trim();
+    return { key: tr.getAttribute('data-row'), created: c('created'), pass: c('pass'), objects: c('objects') };
+  }));
+  checkEq(JSON.stringify(rows.map((r) => r.key)), JSON.stringify(want.map((w) => w.job + '-' + w.pass)), 'manifests, newest first');
+  rows.forEach((r, i) => {
+    checkEq(r.created, fmt.time(want[i].created), 'filed time of ' + r.key);
+    checkEq(r.pass, fmt.num(want[i].pass), 'pass of ' + r.key);
+    checkEq(r.objects, fmt.num(want[i].objects), 'objects of ' + r.key);
+  });
+  await shoot(page, 'tenant-manifests');
+  log('download the newest');
+  const [dl] = await Promise.all([page.waitForEvent('download'),
+    page.locator(rowsSel).first().locator('[data-test=manifest-download]').click()]);
+  const saved = await dl.path();
+  const doc = JSON.parse(readFileSync(saved, 'utf8'));
+  checkEq(doc.pass, want[0].pass, 'the downloaded manifest\'s pass');
+  checkEq(doc.counts.objects, doc.objects.length, 'counts.objects = objects listed');
+  checkEq(doc.counts.objects, want[0].objects, 'the object count the page showed');
+  check(/^[0-9a-f]{128}$/.test(doc.signature || ''), 'a signature');
+  copyFileSync(saved, config.manifest_out);
+}
+
+/* The tenant page's usage against the quotas the test set (tenant: bytes and objects; one
+ * bucket: objects), following an upload. */
+async function usage({ page }) {
+  await signIn(page, 'admin_a');
+  const sel = (k) => `[data-test=tenant-usage] [data-test=usage-${k}] .progress-label`;
+  const check1 = async () => {
+    const u = (await pageFetch(page, '/admin/v1/usage?tenant=' + encodeURIComponent(T().a))).body.tenants[0];
+    check(u.quota.max_bytes === 300 * 1024 * 1024 && u.quota.max_objects === 5000, 'the quota set by the test: ' + JSON.stringify(u.quota));
+    await page.locator(sel('bytes')).waitFor();
+    checkEq((await page.locator(sel('bytes')).textContent()).trim(), `${fmt.bytes(u.bytes)} / ${fmt.bytes(u.quota.max_bytes)}`, 'bytes used / quota');
+    checkEq((await page.locator(sel('objects')).textContent()).trim(), `${fmt.num(u.objects)} / ${fmt.num(u.quota.max_objects)}`, 'objects / quota');
+    const b = u.buckets.find((x) => x.name === config.bucket_a);
+    const row = page.locator(`[data-test=bucket-usage] tbody tr[data-row="${config.bucket_a}"]`);
+    checkEq((await row.locator('td[data-col=objects]').textContent()).trim(), `${fmt.num(b.objects)} / 40`, 'bucket objects / its quota');
+    checkEq((await row.locator('td[data-col=bytes]').textContent()).trim(), `${fmt.bytes(b.bytes)} / ${zh['quota.unlimited']}`, 'bucket bytes, no byte quota');
+    return u;
+  };
+  await page.locator('[data-test=tenant-page]').waitFor();
+  const before = await check1();
+  await shoot(page, 'tenant-usage');
+  log('upload 1 MiB; the page shows the new usage');
+  const sess = (await pageFetch(page, '/console/api/session')).body;
+  const put = await page.evaluate(async ([url, token]) => {
+    const r = await fetch(url, { method: 'PUT', credentials: 'same-origin', headers: { 'X-CSRF-Token': token }, body: new Uint8Array(1 << 20) });
+    return r.status;
+  }, [`/admin/v1/buckets/${config.bucket_a}/object?key=usage-check.bin`, sess.csrf_token]);
+  check(put === 200 || put === 201 || put === 204, 'upload through the console API: ' + put);
+  await until(async () => {
+    const u = (await pageFetch(page, '/admin/v1/usage?tenant=' + encodeURIComponent(T().a))).body.tenants[0];
+    return u.objects === before.objects + 1 && u.bytes === before.bytes + (1 << 20);
+  }, 10000, 'the usage to count the upload');
+  await page.reload();
+  await page.locator('[data-test=tenant-page]').waitFor();
+  const after = await check1();
+  checkEq(after.objects, before.objects + 1, 'one more object shown');
 }
 
 /* Sign-out ends the session on the server too. */
@@ -514,6 +787,7 @@ export const SCENARIOS = {
   tenant_contract: tenantContract,
   migration,
   overview,
+  overview_live: overviewLive,
   isolation,
   buckets,
   audit,
@@ -521,4 +795,6 @@ export const SCENARIOS = {
   screens,
   signout,
   job_controls: jobControls,
+  start_manifests: startManifests,
+  usage,
 };

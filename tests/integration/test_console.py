@@ -13,11 +13,12 @@ import os
 import secrets
 import shutil
 import subprocess
+import time
 import unittest
 
 
 import harness as h
-from motopeer import MOTO_KEY, Moto, free_port as _free_port
+from motopeer import MOTO_KEY, HookProxy, Moto, free_port as _free_port
 import tenancy as tn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -27,6 +28,19 @@ CHROMIUM = os.environ.get("GZY_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = os.environ.get("GZY_CONSOLE_ARTIFACTS",
                            os.path.join(ROOT, "build", "test-artifacts", "console"))
 SCENARIO_TIMEOUT_S = 240
+DENIED_KEY = "locked/denied.bin"
+
+
+def _deny_proxy(upstream_port):
+    """moto behind a proxy that answers 403 AccessDenied to every read of DENIED_KEY: a job
+    through it lists the object and fails it, with the source's reason."""
+    def before(handler, key):
+        if handler.command in ("GET", "HEAD") and key == DENIED_KEY:
+            return 403, {"Content-Type": "application/xml"}, (
+                b"<Error><Code>AccessDenied</Code><Message>denied by the console test</Message>"
+                b"</Error>")
+        return None
+    return HookProxy(upstream_port, before=before)
 
 
 def _missing_tools():
@@ -62,7 +76,7 @@ class ConsoleBrowserTest(unittest.TestCase):
         if why:
             raise unittest.SkipTest(why)
         cls.server = h.GzyServer()
-        cls.moto = None
+        cls.moto = cls.proxy = None
         try:
             cls.server.start()
             cls.moto = Moto()
@@ -77,6 +91,8 @@ class ConsoleBrowserTest(unittest.TestCase):
 
     @classmethod
     def _teardown(cls):
+        if cls.proxy is not None:
+            cls.proxy.close()
         if cls.moto is not None:
             cls.moto.close()
         cls.server.close()
@@ -133,12 +149,40 @@ class ConsoleBrowserTest(unittest.TestCase):
 
         # A job of the other tenant, never started: tenant A must not see it.
         job_b = "b-hidden-%s" % suffix
-        cls._api("POST", "/admin/v1/migrations",
+        hidden = cls._api("POST", "/admin/v1/migrations",
                  {"tenant": b, "name": job_b, "dest_bucket": "bdest-%s" % suffix,
                   "start": False,
                   "source": {"provider": "generic", "endpoint": cls.moto.endpoint,
                              "region": h.REGION, "bucket": src_bucket,
                              "access_key": MOTO_KEY, "secret_key": MOTO_KEY}})
+
+        # A job of the other tenant, throttled and paused part-way: stable numbers with a
+        # rate and a projected finish for the overview to show.
+        slow = cls._api("POST", "/admin/v1/migrations",
+                        {"tenant": b, "name": "b-paused-%s" % suffix,
+                         "dest_bucket": "bslow-%s" % suffix, "bandwidth_limit": 256 << 10,
+                         "concurrency": 1, "start": True,
+                         "source": {"provider": "generic", "endpoint": cls.moto.endpoint,
+                                    "region": h.REGION, "bucket": src_bucket,
+                                    "access_key": MOTO_KEY, "secret_key": MOTO_KEY}})
+        cls._wait_job(slow["id"], lambda j: (j["stats"].get("copied_bytes") or 0) > 0
+                      and j.get("eta_s") is not None, "copying")
+        cls._api("POST", "/admin/v1/migrations/%s/pause" % slow["id"], {})
+        cls._wait_job(slow["id"], lambda j: j["state"] == "paused", "paused")
+        cls._wait_still(slow["id"])
+        cls.slow_job = slow["id"]
+
+        # A source with one object the source refuses to read (the failed-objects table).
+        deny_bucket = "deny-%s" % suffix
+        cls.moto.s3.create_bucket(Bucket=deny_bucket)
+        for i, key in enumerate(["ok/one.txt", DENIED_KEY, "ok/two.txt"]):
+            cls.moto.s3.put_object(Bucket=deny_bucket, Key=key, Body=h.random_bytes(100 + i))
+        cls.proxy = _deny_proxy(cls.moto.port)
+
+        # Quotas: the tenant's and one bucket's (the tenant page shows usage against them).
+        cls._api("PUT", "/admin/v1/tenants/%s/quota" % a,
+                 {"max_bytes": 300 << 20, "max_objects": 5000})
+        cls._api("PUT", "/admin/v1/buckets/%s/quota" % bucket_a, {"max_objects": 40})
 
         # A denied call in the audit log (the audit scenario filters on it).
         r = tn.admin_request(srv, "GET", "/admin/v1/tenants/" + b,
@@ -147,6 +191,9 @@ class ConsoleBrowserTest(unittest.TestCase):
             raise AssertionError("tenant A's admin reading tenant B: expected 403, got %r" % r)
 
         os.makedirs(ARTIFACTS, exist_ok=True)
+        for name in os.listdir(ARTIFACTS):  # a failure's screenshot from an earlier run
+            if name.startswith("failed-") and name.endswith(".png"):
+                os.remove(os.path.join(ARTIFACTS, name))
         cls.config = {
             "base": srv.admin_endpoint,
             "artifacts": ARTIFACTS,
@@ -161,12 +208,42 @@ class ConsoleBrowserTest(unittest.TestCase):
             "bucket_a": bucket_a,
             "bucket_b": bucket_b,
             "job_b_name": job_b,
+            "job_b_id": hidden["id"],
             "policy_name": policy_name,
             "dead_endpoint": "http://127.0.0.1:%d" % _free_port(),  # nothing listens there
+            "deny": {"endpoint": cls.proxy.endpoint, "bucket": deny_bucket, "key": DENIED_KEY,
+                     "objects": 3},
+            "manifest_out": os.path.join(ARTIFACTS, "manifest-downloaded.json"),
             "moto": {"endpoint": cls.moto.endpoint, "bucket": src_bucket, "ak": MOTO_KEY,
                      "sk": MOTO_KEY, "objects": len(sizes), "bytes": sum(sizes),
                      "dest_bucket": "migrated-%s" % suffix},
         }
+
+    @classmethod
+    def _wait_job(cls, jid, ok, what, timeout=60):
+        deadline = time.time() + timeout
+        j = None
+        while time.time() < deadline:
+            j = cls._api("GET", "/admin/v1/migrations/" + jid)
+            if ok(j):
+                return j
+            time.sleep(0.2)
+        raise AssertionError("job %s: timed out waiting for %s: %s" % (jid, what, j))
+
+    @classmethod
+    def _wait_still(cls, jid, timeout=30):
+        """Until a paused job's numbers stop moving (an object in flight when it paused
+        finishes first)."""
+        deadline = time.time() + timeout
+        last = None
+        while time.time() < deadline:
+            j = cls._api("GET", "/admin/v1/migrations/" + jid)
+            now = (j["state"], j["stats"], j.get("rate_bps"))
+            if now == last:
+                return
+            last = now
+            time.sleep(1)
+        raise AssertionError("job %s kept changing after pausing: %s" % (jid, last))
 
     def report_json(self):
         """`gzy report --json` against the server, as the root credential."""
@@ -217,6 +294,29 @@ class ConsoleBrowserTest(unittest.TestCase):
                              "totals.%s: GET /admin/v1/status vs gzy report" % k)
         self.scenario("overview", {"GZY_CONSOLE_REPORT": json.dumps(rep)})
 
+    def test_04b_overview_live_rate(self):
+        """The paused job runs again while the overview is open: the rate shows."""
+        jid = self.slow_job
+        self._api("POST", "/admin/v1/migrations/%s/resume" % jid, {})
+        try:
+            # the tenant has a rate once an object was copied since the job resumed
+            tenant = self.config["tenants"]["b"]
+            deadline = time.time() + 30
+            while time.time() < deadline:
+                row = self._api("GET", "/admin/v1/status", query=[("tenant", tenant)])["tenants"][0]
+                if (row.get("rate_bps") or 0) > 0:
+                    break
+                time.sleep(0.2)
+            else:
+                self.fail("tenant %s never showed a rate: %s" % (tenant, row))
+            self.scenario("overview_live")
+        finally:
+            j = self._api("GET", "/admin/v1/migrations/" + jid)
+            if j["state"] == "running":
+                self._api("POST", "/admin/v1/migrations/%s/pause" % jid, {})
+                self._wait_job(jid, lambda x: x["state"] != "running", "paused")
+                self._wait_still(jid)
+
     def test_05_tenant_isolation(self):
         self.scenario("isolation")
 
@@ -238,7 +338,29 @@ class ConsoleBrowserTest(unittest.TestCase):
     def test_11_job_pause_resume_cancel_and_failure(self):
         self.scenario("job_controls")
 
-    def test_12_no_stray_requests(self):
+    def test_12_start_button_and_every_manifest(self):
+        out = self.config["manifest_out"]
+        if os.path.exists(out):
+            os.remove(out)
+        self.scenario("start_manifests")
+        # what the page downloaded is the signed manifest gzy itself accepts
+        p = subprocess.run(
+            [self.server.bin, "migrate", "verify-manifest", out, "--data", self.server.data_dir,
+             "--endpoint", self.server.endpoint, "--access-key", self.server.access_key,
+             "--secret-key", self.server.secret_key, "--json"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120, env=self.server._env())
+        self.assertEqual(p.returncode, 0, "verify-manifest: %s %s" % (p.stdout.decode()[-2000:],
+                                                                      p.stderr.decode()[-2000:]))
+        res = json.loads(p.stdout.decode().strip().splitlines()[-1])
+        with open(out, "rb") as f:
+            doc = json.load(f)
+        self.assertEqual(res.get("ok"), doc["counts"]["objects"], res)
+        self.assertEqual(doc["counts"]["objects"], self.config["moto"]["objects"], doc["counts"])
+
+    def test_13_usage_against_quotas(self):
+        self.scenario("usage")
+
+    def test_99_no_stray_requests(self):
         """The browsing above made no request the admin API could not name (such as a
         /favicon.ico outside /console/, which would be audited as a denied call)."""
         entries = self._api("GET", "/admin/v1/audit", query=[("limit", "10000")])["entries"]

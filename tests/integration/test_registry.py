@@ -7,6 +7,7 @@ import http.client
 import json
 import os
 import re
+import socket
 import tempfile
 import time
 import unittest
@@ -219,8 +220,9 @@ class RegistryTests(h.ServerTestCase, t.TenancyMixin):
         q = self.row(doc, quiet)
         self.assertEqual((q["status"], q["deadline"], q["days_left"], q["contracts"]),
                          ("not-started", "2022-02-28", 49, 2), q)
-        self.assertEqual((q["bytes_total"], q["bytes_moved"], q["projected_finish"]),
-                         (0, 0, None))
+        # no job, no estimate: how much there is to move is unknown, not 0 B
+        self.assertEqual((q["bytes_total"], q["objects_total"], q["bytes_moved"],
+                          q["projected_finish"]), (None, None, 0, None))
         v = self.row(doc, late)
         self.assertEqual(v["status"], "violation")
         self.assertEqual(v["violations"][0]["reason"],
@@ -232,9 +234,10 @@ class RegistryTests(h.ServerTestCase, t.TenancyMixin):
                          ("not-started", None, None))
         self.assertEqual(doc["as_of"], "2022-01-10")
         self.assertEqual(doc["policy"]["name"], "tianjin-2021")
-        self.assertEqual(self.row(self.status("2022-01-29"), quiet)["status"], "at-risk",
-                         "30 days left with nothing moved")
-        self.assertEqual(self.row(self.status("2022-01-28"), quiet)["status"], "not-started")
+        self.assertEqual(self.row(self.status("2022-01-30"), quiet)["status"], "at-risk",
+                         "29 days left with nothing moved: fewer than N = 30")
+        self.assertEqual(self.row(self.status("2022-01-29"), quiet)["status"], "not-started",
+                         "30 days left: not fewer than N")
         self.assertEqual(self.row(self.status("2022-02-28"), quiet)["status"], "at-risk",
                          "on the deadline day")
         self.assertEqual(self.row(self.status("2022-03-01"), quiet)["status"], "overdue")
@@ -254,6 +257,73 @@ class RegistryTests(h.ServerTestCase, t.TenancyMixin):
         want = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 8 * 3600))
         self.assertIn(r.json["as_of"], (want, time.strftime("%Y-%m-%d",
                                                             time.gmtime(time.time() + 8 * 3600))))
+
+    def wait_job(self, jid, ok, what, timeout=90):
+        deadline = time.time() + timeout
+        j = None
+        while time.time() < deadline:
+            j = self.api("GET", "/admin/v1/migrations/" + jid).json
+            if ok(j):
+                return j
+            time.sleep(0.3)
+        self.fail("job %s: timed out waiting for %s: %s" % (jid, what, j))
+
+    def test_unsized_work_is_outstanding(self):
+        """A job that listed nothing (created with start false, its estimate impossible) and a
+        job that failed before its listing finished leave the size of the work unknown: that
+        work is outstanding, so the tenant is at risk near its deadline, and its size and
+        projected finish are null, never 0 B and "today"."""
+        with socket.socket() as s:  # a port nothing listens on: the source is unreachable
+            s.bind(("127.0.0.1", 0))
+            dead = "http://127.0.0.1:%d" % s.getsockname()[1]
+        idle, failed, nojob = (self.new_tenant(p) for p in ("ui", "uf", "un"))
+        jobs = {}
+        for tn, start in ((idle, False), (failed, True)):
+            self.contract(tn, expiry="2021-12-31")  # deadline 2022-02-28
+            r = self.api("POST", "/admin/v1/migrations", {
+                "tenant": tn, "start": start, "dest_bucket": h.unique_bucket("ud"),
+                "source": {"provider": "generic", "endpoint": dead, "bucket": "src",
+                           "access_key": "k", "secret_key": "s"}})
+            self.assertEqual(r.status, 201, r)
+            jobs[tn] = r.json["id"]
+        self.contract(nojob, expiry="2021-12-31")
+        # the created job got an automatic estimate, which fails; the started job fails
+        self.wait_job(jobs[idle], lambda j: (j["estimate"] or {}).get("state") == "failed",
+                      "the estimate to fail")
+        j = self.wait_job(jobs[failed], lambda j: j["state"] == "failed", "the job to fail")
+        self.assertEqual(j["passes_done"], 0, j)
+        for as_of, want in (("2022-01-10", "migrating"), ("2022-02-26", "at-risk")):
+            doc = self.status(as_of)
+            for tn in (idle, failed):
+                row = self.row(doc, tn)
+                self.assertEqual(row["status"], want, (as_of, row))
+                self.assertEqual((row["bytes_total"], row["objects_total"],
+                                  row["projected_finish"], row["unsized_jobs"], row["rate_bps"]),
+                                 (None, None, None, 1, 0), row)
+            self.assertEqual(self.row(doc, nojob)["status"],
+                             "not-started" if want == "migrating" else "at-risk", as_of)
+        self.assertEqual(self.row(self.status("2022-02-26"), failed)["failed_jobs"], 1)
+        # the reports show it as unknown, not as a number
+        st, _, body = raw_request(self.server, "/admin/v1/report",
+                                  [("as_of", "2022-02-26"), ("format", "csv")])
+        self.assertEqual(st, 200)
+        rec = [r for r in csv.DictReader(io.StringIO(body.decode())) if r["tenant"] == idle][0]
+        self.assertEqual((rec["status"], rec["bytes_total"], rec["projected_finish"]),
+                         ("at-risk", "", ""), rec)
+        st, _, body = raw_request(self.server, "/admin/v1/report",
+                                  [("as_of", "2022-02-26"), ("format", "html")])
+        p = _ReportHTML()
+        p.feed(body.decode())
+        row = [r for r in p.rows if r and r[0] == idle][0]
+        self.assertEqual(row[1], "有风险 At risk", row)
+        self.assertEqual(row[4], "0 B / 未知 unknown", row)
+        self.assertEqual(row[7], "未知 unknown", row)
+        p = self.gzy_report("--as-of", "2022-02-26", "--tenant", idle)
+        line = [ln for ln in p.stdout.splitlines() if ln.startswith(idle + " ")][0]
+        self.assertIn("0 B / unknown", line)
+        self.assertEqual(line.split()[-1], "unknown", line)
+        for tn in (idle, failed):
+            self.api("DELETE", "/admin/v1/migrations/" + jobs[tn])
 
     def test_policy_change_recomputes_and_is_audited(self):
         tn = self.new_tenant("pc")
@@ -425,6 +495,383 @@ class RegistryMigrationTests(t.MotoTenancyCase):
             ("as_of", "2022-09-01"), ("tenant", tn)]).json["tenants"][0]
         self.assertGreaterEqual(row["manifests"], 1, row)
         self.assertEqual((row["status"], row["open_contracts"]), ("cut-over", 0), row)
+
+    def wait_estimate(self, jid, timeout=90):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            j = self.api("GET", "/admin/v1/migrations/" + jid).json
+            if (j["estimate"] or {}).get("state") not in (None, "running"):
+                return j
+            time.sleep(0.3)
+        self.fail("job %s: the estimate did not end: %s" % (jid, j))
+
+    def tenant_row(self, tn):
+        return self.api("GET", "/admin/v1/status", query=[
+            ("as_of", "2022-01-10"), ("tenant", tn)]).json["tenants"][0]
+
+    def test_estimate_sizes_the_work_to_move(self):
+        """A job created with start false is estimated at once (its credentials, prefix and
+        filters; nothing copied); the estimate is the tenant's work to move until a pass lists,
+        a sampled one is not (unknown); POST .../estimate and `gzy migrate estimate --job` run
+        it again; it survives a restart."""
+        tn = t.unique_tenant("es")
+        self.ten.tenant_add(tn)
+        src = h.unique_bucket("esrc")
+        self.moto.s3.create_bucket(Bucket=src)
+        sizes = [100, 2000, 30000, 400000, 5]
+        for i, n in enumerate(sizes):
+            self.moto.s3.put_object(Bucket=src, Key="d/a/%d" % i, Body=h.random_bytes(n, seed=i))
+        self.moto.s3.put_object(Bucket=src, Key="d/a/skip.tmp", Body=b"x" * 777)
+        self.moto.s3.put_object(Bucket=src, Key="d/b/0", Body=b"y" * 999)   # other prefix
+        self.moto.s3.put_object(Bucket=src, Key="top", Body=b"z" * 99)       # other prefix
+        self.api("POST", C, {"tenant": tn, "provider": "aws", "signed": "2020-01-01",
+                             "expiry": "2021-12-31"})
+        dest = h.unique_bucket("edst")
+        r = self.api("POST", "/admin/v1/migrations", {
+            "tenant": tn, "start": False, "dest_bucket": dest,
+            "source": {"provider": "generic", "endpoint": self.moto.endpoint, "bucket": src,
+                       "prefix": "d/a/", "exclude": ["**.tmp"],
+                       "access_key": "testing", "secret_key": "testing"}})
+        self.assertEqual(r.status, 201, r)
+        jid = r.json["id"]
+        j = self.wait_estimate(jid)
+        e = j["estimate"]
+        self.assertEqual((e["state"], e["objects"], e["bytes"], e["excluded"], e["exact"],
+                          e["truncated"], e["archive_objects"], e["error"]),
+                         ("done", len(sizes), sum(sizes), 1, True, False, 0, None), e)
+        self.assertEqual((j["state"], j["stats"]["copied"]), ("created", 0), j)
+        names = [b["name"] for b in self.api("GET", "/admin/v1/buckets").json["buckets"]]
+        self.assertNotIn(dest, names, "an estimate creates nothing at the destination")
+        row = self.tenant_row(tn)
+        self.assertEqual((row["bytes_total"], row["objects_total"], row["bytes_moved"],
+                          row["estimated_jobs"], row["unsized_jobs"], row["projected_finish"]),
+                         (sum(sizes), len(sizes), 0, 1, 0, None), row)
+        # a sample is a lower bound, not the size
+        r = self.api("POST", "/admin/v1/migrations/%s/estimate" % jid, {"sample": 2})
+        self.assertEqual(r.status, 202, r)
+        self.assertIn(r.json["estimate"]["state"], ("running", "done"), r.json)
+        e = self.wait_estimate(jid)["estimate"]
+        self.assertEqual((e["state"], e["objects"], e["truncated"], e["exact"], e["sample"]),
+                         ("done", 2, True, False, 2), e)
+        row = self.tenant_row(tn)
+        self.assertEqual((row["bytes_total"], row["unsized_jobs"]), (None, 1), row)
+        r = self.api("POST", "/admin/v1/migrations/%s/estimate" % jid, {"sample": -1})
+        self.assertEqual((r.status, r.error_code), (400, "InvalidArgument"), r)
+        r = self.api("POST", "/admin/v1/migrations/nosuchjob0000000/estimate")
+        self.assertEqual(r.status, 404, r)
+        # the CLI, through the admin API
+        cli = ("migrate", "estimate", "--job", jid, "--admin-endpoint",
+               t.admin_endpoint(self.server), "--access-key", self.server.access_key,
+               "--secret-key", self.server.secret_key)
+        p = t.run_gzy(*cli, "--json")
+        e = json.loads(p.stdout)["estimate"]
+        self.assertEqual((e["state"], e["objects"], e["bytes"], e["exact"]),
+                         ("done", len(sizes), sum(sizes), True), e)
+        p = t.run_gzy(*cli)
+        self.assertIn("estimate done", p.stdout)
+        self.assertIn("objects: %d" % len(sizes), p.stdout)
+        self.assertIn("exact", p.stdout)
+        p = t.run_gzy("migrate", "estimate", "--job", "nosuchjob0000000", "--admin-endpoint",
+                      t.admin_endpoint(self.server), "--access-key", self.server.access_key,
+                      "--secret-key", self.server.secret_key, check=False)
+        self.assertEqual(p.returncode, 1, p)
+        self.assertEqual(self.tenant_row(tn)["bytes_total"], sum(sizes))
+        # persisted with the job
+        self.server.restart()
+        e = self.api("GET", "/admin/v1/migrations/" + jid).json["estimate"]
+        self.assertEqual((e["state"], e["objects"], e["bytes"], e["exact"]),
+                         ("done", len(sizes), sum(sizes), True), e)
+        # once a pass has listed, its listing is the size, not the estimate
+        self.moto.s3.put_object(Bucket=src, Key="d/a/new", Body=b"n" * 1000)
+        self.api("POST", "/admin/v1/migrations/%s/start" % jid)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            j = self.api("GET", "/admin/v1/migrations/" + jid).json
+            if j["state"] in ("completed", "failed"):
+                break
+            time.sleep(0.3)
+        self.assertEqual(j["state"], "completed", j)
+        row = self.tenant_row(tn)
+        self.assertEqual((row["bytes_total"], row["bytes_moved"], row["objects_total"],
+                          row["estimated_jobs"], row["rate_bps"]),
+                         (sum(sizes) + 1000, sum(sizes) + 1000, len(sizes) + 1, 0, 0), row)
+        self.assertEqual(row["status"], "verified", row)
+
+
+
+# ---- the CSV and HTML reports' numbers against the JSON ----
+
+import csv  # noqa: E402
+import html.parser  # noqa: E402
+import io  # noqa: E402
+def _fmt_bytes(n):
+    """registry_format_bytes(): "%lld B" below 1 KiB, else "%.1f UNIT" (binary units)."""
+    units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]
+    v, u = float(n), 0
+    while v >= 1024 and u < 6:
+        v /= 1024
+        u += 1
+    return "%d B" % n if u == 0 else "%.1f %s" % (v, units[u])
+
+
+# The HTML report is bilingual throughout: a status reads as its summary card.
+STATUS_LABELS = {"not-started": "未开始 Not started", "migrating": "迁移中 Migrating",
+                 "at-risk": "有风险 At risk", "verified": "已校验 Verified",
+                 "overdue": "逾期 Overdue", "cut-over": "已切换 Cut over",
+                 "violation": "违规 Violation"}
+
+
+class _ReportHTML(html.parser.HTMLParser):
+    """The report page's numbers: cards {label: value} and the tenant table's rows (cells as
+    text), nothing else."""
+
+    def __init__(self):
+        super().__init__()
+        self.cards, self.rows = {}, []
+        self._card = self._bold = None
+        self._row = self._cell = None
+        self._table = False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "div" and a.get("class") == "card":
+            self._card = {"b": "", "label": ""}
+        elif tag == "b" and self._card is not None:
+            self._bold = True
+        elif tag == "table":
+            self._table = True
+        elif tag == "tr" and self._table:
+            self._row = []
+        elif tag in ("td", "th") and self._row is not None:
+            self._cell = ""
+
+    def handle_endtag(self, tag):
+        if tag == "b" and self._card is not None:
+            self._bold = None
+        elif tag == "div" and self._card is not None:
+            self.cards[self._card["label"].strip()] = self._card["b"].strip()
+            self._card = None
+        elif tag in ("td", "th") and self._cell is not None:
+            self._row.append(self._cell.strip())
+            self._cell = None
+        elif tag == "tr" and self._row is not None:
+            self.rows.append(self._row)
+            self._row = None
+        elif tag == "table":
+            self._table = False
+
+    def handle_data(self, data):
+        if self._card is not None:
+            self._card["b" if self._bold else "label"] += data
+        if self._cell is not None:
+            self._cell += data
+
+
+@unittest.skipIf(moto_binary() is None, "moto_server is not installed")
+class ReportNumbersTests(t.MotoTenancyCase):
+    """Every number of the CSV and HTML reports equals the JSON report it was rendered from,
+    with tenants in each state: a finished migration (bytes, rate), a paused throttled one
+    (part moved, a projected finish), a job never started, no contract at all. Unknown
+    values (null in the JSON) must not be shown as numbers."""
+
+    def api(self, method, path, body=None, query=()):
+        r = t.admin_request(self.server, method, path, body, query)
+        self.assertIn(r.status, (200, 201, 204), r)
+        return r.json
+
+    def job(self, tenant, src, **extra):
+        body = {"tenant": tenant, "name": "rn",
+                "source": {"provider": "generic", "endpoint": self.moto.endpoint,
+                           "bucket": src, "access_key": "testing", "secret_key": "testing"},
+                "dest_bucket": h.unique_bucket("rnd"), "concurrency": 1}
+        body.update(extra)
+        return self.api("POST", "/admin/v1/migrations", body)["id"]
+
+    def wait_job(self, jid, ok, what, timeout=120):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            j = self.api("GET", "/admin/v1/migrations/" + jid)
+            if ok(j):
+                return j
+            time.sleep(0.3)
+        self.fail("job %s: timed out waiting for %s: %s" % (jid, what, j))
+
+    def setUp(self):
+        src = h.unique_bucket("rns")
+        self.moto.s3.create_bucket(Bucket=src)
+        for i, n in enumerate([5000, 12345, 700000, 1 << 20]):
+            self.moto.s3.put_object(Bucket=src, Key="k/%d" % i, Body=h.random_bytes(n, seed=i))
+        self.done, self.slow, self.idle, self.bare = (t.unique_tenant(p)
+                                                      for p in ("rnd", "rns", "rni", "rnb"))
+        for name in (self.done, self.slow, self.idle, self.bare):
+            self.ten.tenant_add(name)
+        for name, expiry in ((self.done, "2035-06-30"), (self.slow, "2021-12-31"),
+                             (self.idle, "2031-02-28")):
+            self.api("POST", C, {"tenant": name, "provider": "aws", "signed": "2020-01-01",
+                                 "expiry": expiry})
+        done = self.job(self.done, src, start=True)
+        slow = self.job(self.slow, src, start=True, bandwidth_limit=65536)
+        idle = self.job(self.idle, src, start=False)
+        self.wait_job(done, lambda j: j["state"] == "completed", "completed")
+        # a job created without starting is sized by its automatic estimate
+        self.wait_job(idle, lambda j: (j["estimate"] or {}).get("state") == "done", "estimate")
+        self.wait_job(slow, lambda j: (j["stats"].get("copied_bytes") or 0) > 0, "bytes copied")
+        self.api("POST", "/admin/v1/migrations/%s/pause" % slow)
+        self.wait_job(slow, lambda j: j["state"] == "paused", "paused")
+
+    def snapshot(self):
+        """JSON, CSV and HTML of one unchanging moment (retried if the JSON moved)."""
+        for _ in range(5):
+            _, body = self.fetch("json", None)
+            doc = json.loads(body)
+            csv_body = self.fetch("csv", doc["as_of"])[1].decode()
+            html_body = self.fetch("html", doc["as_of"])[1].decode()
+            if json.loads(self.fetch("json", doc["as_of"])[1]) == doc:
+                return doc, csv_body, html_body
+            time.sleep(1)
+        self.fail("the status document kept changing")
+
+    def fetch(self, fmt, as_of):
+        q = [("format", fmt)] + ([("as_of", as_of)] if as_of else [])
+        st, ctype, body = raw_request(self.server, "/admin/v1/report", q)
+        self.assertEqual(st, 200, body[:500])
+        return ctype, body
+
+    def assertUnknown(self, text, what):
+        self.assertNotRegex(text, r"\d", "%s is unknown (null) but shown as %r" % (what, text))
+
+    def test_csv_and_html_numbers_equal_the_json(self):
+        doc, csv_body, html_body = self.snapshot()
+        rows = {x["tenant"]: x for x in doc["tenants"]}
+        for name in (self.done, self.slow, self.idle, self.bare):
+            self.assertIn(name, rows)
+        # the snapshot covers what the test is about (else it would compare zeros)
+        size = 5000 + 12345 + 700000 + (1 << 20)
+        self.assertEqual(rows[self.done]["bytes_moved"], rows[self.done]["bytes_total"])
+        self.assertEqual(rows[self.done]["bytes_total"], size, rows[self.done])
+        # nothing runs: no current rate (the finished and the paused job keep none)
+        self.assertEqual((rows[self.done]["rate_bps"], rows[self.slow]["rate_bps"]), (0, 0))
+        # ... but the paused pass's measured rate still projects its finish
+        self.assertIsNotNone(rows[self.slow]["projected_finish"], rows[self.slow])
+        self.assertGreater(rows[self.slow]["bytes_total"], rows[self.slow]["bytes_moved"])
+        # never started: the estimate says how much there is to move
+        self.assertEqual((rows[self.idle]["bytes_total"], rows[self.idle]["objects_total"],
+                          rows[self.idle]["estimated_jobs"], rows[self.idle]["bytes_moved"]),
+                         (size, 4, 1, 0), rows[self.idle])
+        self.assertIsNone(rows[self.idle]["projected_finish"], "no rate measured yet")
+        self.assertIsNone(rows[self.bare]["deadline"])
+        self.assertIsNone(rows[self.bare]["bytes_total"], "no job, no estimate: unknown")
+        self.assertEqual(doc["totals"]["unsized_tenants"],
+                         sum(1 for x in doc["tenants"] if x["bytes_total"] is None))
+        # CSV: every column of every row
+        recs = list(csv.DictReader(io.StringIO(csv_body)))
+        self.assertEqual([r["tenant"] for r in recs], [x["tenant"] for x in doc["tenants"]])
+        for r in recs:
+            x = rows[r["tenant"]]
+            for col, got in r.items():
+                if col == "as_of":
+                    want = doc["as_of"]
+                elif col == "violations":
+                    want = str(len(x["violations"]))
+                elif x[col] is None:
+                    want = ""
+                else:
+                    want = str(x[col])
+                self.assertEqual(got, want, "CSV %s of %s (JSON %r)" % (col, r["tenant"], x.get(col)))
+        # HTML: the cards
+        p = _ReportHTML()
+        p.feed(html_body)
+        tot = doc["totals"]
+        self.assertEqual(p.cards["企业 Tenants"], str(tot["tenants"]), p.cards)
+        moved = p.cards["已迁移 Data moved"].split(" / ")
+        self.assertEqual(len(moved), 2, p.cards)
+        for part, key in zip(moved, ("bytes_moved", "bytes_total")):
+            if tot[key] is None:
+                self.assertUnknown(part, "totals." + key)
+            else:
+                self.assertEqual(part, _fmt_bytes(tot[key]), "totals." + key)
+        if tot["unsized_tenants"]:
+            self.assertEqual(p.cards.get("规模未知 Size unknown"), str(tot["unsized_tenants"]),
+                             p.cards)
+        else:
+            self.assertNotIn("规模未知 Size unknown", p.cards)
+        for label, key in (("有风险 At risk", "at_risk"), ("逾期 Overdue", "overdue"),
+                           ("违规 Violations", "violations"), ("已校验 Verified", "verified"),
+                           ("已切换 Cut over", "cut_over"), ("迁移中 Migrating", "migrating"),
+                           ("未开始 Not started", "not_started")):
+            self.assertEqual(p.cards.get(label), str(tot[key]), "card %s in %s" % (label, p.cards))
+        # HTML: the tenant table, every cell
+        head, body_rows = p.rows[0], p.rows[1:]
+        self.assertEqual(head, ["企业 Tenant", "状态 Status", "截止日期 Deadline",
+                                "剩余天数 Days left", "已迁移 / 总量 Moved / total",
+                                "对象 Objects", "速率 Rate", "预计完成 Projected",
+                                "合同 Contracts"])
+        head = [x.split(" ", 1)[1] if x != "已迁移 / 总量 Moved / total" else "Moved / total"
+                for x in head]
+        self.assertEqual([r[0] for r in body_rows], [x["tenant"] for x in doc["tenants"]])
+        for r in body_rows:
+            x = rows[r[0]]
+            cell = dict(zip(head, r))
+            what = lambda c: "HTML %s of %s" % (c, x["tenant"])  # noqa: E731
+            self.assertEqual(cell["Status"], STATUS_LABELS[x["status"]], what("status"))
+            self.assertEqual(cell["Deadline"], x["deadline"] or "-", what("deadline"))
+            self.assertEqual(cell["Days left"],
+                             "-" if x["days_left"] is None else str(x["days_left"]),
+                             what("days left"))
+            for part, key in zip(cell["Moved / total"].split(" / "),
+                                 ("bytes_moved", "bytes_total")):
+                if x[key] is None:
+                    self.assertUnknown(part, what(key))
+                else:
+                    self.assertEqual(part, _fmt_bytes(x[key]), what(key))
+            for part, key in zip(cell["Objects"].split(" / "),
+                                 ("objects_moved", "objects_total")):
+                if x[key] is None:
+                    self.assertUnknown(part, what(key))
+                else:
+                    self.assertEqual(part, str(x[key]), what(key))
+            self.assertEqual(cell["Rate"],
+                             _fmt_bytes(x["rate_bps"]) + "/s" if x["rate_bps"] else "-",
+                             what("rate"))
+            self.assertEqual(cell["Projected"], x["projected_finish"] or "未知 unknown",
+                             what("projected"))
+            self.assertEqual(cell["Contracts"], str(x["contracts"]), what("contracts"))
+        self.check_live_rate()
+
+    def check_live_rate(self):
+        """The paused job runs again: its tenant's rate moves between requests, so the CSV's
+        and the HTML's must lie between the JSON's just before and just after (the HTML's
+        rounded to one decimal of its unit)."""
+        jobs = self.api("GET", "/admin/v1/migrations", query=[("tenant", self.slow)])
+        self.api("POST", "/admin/v1/migrations/%s/resume" % jobs["migrations"][0]["id"])
+        units = {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
+        q = [("tenant", self.slow)]
+
+        def rate_now():
+            return self.api("GET", "/admin/v1/status", query=q)["tenants"][0]["rate_bps"]
+
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            before = rate_now()
+            csv_body = raw_request(self.server, "/admin/v1/report", [("format", "csv")] + q)[2]
+            html_body = raw_request(self.server, "/admin/v1/report", [("format", "html")] + q)[2]
+            after = rate_now()
+            if not before or not after:
+                time.sleep(0.3)  # not copying yet, or finished
+                continue
+            lo, hi = min(before, after), max(before, after)
+            got = int(list(csv.DictReader(io.StringIO(csv_body.decode())))[0]["rate_bps"])
+            self.assertTrue(lo <= got <= hi, "CSV rate %d outside [%d, %d]" % (got, lo, hi))
+            p = _ReportHTML()
+            p.feed(html_body.decode())
+            cell = p.rows[1][6]
+            m = re.fullmatch(r"([\d.]+) (B|KiB|MiB|GiB)/s", cell)
+            self.assertIsNotNone(m, "HTML rate %r (row %s)" % (cell, p.rows[1]))
+            v, unit = float(m.group(1)), units[m.group(2)]
+            self.assertTrue(lo - 0.05 * unit <= v * unit <= hi + 0.05 * unit,
+                            "HTML rate %s outside [%d, %d]" % (cell, lo, hi))
+            return
+        self.fail("the resumed job never showed a rate")
 
 
 if __name__ == "__main__":

@@ -198,6 +198,54 @@ static struct registry_status_in base_in(void)
     return in;
 }
 
+/* Work whose size is not known yet is outstanding: a job that listed nothing (created with
+ * start false, no estimate) or failed before its listing finished; a failed job is
+ * outstanding even with its size known. */
+static void t_status_unknown_size(void)
+{
+    struct registry_status_in in = base_in();
+#define EXPECT(want, what)                                                                         \
+    TAP_OK(registry_status_compute(&in) == (want), "%s -> %s (got %s)", what,                      \
+           registry_status_name(want), registry_status_name(registry_status_compute(&in)))
+    /* jobs > 0 and nothing listed: bytes_total 0, size unknown, projected unknown */
+    in.jobs = 1;
+    in.size_unknown = true;
+    EXPECT(REGISTRY_MIGRATING, "a job that listed nothing, deadline far");
+    in.today = D("2022-06-28");
+    EXPECT(REGISTRY_AT_RISK, "a job that listed nothing, 2 days before the deadline");
+    in.size_unknown = false;
+    EXPECT(REGISTRY_MIGRATING, "(the same with 0 of 0 known: nothing outstanding)");
+    /* failed before its listing finished: size unknown and a failed job */
+    in = base_in();
+    in.jobs = 1;
+    in.failed_jobs = 1;
+    in.size_unknown = true;
+    EXPECT(REGISTRY_MIGRATING, "failed before listing, deadline far");
+    in.today = D("2022-06-28");
+    EXPECT(REGISTRY_AT_RISK, "failed before listing, 2 days before the deadline");
+    /* failed after listing: the size is known, everything copied but the job failed */
+    in = base_in();
+    in.jobs = 1;
+    in.failed_jobs = 1;
+    in.bytes_total = in.bytes_moved = 1000;
+    in.objects_total = in.objects_moved = 3;
+    in.today = D("2022-06-28");
+    EXPECT(REGISTRY_AT_RISK, "failed after listing, all moved, 2 days before the deadline");
+    in.failed_jobs = 0;
+    EXPECT(REGISTRY_MIGRATING, "(the same job not failed: nothing outstanding)");
+    in.failed_jobs = 1;
+    in.bytes_moved = 400;
+    in.objects_moved = 1;
+    in.today = D("2022-01-01");
+    EXPECT(REGISTRY_MIGRATING, "failed after listing, part moved, deadline far");
+    in.projected_finish = D("2022-07-02");
+    EXPECT(REGISTRY_AT_RISK, "failed after listing, projected after the deadline");
+    /* the unknown projected finish never hides the days-left rule */
+    TAP_OK(registry_projected_finish(D("2022-01-01"), 0, 0, 0) == D("2022-01-01"),
+           "0 bytes remaining projects today: callers pass unknown themselves");
+#undef EXPECT
+}
+
 static void t_status_precedence(void)
 {
     struct registry_status_in in = base_in();
@@ -218,13 +266,16 @@ static void t_status_precedence(void)
     in.projected_finish = D("2022-07-01");
     EXPECT(REGISTRY_AT_RISK, "projected finish after the deadline");
     in.projected_finish = D("2022-02-01");
+    in.today = D("2022-06-01");
+    EXPECT(REGISTRY_AT_RISK, "29 days left with work outstanding");
     in.today = D("2022-05-31");
-    EXPECT(REGISTRY_AT_RISK, "30 days left with work outstanding");
+    EXPECT(REGISTRY_MIGRATING, "30 days left: not fewer than N");
     in.today = D("2022-05-30");
     EXPECT(REGISTRY_MIGRATING, "31 days left");
     in = base_in();
     in.today = D("2022-06-15");
     EXPECT(REGISTRY_AT_RISK, "no job yet and the deadline within N days");
+    t_status_unknown_size();
     in = base_in();
     in.jobs = 1;
     in.bytes_total = in.bytes_moved = 1000;
@@ -421,6 +472,33 @@ static void t_store_and_status(void)
     cJSON_Delete(parsed);
     cJSON_free(text);
     TAP_OK(tb && strcmp(sfield(tb, "status"), "violation") == 0, "bolt signed after the notice");
+    /* no job and no estimate: the work to move is unknown (null), not 0 */
+    TAP_OK(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(ta, "bytes_total")) &&
+               cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(ta, "objects_total")) &&
+               cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(ta, "projected_finish")),
+           "acme: bytes_total, objects_total and projected_finish are null");
+    const cJSON *tot = cJSON_GetObjectItemCaseSensitive(doc, "totals");
+    TAP_OK(strcmp(cJSON_GetObjectItemCaseSensitive(tot, "unsized_tenants")->valuestring, "2") == 0,
+           "totals: 2 tenants of unknown size");
+    struct gz_buf rep;
+    gz_buf_init(&rep, REGISTRY_MAX_REPORT);
+    registry_report_csv(doc, &rep);
+    gz_buf_terminate(&rep);
+    const char *row = strstr(rep.ptr, "\r\nacme,");
+    /* tenant,tenant_id,status,deadline,days_left,bytes_total,bytes_moved: total empty */
+    int commas = 0;
+    const char *c5 = row ? row + 2 : NULL;
+    while (c5 && *c5 && commas < 5)
+        commas += *c5++ == ',';
+    TAP_OK(c5 != NULL && strncmp(c5, ",0,", 3) == 0,
+           "csv: an unknown total is an empty cell (%.12s)", c5 ? c5 : "no row");
+    rep.len = 0;
+    registry_report_html(doc, &rep);
+    gz_buf_terminate(&rep);
+    TAP_OK(strstr(rep.ptr, "0 B / 未知 unknown") != NULL && strstr(rep.ptr, "未开始 Not started") &&
+               strstr(rep.ptr, ">not-started<") == NULL,
+           "html: unknown total and the status in the report's languages");
+    gz_buf_free(&rep);
     cJSON_Delete(doc);
 
     o.as_of = D("2022-03-01");

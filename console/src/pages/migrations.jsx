@@ -42,6 +42,10 @@ function JobActions({ job, onDone, withDelete }) {
     if (a === 'cancel' && !window.confirm(t('job.cancel.confirm'))) return;
     if (await act.run(() => post('/admin/v1/migrations/' + enc(job.id) + '/' + a, {}))) onDone();
   };
+  const estimating = job.estimate && job.estimate.state === 'running';
+  const estimate = async () => {
+    if (await act.run(() => post('/admin/v1/migrations/' + enc(job.id) + '/estimate', {}))) onDone();
+  };
   const remove = async () => {
     if (!window.confirm(t('job.delete.confirm'))) return;
     if (await act.run(() => del('/admin/v1/migrations/' + enc(job.id)))) go('/migrations');
@@ -52,9 +56,42 @@ function JobActions({ job, onDone, withDelete }) {
         <button class={'btn small' + (a === 'cancel' ? ' danger' : '')} data-action={a} disabled={act.busy}
           onClick={() => doIt(a)}>{t('job.action.' + a)}</button>
       ))}
+      {job.state !== 'cancelled' && <button class="btn small" data-action="estimate" title={t('job.estimate.hint')}
+        disabled={act.busy || estimating} onClick={estimate}>{estimating ? t('job.estimate.running') : t('job.action.estimate')}</button>}
       {withDelete && job.state !== 'running' && <button class="btn small danger" data-action="delete" onClick={remove}>{t('action.delete')}</button>}
       {act.error && <ErrorBox error={act.error} />}
     </span>
+  );
+}
+
+/* The job's last source estimate in one line: "5 · 2.3 MiB", "estimating…", "—". */
+export function estimateText(e, t) {
+  if (!e) return '—';
+  if (e.state === 'running') return t('job.estimate.running');
+  if (e.state === 'failed') return t('job.estimate.failed');
+  return num(e.objects) + ' · ' + bytes(e.bytes) + (e.truncated ? ' +' : '');
+}
+
+function EstimateCard({ job }) {
+  const t = useT();
+  const e = job.estimate;
+  return (
+    <div class="card" data-test="job-estimate" data-state={e ? e.state : 'none'}>
+      <h2>{t('job.estimate')}</h2>
+      <p class="muted">{t('job.estimate.hint')}</p>
+      {!e ? <p class="muted">{t('job.estimate.none')}</p> : e.state === 'running' ? <p>{t('job.estimate.running')}</p> : (
+        <div class="kv">
+          {e.state === 'failed' && <div><span>{t('job.error')}</span><span class="bad-text" data-test="job-estimate-error">{e.error}</span></div>}
+          {e.state === 'done' && <>
+            <div><span>{t('job.estimate.objects')}</span><strong data-test="job-estimate-objects">{num(e.objects)}</strong></div>
+            <div><span>{t('job.estimate.bytes')}</span><strong data-test="job-estimate-bytes">{bytes(e.bytes)}</strong></div>
+            <div><span>{t('job.estimate.archive')}</span>{num(e.archive_objects)} · {bytes(e.archive_bytes)}</div>
+            <div><span>{t('job.estimate.kind')}</span>{e.truncated ? t('job.estimate.sampled', { n: num(e.sample) }) : t('job.estimate.exact')}</div>
+          </>}
+          <div><span>{t('job.estimate.at')}</span>{time(e.finished)}</div>
+        </div>
+      )}
+    </div>
   );
 }
 
@@ -153,6 +190,7 @@ export function Migrations({ session, params }) {
     { key: 'tenant_name', label: t('col.tenant'), cls: 'opt' },
     { key: 'state', label: t('col.state'), render: (j) => <StateBadge state={j.state} /> },
     { key: 'progress', label: t('col.progress'), sort: (j) => jobProgress(j).pct, render: (j) => { const p = jobProgress(j); return <Progress value={p.pct} label={p.label} />; } },
+    { key: 'to_move', label: t('col.to_move'), cls: 'opt', sort: (j) => (j.estimate && j.estimate.bytes) || 0, render: (j) => <span data-test="job-estimate-cell">{estimateText(j.estimate, t)}</span> },
     { key: 'rate_bps', label: t('col.rate'), cls: 'opt', render: (j) => rate(j.rate_bps) },
     { key: 'eta_s', label: t('col.eta'), cls: 'opt', render: (j) => duration(j.eta_s, t) },
     { key: 'failed', label: t('col.failed'), cls: 'opt', sort: (j) => (j.stats || {}).failed || 0, render: (j) => num((j.stats || {}).failed || 0) },
@@ -253,6 +291,7 @@ export function MigrationDetail({ session, id }) {
           {j.manifest && <div><span>{t('tenant.manifests')}</span><a href={'/admin/v1/migrations/' + enc(j.id) + '/manifest'} download={'manifest-' + j.id + '.json'}>{t('manifest.download', { name: j.name || j.id, pass: j.pass })}</a></div>}
         </div>
       </div>
+      <EstimateCard job={j} />
       <FailedObjects job={j} />
     </section>
   );

@@ -8,6 +8,24 @@ import { DeadlineTimeline } from '../chart.jsx';
 import { bytes, num, pct, rate, time } from '../format.js';
 import { go, isPlatform, isPlatformAdmin } from '../nav.js';
 
+/* A size that may be unknown (null: nothing listed and no estimate yet), never shown as 0 B. */
+export function sizeOrUnknown(v, t) {
+  return v === null || v === undefined ? t('common.unknown') : bytes(v);
+}
+
+/* Moved / total of a status row; the bar stays empty while the total is unknown. A total
+ * that comes from a job's estimate says so in its tooltip (the text stays "moved / total"). */
+export function movedCell(r, t) {
+  const known = r.bytes_total !== null && r.bytes_total !== undefined;
+  const label = bytes(r.bytes_moved) + ' / ' + sizeOrUnknown(r.bytes_total, t);
+  const est = known && r.estimated_jobs > 0;
+  return (
+    <span class={est ? 'estimated' : ''} title={est ? t('overview.estimated') : undefined} data-estimated={est ? 'true' : undefined}>
+      <Progress value={known ? pct(r.bytes_moved, r.bytes_total) : 0} label={label} />
+    </span>
+  );
+}
+
 const STATUSES = ['not-started', 'migrating', 'at-risk', 'verified', 'cut-over', 'overdue', 'violation'];
 
 function Total({ label, value, raw, test, kind, sub }) {
@@ -75,11 +93,12 @@ export function Overview({ session }) {
     { key: 'deadline', label: t('col.deadline'), render: (r) => r.deadline || '—' },
     { key: 'days_left', label: t('col.days_left'), render: (r) => (r.days_left === null || r.days_left === undefined ? '—' : num(r.days_left)) },
     {
-      key: 'moved', label: t('col.moved'), sort: (r) => pct(r.bytes_moved, r.bytes_total),
-      render: (r) => <Progress value={pct(r.bytes_moved, r.bytes_total)} label={bytes(r.bytes_moved) + ' / ' + bytes(r.bytes_total)} />,
+      key: 'moved', label: t('col.moved'),
+      sort: (r) => (r.bytes_total === null || r.bytes_total === undefined ? -1 : pct(r.bytes_moved, r.bytes_total)),
+      render: (r) => movedCell(r, t),
     },
     { key: 'rate_bps', label: t('col.rate'), cls: 'opt', render: (r) => rate(r.rate_bps) },
-    { key: 'projected_finish', label: t('col.projected'), cls: 'opt', render: (r) => time(r.projected_finish) },
+    { key: 'projected_finish', label: t('col.projected'), cls: 'opt', render: (r) => (r.projected_finish ? time(r.projected_finish) : t('common.unknown')) },
     { key: 'contracts', label: t('col.contracts'), cls: 'opt', render: (r) => num(r.contracts) },
   ];
   return (
@@ -92,9 +111,12 @@ export function Overview({ session }) {
       <ErrorBox error={st.error} onRetry={st.reload} />
       <div class="totals">
         <Total label={t('overview.tenants')} value={num(tot.tenants)} raw={tot.tenants} test="total-tenants" />
-        <Total label={t('overview.moved')} value={bytes(tot.bytes_moved) + ' / ' + bytes(tot.bytes_total)}
+        <Total label={t('overview.moved')} value={bytes(tot.bytes_moved) + ' / ' + sizeOrUnknown(tot.bytes_total, t)}
           raw={String(tot.bytes_moved) + '/' + String(tot.bytes_total)} test="total-moved"
-          sub={<Progress value={pct(tot.bytes_moved, tot.bytes_total)} />} />
+          sub={<>
+            <Progress value={pct(tot.bytes_moved, tot.bytes_total)} />
+            {tot.unsized_tenants > 0 && <span class="muted" data-test="total-unsized">{t('overview.unsized', { n: num(tot.unsized_tenants) })}</span>}
+          </>} />
         <Total label={t('overview.at_risk')} value={num(tot.at_risk)} raw={tot.at_risk} test="total-at-risk" kind={tot.at_risk ? 'warn' : ''} />
         <Total label={t('overview.overdue')} value={num(tot.overdue)} raw={tot.overdue} test="total-overdue" kind={tot.overdue ? 'bad' : ''} />
         <Total label={t('overview.violations')} value={num(tot.violations)} raw={tot.violations} test="total-violations" kind={tot.violations ? 'bad' : ''} />

@@ -10,6 +10,7 @@ import {
 import { bytes, duration, num, pct, rate, time } from '../format.js';
 import { canManageTenant, isPlatformAdmin, isTenantRole } from '../nav.js';
 import { jobProgress } from './migrations.jsx';
+import { movedCell } from './overview.jsx';
 
 export const PROVIDERS = ['aliyun', 'huawei', 'tencent', 'aws', 'china-mobile', 'china-unicom', 'china-telecom', 'other'];
 
@@ -166,10 +167,10 @@ function StatusCard({ tenant }) {
           <div><span>{t('col.status')}</span><StatusBadge status={row.status} test="tenant-status-badge" /></div>
           <div><span>{t('col.deadline')}</span><strong data-test="tenant-deadline">{row.deadline || '—'}</strong></div>
           <div><span>{t('col.days_left')}</span><strong data-test="tenant-days-left">{row.days_left === null || row.days_left === undefined ? '—' : num(row.days_left)}</strong></div>
-          <div><span>{t('col.moved')}</span><Progress value={pct(row.bytes_moved, row.bytes_total)} label={bytes(row.bytes_moved) + ' / ' + bytes(row.bytes_total)} /></div>
-          <div><span>{t('col.objects')}</span>{num(row.objects_moved)} / {num(row.objects_total)}</div>
+          <div><span>{t('col.moved')}</span>{movedCell(row, t)}</div>
+          <div><span>{t('col.objects')}</span>{num(row.objects_moved)} / {row.objects_total == null ? t('common.unknown') : num(row.objects_total)}</div>
           <div><span>{t('col.rate')}</span>{rate(row.rate_bps)}</div>
-          <div><span>{t('col.projected')}</span>{time(row.projected_finish)}</div>
+          <div><span>{t('col.projected')}</span>{row.projected_finish ? time(row.projected_finish) : t('common.unknown')}</div>
           {(row.violations || []).length > 0 && (
             <div class="wide"><span>{t('status.violation')}</span>{row.violations.map((v) => <div class="bad-text">{typeof v === 'string' ? v : (v.reason || JSON.stringify(v))}</div>)}</div>
           )}
@@ -190,7 +191,6 @@ function Jobs({ session, tenant }) {
     { key: 'rate_bps', label: t('col.rate'), cls: 'opt', render: (j) => rate(j.rate_bps) },
     { key: 'eta_s', label: t('col.eta'), cls: 'opt', render: (j) => duration(j.eta_s, t) },
   ];
-  const manifests = rows.filter((j) => j.manifest);
   return (
     <>
       <div class="card" data-test="tenant-jobs">
@@ -201,17 +201,37 @@ function Jobs({ session, tenant }) {
         <ErrorBox error={jobs.error} onRetry={jobs.reload} />
         {jobs.loading && !jobs.data ? <Loading /> : <SortTable columns={columns} rows={rows} rowKey={(j) => j.id} test="job-table" empty={t('job.none')} />}
       </div>
-      <div class="card" data-test="manifests">
-        <h2>{t('tenant.manifests')}</h2>
-        {manifests.length === 0 ? <p class="muted">{t('manifest.none')}</p> : (
-          <ul class="plain">
-            {manifests.map((j) => (
-              <li><a href={'/admin/v1/migrations/' + enc(j.id) + '/manifest'} download={'manifest-' + j.id + '.json'}>{t('manifest.download', { name: j.name || j.id, pass: j.pass })}</a> <span class="muted">{time(j.finished)}</span></li>
-            ))}
-          </ul>
-        )}
-      </div>
+      <Manifests jobs={rows.filter((j) => j.manifest)} />
     </>
+  );
+}
+
+/* Every manifest the tenant's jobs filed (all passes, GET .../manifests of each job that
+ * has one), newest first; reloaded when a job finishes another pass. */
+function Manifests({ jobs }) {
+  const t = useT();
+  const key = jobs.map((j) => j.id + ':' + j.passes_done).join(',');
+  const mf = usePoll(() => Promise.all(jobs.map((j) => get('/admin/v1/migrations/' + enc(j.id) + '/manifests')
+    .then((r) => (r.manifests || []).map((m) => ({ ...m, job: j }))))).then((a) => a.flat()), 0, [key]);
+  const rows = mf.data || [];
+  const columns = [
+    { key: 'created', label: t('manifest.created'), render: (m) => time(m.created) },
+    { key: 'job', label: t('job.name'), sort: (m) => m.job.name || m.job.id, render: (m) => <a href={'#/migrations/' + enc(m.job.id)}>{m.job.name || m.job.id}</a> },
+    { key: 'pass', label: t('job.pass'), render: (m) => num(m.pass) },
+    { key: 'objects', label: t('col.objects'), render: (m) => num(m.objects) },
+    { key: 'bytes', label: t('col.bytes'), cls: 'opt', render: (m) => bytes(m.bytes) },
+    {
+      key: 'download', label: '', nosort: true,
+      render: (m) => <a class="btn small" data-test="manifest-download" href={'/admin/v1/migrations/' + enc(m.job.id) + '/manifests/' + m.pass} download={'manifest-' + m.job.id + '-' + m.pass + '.json'}>{t('manifest.get')}</a>,
+    },
+  ];
+  return (
+    <div class="card" data-test="manifests">
+      <h2>{t('tenant.manifests')}</h2>
+      <ErrorBox error={mf.error} onRetry={mf.reload} />
+      {jobs.length === 0 || (mf.data && rows.length === 0) ? <p class="muted">{t('manifest.none')}</p>
+        : (mf.loading && !mf.data ? <Loading /> : <SortTable columns={columns} rows={rows} test="manifest-table" rowKey={(m) => m.job.id + '-' + m.pass} initialSort={{ key: 'created', dir: -1 }} />)}
+    </div>
   );
 }
 
@@ -233,8 +253,8 @@ function Usage({ tenant }) {
       <ErrorBox error={u.error} onRetry={u.reload} />
       {row && (
         <div class="kv">
-          <div><span>{t('col.bytes')}</span>{quota(row.quota && row.quota.max_bytes, row.bytes, bytes)}</div>
-          <div><span>{t('col.objects')}</span>{quota(row.quota && row.quota.max_objects, row.objects, num)}</div>
+          <div data-test="usage-bytes"><span>{t('col.bytes')}</span>{quota(row.quota && row.quota.max_bytes, row.bytes, bytes)}</div>
+          <div data-test="usage-objects"><span>{t('col.objects')}</span>{quota(row.quota && row.quota.max_objects, row.objects, num)}</div>
         </div>
       )}
       {row && <SortTable columns={columns} rows={row.buckets || []} rowKey={(b) => b.name} test="bucket-usage" empty={t('bucket.none')} />}
