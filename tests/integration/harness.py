@@ -775,6 +775,20 @@ class GzyServer:
             return "%s.%s:%d" % (bucket, self.domain, self.port)
         return "%s:%d" % (self.host, self.port)
 
+    def get_until_closed(self, bucket, key):
+        """A signed GET read until the server closes the connection: (status, headers, body
+        bytes). For bodies cut short after the headers (a damaged block found mid-object)."""
+        req, _ = self.signed_request_bytes("GET", "/%s/%s" % (bucket, key), (), None, b"")
+        with self.connect() as conn:
+            conn.send(req)
+            status, _, headers = conn.read_head()
+            while True:
+                try:
+                    conn._fill()
+                except (ConnectionError, OSError):
+                    break
+            return status, headers, bytes(conn.buf)
+
     def signed_request_bytes(self, method, path, query=(), headers=None, body=b"",
                              payload_hash=None, amz_date=None, access_key=None,
                              secret_key=None, host=None, region=REGION, sign=True,

@@ -351,3 +351,22 @@ class ProviderProxy:
     def close(self):
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+class MotoServerCase(h.ServerTestCase):
+    """A test class with a gzy server (harness.ServerTestCase, gzy only), a moto_server source
+    (cls.moto) and a temporary folder (cls.tmp, named with TMP_PREFIX), for the class."""
+    gzy_only = True
+    TMP_PREFIX = "gzy-moto-"
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.moto = Moto()
+        cls.tmp = tempfile.mkdtemp(prefix=cls.TMP_PREFIX)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.moto.close()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+        super().tearDownClass()

@@ -21,7 +21,7 @@ import unittest
 
 import harness as h
 import tenancy as t
-from motopeer import MOTO_KEY, HookProxy, Moto, free_port, moto_binary
+from motopeer import HookProxy, MOTO_KEY, Moto, MotoServerCase, free_port, moto_binary
 
 AWKWARD = ["with space.txt", "plus+sign", "per%cent", "unicode-\u00e9\u4e2d\u6587.bin",
            "deep/a/b/c/d/e/f/g.txt", "dots/../up", "./lead-dot", "tilde~and=eq&amp"]
@@ -56,20 +56,8 @@ def FaultProxy(upstream_port):
 
 
 @unittest.skipIf(moto_binary() is None, "moto_server is not installed")
-class MigrateCopyTests(h.ServerTestCase):
-    gzy_only = True
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.moto = Moto()
-        cls.tmp = tempfile.mkdtemp(prefix="gzy-mig-")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.moto.close()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
-        super().tearDownClass()
+class MigrateCopyTests(MotoServerCase):
+    TMP_PREFIX = "gzy-mig-"
 
     # ---- helpers ----
 
@@ -357,25 +345,13 @@ def reset_connection(handler, status_line=b"HTTP/1.1 200 OK", length=1 << 20, se
 
 
 @unittest.skipIf(moto_binary() is None, "moto_server is not installed")
-class MigrateFaultTests(h.ServerTestCase):
+class MigrateFaultTests(MotoServerCase):
     """Faults a real network gives: connections reset mid-body (a small object, a part of a
     large one), a source that stalls mid-body or before answering (past the engine's stall
     timeout, shortened with GZY_MIGRATE_STALL_SECONDS), all retried and the copy verified; and a
     small object overwritten or deleted between the listing and its GET."""
-    gzy_only = True
+    TMP_PREFIX = "gzy-migfault-"
     STALL = 2
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.moto = Moto()
-        cls.tmp = tempfile.mkdtemp(prefix="gzy-migfault-")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.moto.close()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
-        super().tearDownClass()
 
     def run_copy(self, src, dst, source, *extra):
         args = [os.environ.get("GZY_BIN", "build/gzy"), "migrate", "copy",

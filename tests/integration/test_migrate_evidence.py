@@ -7,14 +7,13 @@ moto_server source."""
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import tempfile
 import unittest
 
 
 import harness as h
-from motopeer import MOTO_KEY, Moto, free_port, moto_binary
+from motopeer import MOTO_KEY, Moto, MotoServerCase, free_port, moto_binary
 
 KiB = 1024
 AWKWARD = ["with space.txt", "plus+sign", "per%cent", "unicode-\u00e9\u4e2d\u6587.bin",
@@ -26,20 +25,8 @@ def gzy():
 
 
 @unittest.skipIf(moto_binary() is None, "moto_server is not installed")
-class MigrateEvidenceTests(h.ServerTestCase):
-    gzy_only = True
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.moto = Moto()
-        cls.tmp = tempfile.mkdtemp(prefix="gzy-ev-")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.moto.close()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
-        super().tearDownClass()
+class MigrateEvidenceTests(MotoServerCase):
+    TMP_PREFIX = "gzy-ev-"
 
     # ---- helpers ----
 

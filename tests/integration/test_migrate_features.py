@@ -10,16 +10,14 @@ import json
 import os
 import pty
 import re
-import shutil
 import signal
 import sqlite3
 import subprocess
-import tempfile
 import time
 import unittest
 
 import harness as h
-from motopeer import MOTO_KEY, HookProxy, Moto, moto_binary
+from motopeer import HookProxy, MOTO_KEY, Moto, MotoServerCase, moto_binary
 
 CRC64_POLY = 0xC96C5795D7870F42
 _CRC64_TABLE = []
@@ -39,20 +37,8 @@ def crc64_ecma(data):
 
 
 @unittest.skipIf(moto_binary() is None, "moto_server is not installed")
-class MigrateFeatureTests(h.ServerTestCase):
-    gzy_only = True
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.moto = Moto()
-        cls.tmp = tempfile.mkdtemp(prefix="gzy-migf-")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.moto.close()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
-        super().tearDownClass()
+class MigrateFeatureTests(MotoServerCase):
+    TMP_PREFIX = "gzy-migf-"
 
     def copy_args(self, src, dst, *extra, source=None):
         return [os.environ.get("GZY_BIN", "build/gzy"), "migrate", "copy",

@@ -10,32 +10,18 @@ the report lists as not carried, and that the second pass copies the restored ob
 
 import json
 import os
-import shutil
 import sqlite3
 import subprocess
-import tempfile
 import unittest
 
 import harness as h
 import tenancy as t
-from motopeer import MOTO_KEY, Moto, ProviderProxy, moto_binary
+from motopeer import MOTO_KEY, Moto, MotoServerCase, ProviderProxy, moto_binary
 
 
 @unittest.skipIf(moto_binary() is None, "moto_server is not installed")
-class MigrateProviderTests(h.ServerTestCase):
-    gzy_only = True
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.moto = Moto()
-        cls.tmp = tempfile.mkdtemp(prefix="gzy-migp-")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.moto.close()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
-        super().tearDownClass()
+class MigrateProviderTests(MotoServerCase):
+    TMP_PREFIX = "gzy-migp-"
 
     def run_copy(self, provider, endpoint, src, dst, *extra):
         args = [os.environ.get("GZY_BIN", "build/gzy"), "migrate", "copy",
