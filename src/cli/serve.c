@@ -341,6 +341,9 @@ static int serve(const struct gz_config *cfg)
                                 .inline_max = (size_t)cfg->inline_max, .sync = 1};
     if ((rc = gz_config_store_integrity(cfg, &scfg)) < 0)
         goto out;
+    if (scfg.no_verify_reads)
+        log_warn("--verify-reads off: file bodies are sent unchecked (sendfile); a damaged body "
+                 "can be served as good until the scrub or fsck marks it (docs/fsck.md)");
     if ((rc = store_open(&scfg, &store)) < 0) {
         fprintf(stderr, "gzy: cannot open store in %s: %s\n", cfg->data_dir, gz_strerror(rc));
         goto out;

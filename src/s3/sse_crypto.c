@@ -6,6 +6,9 @@
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include "../util/hash.h"
 #include "sse_int.h"
@@ -28,71 +31,154 @@ static void put_be64(uint8_t *p, uint64_t v)
     }
 }
 
-/* GHASH with 4-bit tables (Shoup's method): hh/hl[i] = H times the 4-bit polynomial i, and
- * the reduction of the 4 bits shifted out at each step. Bit-reflected, as GCM defines it. */
-static const uint16_t ghash_rem4[16] = {
-    0x0000, 0x1c20, 0x3840, 0x2460, 0x7080, 0x6ca0, 0x48c0, 0x54e0,
-    0xe100, 0xfd20, 0xd940, 0xc560, 0x9180, 0x8da0, 0xa9c0, 0xb5e0,
-};
+/* GHASH in constant time. A field element is kept "natural": bit k of the 128-bit value
+ * (lo word bits 0-63, hi word bits 64-127) is the coefficient of x^k. GCM's wire order is
+ * bit-reflected (the first byte's top bit is x^0), so blocks are bit-reversed on the way in
+ * and the tag on the way out. y * H is a 128 x 128 carry-less product (Karatsuba: three
+ * 64 x 64 products) reduced modulo x^128 + x^7 + x^2 + x + 1. No table, branch or address
+ * depends on the data or H: the 64 x 64 product is PCLMULQDQ where the CPU has it, else
+ * integer multiplies of operands masked to every 4th bit (below). */
 
-static void ghash_table(struct s3__aead *a, const uint8_t hb[16])
+static uint64_t rev64(uint64_t v)
 {
-    uint64_t vh = be64(hb), vl = be64(hb + 8);
-    a->hh[0] = a->hl[0] = 0;
-    a->hh[8] = vh;
-    a->hl[8] = vl;
-    for (int i = 4; i > 0; i >>= 1) { /* H times x, x^2, x^3: one bit right each */
-        uint64_t carry = (vl & 1) ? 0xe100000000000000ULL : 0;
-        vl = (vh << 63) | (vl >> 1);
-        vh = (vh >> 1) ^ carry;
-        a->hh[i] = vh;
-        a->hl[i] = vl;
-    }
-    for (int i = 2; i <= 8; i *= 2)
-        for (int j = 1; j < i; j++) {
-            a->hh[i + j] = a->hh[i] ^ a->hh[j];
-            a->hl[i + j] = a->hl[i] ^ a->hl[j];
-        }
+    v = ((v >> 1) & 0x5555555555555555ULL) | ((v & 0x5555555555555555ULL) << 1);
+    v = ((v >> 2) & 0x3333333333333333ULL) | ((v & 0x3333333333333333ULL) << 2);
+    v = ((v >> 4) & 0x0f0f0f0f0f0f0f0fULL) | ((v & 0x0f0f0f0f0f0f0f0fULL) << 4);
+    return __builtin_bswap64(v);
 }
 
-/* One 4-bit step: z = z * x^4 + H * nibble. */
-static void ghash_nibble(const struct s3__aead *a, uint64_t *zh, uint64_t *zl, unsigned nib)
+/* The low 64 bits of the carry-less product x * y with ordinary multiplies: split each
+ * operand into the four sets of bits 4 apart (mask m << i). The integer product of two such
+ * sets adds, at each bit of one residue class mod 4, the number of bit pairs meeting there:
+ * at most 15 below bit 60 (16 only at bits 60-63, whose carry leaves the word), so a count
+ * never carries into the next bit of its class, 4 bits up, and its low bit, the parity, is
+ * the carry-less product's bit. The other bits hold carries and are masked off. */
+static inline uint64_t bmul64_lo(uint64_t x, uint64_t y)
 {
-    unsigned rem = (unsigned)(*zl & 0xf);
-    *zl = (*zh << 60) | (*zl >> 4);
-    *zh = (*zh >> 4) ^ ((uint64_t)ghash_rem4[rem] << 48);
-    *zh ^= a->hh[nib];
-    *zl ^= a->hl[nib];
+    const uint64_t m = 0x1111111111111111ULL;
+    uint64_t xs[4], ys[4], z = 0;
+    for (int i = 0; i < 4; i++) {
+        xs[i] = x & (m << i);
+        ys[i] = y & (m << i);
+    }
+    for (int k = 0; k < 4; k++) { /* result bits in class k: x class i times y class k-i */
+        uint64_t acc = 0;
+        for (int i = 0; i < 4; i++)
+            acc ^= xs[i] * ys[(k - i) & 3];
+        z |= acc & (m << k);
+    }
+    return z;
 }
 
-/* y = y * H */
-static void gf_mul(const struct s3__aead *a, uint64_t y[2])
+/* The full 128-bit product: the high half is the low half of the product of the reversed
+ * operands, reversed again (the 127-bit product reverses as a whole), less one bit. */
+static inline void clmul64_portable(uint64_t x, uint64_t y, uint64_t *hi, uint64_t *lo)
 {
-    uint8_t x[16];
-    put_be64(x, y[0]);
-    put_be64(x + 8, y[1]);
-    uint64_t zh = a->hh[x[15] & 0xf], zl = a->hl[x[15] & 0xf];
-    ghash_nibble(a, &zh, &zl, x[15] >> 4);
-    for (int i = 14; i >= 0; i--) {
-        ghash_nibble(a, &zh, &zl, x[i] & 0xf);
-        ghash_nibble(a, &zh, &zl, x[i] >> 4);
+    *lo = bmul64_lo(x, y);
+    *hi = rev64(bmul64_lo(rev64(x), rev64(y))) >> 1;
+}
+
+/* y = the Karatsuba sum of the three 64 x 64 products (r[0..1] = y0 h0, r[2..3] = y1 h1,
+ * r[4..5] = (y0 ^ y1)(h0 ^ h1), each lo then hi), reduced: x^128 = x^7 + x^2 + x + 1 folds
+ * bits 128..255 down, then the 7 bits that fold pushed past bit 127 once more. */
+static inline void gf_combine(const uint64_t r[6], uint64_t y[2])
+{
+    uint64_t p0 = r[0], p1 = r[1], p2 = r[2], p3 = r[3];
+    uint64_t m0 = r[4] ^ p0 ^ p2, m1 = r[5] ^ p1 ^ p3;
+    p1 ^= m0;
+    p2 ^= m1;
+    uint64_t o = (p3 >> 63) ^ (p3 >> 62) ^ (p3 >> 57);
+    y[0] = p0 ^ p2 ^ (p2 << 1) ^ (p2 << 2) ^ (p2 << 7) ^ o ^ (o << 1) ^ (o << 2) ^ (o << 7);
+    y[1] = p1 ^ p3 ^ (p3 << 1 | p2 >> 63) ^ (p3 << 2 | p2 >> 62) ^ (p3 << 7 | p2 >> 57);
+}
+
+/* Loads a 16-byte block as a natural field element. */
+static inline void gf_load(const uint8_t b[16], uint64_t v[2])
+{
+    v[0] = rev64(be64(b));
+    v[1] = rev64(be64(b + 8));
+}
+
+static void ghash_blocks_portable(const uint64_t h[2], uint64_t y[2], const uint8_t *p,
+                                  size_t nblk)
+{
+    uint64_t r[6], x[2];
+    for (size_t i = 0; i < nblk; i++, p += 16) {
+        gf_load(p, x);
+        y[0] ^= x[0];
+        y[1] ^= x[1];
+        clmul64_portable(y[0], h[0], &r[1], &r[0]);
+        clmul64_portable(y[1], h[1], &r[3], &r[2]);
+        clmul64_portable(y[0] ^ y[1], h[0] ^ h[1], &r[5], &r[4]);
+        gf_combine(r, y);
     }
-    y[0] = zh;
-    y[1] = zl;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("pclmul,sse2"))) static inline void
+clmul64_pclmul(uint64_t x, uint64_t y, uint64_t *hi, uint64_t *lo)
+{
+    __m128i r = _mm_clmulepi64_si128(_mm_cvtsi64_si128((long long)x),
+                                     _mm_cvtsi64_si128((long long)y), 0x00);
+    *lo = (uint64_t)_mm_cvtsi128_si64(r);
+    *hi = (uint64_t)_mm_cvtsi128_si64(_mm_unpackhi_epi64(r, r));
+}
+
+__attribute__((target("pclmul,sse2"))) static void
+ghash_blocks_pclmul(const uint64_t h[2], uint64_t y[2], const uint8_t *p, size_t nblk)
+{
+    uint64_t r[6], x[2];
+    for (size_t i = 0; i < nblk; i++, p += 16) {
+        gf_load(p, x);
+        y[0] ^= x[0];
+        y[1] ^= x[1];
+        clmul64_pclmul(y[0], h[0], &r[1], &r[0]);
+        clmul64_pclmul(y[1], h[1], &r[3], &r[2]);
+        clmul64_pclmul(y[0] ^ y[1], h[0] ^ h[1], &r[5], &r[4]);
+        gf_combine(r, y);
+    }
+}
+
+static bool cpu_has_clmul(void)
+{
+    return __builtin_cpu_supports("pclmul");
+}
+#else
+static void ghash_blocks_pclmul(const uint64_t h[2], uint64_t y[2], const uint8_t *p,
+                                size_t nblk)
+{
+    ghash_blocks_portable(h, y, p, nblk);
+}
+
+static bool cpu_has_clmul(void)
+{
+    return false;
+}
+#endif
+
+static void ghash_blocks(const struct s3__aead *a, uint64_t y[2], const uint8_t *p, size_t nblk)
+{
+    if (a->clmul)
+        ghash_blocks_pclmul(a->h, y, p, nblk);
+    else
+        ghash_blocks_portable(a->h, y, p, nblk);
 }
 
 static void ghash_update(const struct s3__aead *a, uint64_t y[2], const uint8_t *p, size_t n)
 {
-    while (n > 0) {
+    size_t whole = n / 16;
+    ghash_blocks(a, y, p, whole);
+    if (n % 16 != 0) {
         uint8_t blk[16] = {0};
-        size_t k = GZ_MIN(n, (size_t)16);
-        memcpy(blk, p, k);
-        y[0] ^= be64(blk);
-        y[1] ^= be64(blk + 8);
-        gf_mul(a, y);
-        p += k;
-        n -= k;
+        memcpy(blk, p + whole * 16, n % 16);
+        ghash_blocks(a, y, blk, 1);
     }
+}
+
+static void ghash_key(struct s3__aead *a, const uint8_t hb[16])
+{
+    gf_load(hb, a->h);
+    a->clmul = cpu_has_clmul();
 }
 
 static int ecb_block(struct s3__aead *a, const uint8_t in[16], uint8_t out[16])
@@ -131,8 +217,8 @@ static int gcm_tag(struct s3__aead *a, const uint8_t j0[16], const uint8_t *aad,
     ghash_update(a, y, lens, 16);
     if (ecb_block(a, j0, ek) < 0)
         return -EIO;
-    put_be64(tag, y[0]);
-    put_be64(tag + 8, y[1]);
+    put_be64(tag, rev64(y[0]));
+    put_be64(tag + 8, rev64(y[1]));
     for (int i = 0; i < 16; i++)
         tag[i] ^= ek[i];
     return 0;
@@ -185,7 +271,8 @@ int s3__aead_init_generic(struct s3__aead *a, const uint8_t *key, size_t key_len
         s3__aead_free(a);
         return -EIO;
     }
-    ghash_table(a, hb);
+    ghash_key(a, hb);
+    OPENSSL_cleanse(hb, sizeof(hb));
     return 0;
 }
 
@@ -213,8 +300,7 @@ void s3__aead_free(struct s3__aead *a)
     if (a->ctr)
         EVP_CIPHER_CTX_free(a->ctr);
     a->ctx = a->ctr = NULL;
-    OPENSSL_cleanse(a->hh, sizeof(a->hh));
-    OPENSSL_cleanse(a->hl, sizeof(a->hl));
+    OPENSSL_cleanse(a->h, sizeof(a->h));
 }
 
 int s3__aead_seal(struct s3__aead *a, const uint8_t iv[12], const uint8_t *aad, size_t aad_len,

@@ -47,7 +47,9 @@ struct s3__aead {
     void *ctx;               /* EVP_CIPHER_CTX *: AES-GCM, or the block cipher in ECB mode */
     void *ctr;               /* EVP_CIPHER_CTX *: the block cipher in CTR mode, when generic */
     bool generic;            /* GCM built here from the block cipher */
-    uint64_t hh[16], hl[16]; /* GHASH: multiples of H by every 4-bit value, when generic */
+    uint64_t h[2];           /* GHASH key H, bit k = coefficient of x^k, when generic */
+    bool clmul;              /* GHASH by PCLMULQDQ (the CPU has it); else the portable
+                              * constant-time multiply. Tests clear it to check that path. */
 };
 int s3__aead_init(struct s3__aead *a, enum s3__sse_alg alg, const uint8_t *key, size_t key_len);
 void s3__aead_free(struct s3__aead *a); /* idempotent */

@@ -644,7 +644,14 @@ class Harness:
             self.damage(self.sabotage[1])
         if self.powerloss:
             self.server.after = self.rng.randint(1, self.max_calls)
-        self.server.start(port=self.server.port)
+        try:
+            self.server.start(port=self.server.port)
+        except CrashFailure:
+            raise
+        except AssertionError as e:  # refused to start (e.g. an index lost beside its bodies)
+            self.server.proc = None
+            raise CrashFailure("round %d: the server refused to start after the crash:\n%s"
+                               % (self.round, e)) from e
         self.verify()
         self.stats.rounds += 1
 

@@ -269,6 +269,8 @@ class VerifyOffTests(h.ServerTestCase):
         r = t.admin_request(self.server, "POST", "/admin/v1/scrub")
         self.assertEqual(r.status, 409, r)
         self.assertFalse(t.admin_request(self.server, "GET", "/admin/v1/scrub").json["enabled"])
+        self.assertIn("--verify-reads off: file bodies are sent unchecked",
+                      self.server.stderr_text())
 
 
 class OfflineAndUpgradeTests(unittest.TestCase):

@@ -1,17 +1,23 @@
 """Slow and abusive clients are cut off by timeouts and limits without hurting other clients:
-slow headers (slowloris), a stalled body, a body or a download trickled under
+slow headers (slowloris, on plain and TLS listeners: an empty connection and half a
+ClientHello), a stalled body, a body or a download trickled under
 --min-transfer-rate, thousands of idle keep-alive connections, and more connections than
 --max-connections or --max-connections-per-ip (also its default). Every case checks that a
 normal client is served meanwhile, quickly, and that nothing half-sent was stored."""
 
+import os
 import resource
 import select
+import shutil
 import socket
+import ssl
+import tempfile
 import threading
 import time
 import unittest
 
 import harness as h
+from test_tls import make_ca, make_leaf
 
 HEADER_TIMEOUT_MS = 800
 IDLE_TIMEOUT_MS = 1500
@@ -447,3 +453,76 @@ class PerAddressLimitTests(ServedCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+def client_hello(server_hostname="127.0.0.1"):
+    """The bytes of a real TLS ClientHello (from Python's ssl through memory BIOs)."""
+    ctx = ssl.create_default_context()
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(incoming, outgoing, server_hostname=server_hostname)
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return outgoing.read()
+
+
+class TlsSlowClientTests(unittest.TestCase):
+    """Slowloris on the TLS listener: connections that never send a byte and connections that
+    send half a ClientHello and stall are closed at the header timeout (the handshake counts
+    toward it), while another TLS client is served quickly."""
+
+    @classmethod
+    def setUpClass(cls):
+        if h.external_endpoint():
+            raise unittest.SkipTest("needs the real gzy binary")
+        cls.pki = tempfile.mkdtemp(prefix="gzy-tls-slow-")
+        cls.addClassCleanup(shutil.rmtree, cls.pki, True)
+        make_ca(cls.pki)
+        make_leaf(cls.pki, "server", "gzy slow")
+        cls.server = h.GzyServer(extra_args=[
+            "--tls-cert", os.path.join(cls.pki, "server.pem"),
+            "--tls-key", os.path.join(cls.pki, "server.key"),
+            "--header-timeout-ms", str(HEADER_TIMEOUT_MS),
+            "--idle-timeout-ms", str(IDLE_TIMEOUT_MS)])
+        cls.server.ca_bundle = os.path.join(cls.pki, "ca.pem")
+        cls.addClassCleanup(cls.server.close)
+        cls.server.start()
+        cls.s3 = cls.server.client()
+
+    def assert_served_quickly(self, bucket, limit_s=5.0):
+        t0 = time.monotonic()
+        self.s3.put_object(Bucket=bucket, Key="probe", Body=b"t" * 1000)
+        self.assertEqual(self.s3.get_object(Bucket=bucket, Key="probe")["Body"].read(),
+                         b"t" * 1000)
+        self.assertLess(time.monotonic() - t0, limit_s, "a TLS client was slowed down")
+
+    def test_empty_and_half_hello_connections_are_closed_at_the_header_timeout(self):
+        self.assertEqual(self.server.scheme, "https")
+        b = h.unique_bucket("tlsslow")
+        self.s3.create_bucket(Bucket=b)
+        hello = client_hello()
+        self.assertGreater(len(hello), 100, "a ClientHello")
+        self.assertEqual(hello[0], 0x16, "a TLS handshake record")
+        t0 = time.monotonic()
+        empty = [open_conn(self.server.port) for _ in range(10)]
+        half = [open_conn(self.server.port) for _ in range(10)]
+        try:
+            for c in half:
+                c.sendall(hello[:len(hello) // 2])
+            self.assert_served_quickly(b)
+            closed = closed_among(empty + half, len(empty) + len(half),
+                                  HEADER_TIMEOUT_MS / 1000 + 5)
+            elapsed = time.monotonic() - t0
+            self.assertEqual(len([c for c in empty if c in closed]), len(empty),
+                             "connections that sent nothing left open")
+            self.assertEqual(len([c for c in half if c in closed]), len(half),
+                             "connections with half a ClientHello left open")
+            self.assertGreaterEqual(elapsed, HEADER_TIMEOUT_MS / 1000 * 0.8,
+                                    "closed before the header timeout")
+            for c, got in closed.items():
+                self.assertFalse(got.startswith(b"HTTP/"), "no HTTP answer on TLS: %r" % got[:40])
+            self.assert_served_quickly(b)
+        finally:
+            for c in empty + half:
+                c.close()

@@ -241,13 +241,11 @@ class SseTests(h.ServerTestCase):
         self.s3.delete_object(Bucket=self.b, Key="m")
         self.assertIsNone(self._marked_now("m"))
 
-    def test_tampered_with_crc_refused_by_tag(self):
-        # Bytes changed together with their block CRC in the index (not bit rot: tampering)
-        # pass the store's check; the segment's AEAD tag still refuses them.
-        n = 3 * SEG
-        data = h.random_bytes(n, seed=13)
-        self.put(self.b, "x", data, ServerSideEncryption="AES256")
-        path = self._body_file("x")
+    def _tamper_with_crc(self, key, data):
+        """Changes a byte of segment 1 of key's body together with its block CRC in the index
+        (not bit rot: tampering), so the store's check passes and only the AEAD tag refuses it.
+        Returns the body file's path."""
+        path = self._body_file(key)
         db = sqlite3.connect(os.path.join(self.server.data_dir, "index.db"), timeout=30)
         try:
             fid = bytes.fromhex(os.path.basename(path))
@@ -264,12 +262,61 @@ class SseTests(h.ServerTestCase):
             db.commit()
         finally:
             db.close()
-        self.assertEqual(self.get_bytes(self.b, "x", Range="bytes=0-99"), data[:100])
+        # nothing has read segment 1 yet: segment 0 is still served
+        self.assertEqual(self.get_bytes(self.b, key, Range="bytes=0-99"), data[:100])
+        return path
+
+    def _assert_marked_by_tag(self, key, failures, found_by):
+        """key is listed corrupt by GET /admin/v1/scrub for its tag, read_failures went up,
+        and every later read fails, a small range of good blocks too."""
+        doc, what = self._wait_marked(key)
+        self.assertIn("does not authenticate (found by a %s)" % found_by, what or "", doc)
+        self.assertGreater(doc["read_failures"], failures, doc)
+        self.assertGreaterEqual(doc["corrupt_count"], 1, doc)
+        self.assertS3Error("InternalError", self.s3.get_object, Bucket=self.b, Key=key,
+                           Range="bytes=0-9", status=500)
+        self.assertS3Error("InternalError", self.s3.get_object, Bucket=self.b, Key=key,
+                           status=500)
+
+    def test_tampered_with_crc_refused_by_tag(self):
+        n = 3 * SEG
+        data = h.random_bytes(n, seed=13)
+        self.put(self.b, "x", data, ServerSideEncryption="AES256")
+        path = self._tamper_with_crc("x", data)
+        failures = self._scrub_status()["read_failures"]
         self.assertS3Error("InternalError", self.s3.get_object, Bucket=self.b, Key="x",
                            Range="bytes=%d-%d" % (SEG + 10, SEG + 20), status=500)
         self.assertIn("fails its block CRC or does not authenticate", self.server_log())
         self.assertNotIn("objects/%s/%s: block 1" % (path[-32:][:2], path[-32:]),
                          self.server_log(), "the CRC passed: the tag refused it")
+        self._assert_marked_by_tag("x", failures, "read")
+        self.put(self.b, "x", data, ServerSideEncryption="AES256")
+        self.assertEqual(self.get_bytes(self.b, "x"), data, "an overwrite clears the mark")
+        self.assertIsNone(self._marked_now("x"))
+
+    def test_tampered_copy_source_marked(self):
+        # CopyObject and UploadPartCopy of a source whose tag fails mark it as a GET does.
+        data = h.random_bytes(3 * SEG, seed=14)
+        for src, how in (("cs", "copy_object"), ("ps", "upload_part_copy")):
+            self.put(self.b, src, data, ServerSideEncryption="SM4")
+            self._tamper_with_crc(src, data)
+            failures = self._scrub_status()["read_failures"]
+            source = {"Bucket": self.b, "Key": src}
+            if how == "copy_object":
+                with self.assertRaises(botocore.exceptions.ClientError, msg=how):
+                    self.s3.copy_object(Bucket=self.b, Key=src + "-dst", CopySource=source,
+                                        ServerSideEncryption="AES256")
+                self.assertS3Error("NoSuchKey", self.s3.get_object, Bucket=self.b,
+                                   Key=src + "-dst", status=404)
+            else:
+                uid = self.s3.create_multipart_upload(Bucket=self.b, Key=src + "-dst")["UploadId"]
+                with self.assertRaises(botocore.exceptions.ClientError, msg=how):
+                    self.s3.upload_part_copy(Bucket=self.b, Key=src + "-dst", UploadId=uid,
+                                             PartNumber=1, CopySource=source)
+                parts = self.s3.list_parts(Bucket=self.b, Key=src + "-dst", UploadId=uid)
+                self.assertEqual(parts.get("Parts", []), [], "no part from a failed copy")
+                self.s3.abort_multipart_upload(Bucket=self.b, Key=src + "-dst", UploadId=uid)
+            self._assert_marked_by_tag(src, failures, "copy")
 
     def server_log(self):
         return self.server.stderr_text()
@@ -982,11 +1029,12 @@ def _vm_hwm_kib(pid):
 
 
 class SseStreamingMemoryTests(unittest.TestCase):
-    """Encrypted bodies stream: PUT, full GET and ranged GETs of a 96 MiB object, plain and
-    AES256, keep the server's peak RSS (VmHWM) far below the object's size. Run against the
-    release build (GZY_RELEASE_BIN) even when the suite runs ASan: ASan's quarantine keeps up
-    to 256 MiB of freed buffers resident, so a sanitized server's RSS grows with the bytes that
-    pass through it whether or not it buffers, and says nothing about buffering."""
+    """Encrypted bodies stream: PUT, full GET and ranged GETs of a 96 MiB object, plain,
+    AES256, SM4 and SSE-C (over http here: --sse-c-over-http), keep the server's peak RSS
+    (VmHWM) far below the object's size. Run against the release build (GZY_RELEASE_BIN) even
+    when the suite runs ASan: ASan's quarantine keeps up to 256 MiB of freed buffers resident,
+    so a sanitized server's RSS grows with the bytes that pass through it whether or not it
+    buffers, and says nothing about buffering."""
 
     SIZE = 96 * 1024 * 1024
     BOUND_KIB = 48 * 1024  # peak RSS; the object alone is 96 MiB, ciphertext a little more
@@ -1000,7 +1048,7 @@ class SseStreamingMemoryTests(unittest.TestCase):
             release = os.environ.get("GZY_BIN", "build/gzy")
         if not release or not os.path.isfile(release):
             raise unittest.SkipTest("no release build to measure")
-        cls.server = h.GzyServer(threads=2)
+        cls.server = h.GzyServer(threads=2, extra_args=SSE_C_OVER_HTTP)
         cls.server.bin, cls.server.sanitized = release, False
         cls.server.start()
         cls.s3 = cls.server.client(read_timeout=300)
@@ -1025,8 +1073,9 @@ class SseStreamingMemoryTests(unittest.TestCase):
                 left -= len(chunk)
         return d.hexdigest()
 
-    def streamed(self, b, key, rng=None):
-        kw = {"Range": "bytes=%d-%d" % rng} if rng else {}
+    def streamed(self, b, key, rng=None, **kw):
+        if rng:
+            kw["Range"] = "bytes=%d-%d" % rng
         r = self.s3.get_object(Bucket=b, Key=key, **kw)
         d, n = hashlib.sha256(), 0
         for chunk in r["Body"].iter_chunks(1 << 20):
@@ -1041,15 +1090,22 @@ class SseStreamingMemoryTests(unittest.TestCase):
         base = _vm_hwm_kib(self.server.proc.pid)
         ranges = [(0, self.SIZE - 1), (12345, 12345 + 80 * 1024 * 1024),
                   (SEG - 1, self.SIZE - SEG - 2), (self.SIZE - 100, self.SIZE - 1)]
-        for key, kw in (("plain", {}), ("aes", {"ServerSideEncryption": "AES256"})):
+        ssec = ssec_args(os.urandom(32))
+        for key, kw in (("plain", {}), ("aes", {"ServerSideEncryption": "AES256"}),
+                        ("sm4", {"ServerSideEncryption": "SM4"}), ("ssec", ssec)):
             with open(self.body, "rb") as f:
                 self.s3.put_object(Bucket=b, Key=key, Body=f, **kw)
-            head = self.s3.head_object(Bucket=b, Key=key)
+            rkw = ssec if key == "ssec" else {}
+            head = self.s3.head_object(Bucket=b, Key=key, **rkw)
             self.assertEqual(head["ContentLength"], self.SIZE)
-            self.assertEqual(head.get("ServerSideEncryption"), kw.get("ServerSideEncryption"))
+            if key == "ssec":
+                self.assertEqual(head["SSECustomerAlgorithm"], "AES256")
+            else:
+                self.assertEqual(head["ResponseMetadata"]["HTTPHeaders"].get(
+                    "x-amz-server-side-encryption"), kw.get("ServerSideEncryption"))
             for rng in [None] + ranges:
                 start, end = rng or (0, self.SIZE - 1)
-                n, digest = self.streamed(b, key, rng)
+                n, digest = self.streamed(b, key, rng, **rkw)
                 self.assertEqual(n, end - start + 1, (key, rng))
                 self.assertEqual(digest, self.expected(start, end), (key, rng))
         peak = _vm_hwm_kib(self.server.proc.pid)

@@ -359,6 +359,43 @@ static void t_scrub(void)
     rm_rf(dir);
 }
 
+/* The scrub's rate is a rate: a pass over 1.5 MiB at 1 MiB/s takes at least the bytes it
+ * read over the rate, less the token bucket's 0.1 s of burst. */
+static void t_scrub_rate(void)
+{
+    char *dir = tmpdir_new();
+    const int64_t rate = 1024 * 1024;
+    struct store *s = open_store(dir, true, rate);
+    struct store_scrub_status st;
+    store_scrub_status(s, &st);
+    for (int i = 0; i < 1000 && st.passes == 0; i++) {
+        usleep(10000);
+        store_scrub_status(s, &st);
+    }
+    size_t n = 8 * BLK;
+    uint8_t *data = gz_malloc(n);
+    fill(data, n, 9);
+    TAP_OK(st.passes == 1 && put(s, "r1", data, n) == 0 && put(s, "r2", data, n) == 0 &&
+               put(s, "r3", data, n) == 0,
+           "three 512 KiB objects after the first pass");
+    int64_t passes = st.passes, t0 = gz_monotonic_ns();
+    TAP_OK(store_scrub_kick(s) == 0, "kick");
+    for (int i = 0; i < 3000 && st.passes == passes; i++) {
+        usleep(5000);
+        store_scrub_status(s, &st);
+    }
+    double secs = (double)(gz_monotonic_ns() - t0) / 1e9;
+    double floor = ((double)st.last_bytes - 0.1 * (double)rate) / (double)rate;
+    TAP_OK(st.passes > passes && st.last_objects == 3 && st.last_bytes >= (int64_t)(3 * n),
+           "the pass read %lld bytes of 3 objects", (long long)st.last_bytes);
+    TAP_OK(secs >= floor * 0.95, "rate honoured: %.2f s for %lld bytes at 1 MiB/s (>= %.2f s)",
+           secs, (long long)st.last_bytes, floor);
+    TAP_OK(secs < floor * 4 + 2, "and not far slower (%.2f s)", secs);
+    store_close(s);
+    gz_free(data);
+    rm_rf(dir);
+}
+
 int main(void)
 {
     TAP_RUN(t_crc_math);
@@ -366,5 +403,6 @@ int main(void)
     TAP_RUN(t_ranges);
     TAP_RUN(t_inline);
     TAP_RUN(t_scrub);
+    TAP_RUN(t_scrub_rate);
     return tap_done();
 }

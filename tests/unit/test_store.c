@@ -2149,6 +2149,71 @@ static void t_lost_index_refused(void)
     gz_free(dir);
 }
 
+static int open_rc(const char *dir)
+{
+    struct store_config cfg = {.data_dir = dir, .sync = 1};
+    struct store *s = NULL;
+    int rc = store_open(&cfg, &s);
+    if (rc == 0)
+        store_close(s);
+    return rc;
+}
+
+/* A store with bucket "b" and one file-backed object, closed. */
+static char *store_with_file(void)
+{
+    char *dir = tmpdir_new();
+    struct store *s = open_store(dir, 1, 0);
+    uint8_t body[100000];
+    memset(body, 'z', sizeof(body));
+    bucket_make(s, "b", "u");
+    put(s, "b", "k", body, sizeof(body), "x", GZ_SLICE_NULL);
+    store_close(s);
+    return dir;
+}
+
+/* An index.db that exists but is empty (truncated, a fresh schema, every row gone) beside
+ * object files is refused as the missing one is; an index with its bucket but a lost row
+ * (a crash's orphan) still opens and sweeps. */
+static void t_empty_index_refused(void)
+{
+    char *dir = store_with_file(), path[4200];
+    const char *names[] = {"index.db-wal", "index.db-shm"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+        unlink(path);
+    }
+    snprintf(path, sizeof(path), "%s/index.db", dir);
+    TAP_OK(truncate(path, 0) == 0, "index.db truncated to 0 bytes");
+    int rc = open_rc(dir);
+    TAP_OK(rc == -EUCLEAN, "an empty index.db beside object files is refused (%s)",
+           gz_strerror(rc));
+    rc = open_rc(dir);
+    TAP_OK(rc == -EUCLEAN, "and again: a fresh schema is refused too (%s)", gz_strerror(rc));
+    TAP_OK(count_files(dir) == 1, "the object file is still there");
+    rm_rf(dir);
+    gz_free(dir);
+
+    dir = store_with_file();
+    TAP_OK(index_sql(dir, "DELETE FROM objects; DELETE FROM files; DELETE FROM buckets;") == 0,
+           "every row removed");
+    rc = open_rc(dir);
+    TAP_OK(rc == -EUCLEAN && count_files(dir) == 1, "an index with no rows is refused (%s)",
+           gz_strerror(rc));
+    rm_rf(dir);
+    gz_free(dir);
+
+    dir = store_with_file();
+    TAP_OK(index_sql(dir, "DELETE FROM objects; DELETE FROM files;"
+                          "UPDATE meta SET v=0 WHERE k='clean';") == 0,
+           "the object's rows removed, the bucket kept, the shutdown made unclean");
+    rc = open_rc(dir);
+    TAP_OK(rc == 0 && count_files(dir) == 0, "a bucket's orphan is swept, not refused (%s)",
+           gz_strerror(rc));
+    rm_rf(dir);
+    gz_free(dir);
+}
+
 static void t_data_dir(void)
 {
     char *dir = tmpdir_new();
@@ -2457,6 +2522,7 @@ int main(void)
     TAP_RUN(t_attrs);
     TAP_RUN(t_data_dir);
     TAP_RUN(t_lost_index_refused);
+    TAP_RUN(t_empty_index_refused);
     if (getenv("GZ_STORE_BENCH") != NULL) {
         TAP_RUN(bench_commits);
         TAP_RUN(bench_list);

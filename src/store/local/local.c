@@ -219,6 +219,78 @@ static int recover(struct store *s)
     return 0;
 }
 
+/* Counts the body files under objects/ (names not starting with '.'). */
+static int64_t body_files_count(struct store *s)
+{
+    int64_t n = 0;
+    for (int i = 0; i < 256; i++) {
+        int fd = dup(s->subfd[i]);
+        DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+        if (d == NULL) {
+            if (fd >= 0)
+                close(fd);
+            continue;
+        }
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL)
+            n += e->d_name[0] != '.';
+        closedir(d);
+    }
+    return n;
+}
+
+/* An index that is missing while objects/ holds files means the index was lost (a deleted
+ * file, a power loss before its first sync, a bad restore): starting with an empty index
+ * would quietly hide every object (and the sweep would then delete them). -EUCLEAN. */
+static int index_lost_check(struct store *s)
+{
+    struct stat sb;
+    if (fstatat(s->dirfd, "index.db", &sb, 0) == 0 || errno != ENOENT)
+        return 0;
+    int64_t n = body_files_count(s);
+    if (n == 0)
+        return 0;
+    log_error("store: %s/index.db is missing but objects/ holds %lld body files: refusing "
+              "to start with an empty index that would hide them (restore index.db, or "
+              "move objects/ aside to start empty)", s->dir, (long long)n);
+    return -EUCLEAN;
+}
+
+/* 1 if the query (a count or EXISTS) answers more than zero, 0 if zero, negative on error. */
+static int index_count_positive(struct store__conn *c, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    int ret = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) > 0 : -EIO;
+    sqlite3_finalize(st);
+    return ret;
+}
+
+/* The same loss when index.db exists but is empty (a fresh schema, or no buckets and no
+ * files: what a power loss that took the index's unsynced WAL, a truncated file or a
+ * restore of an empty backup leaves) while objects/ holds body files. Checked before the
+ * clean flag is read: the orphan sweep would otherwise delete every body. A crash can leave
+ * orphans only beside a bucket that still exists (a body is written into a bucket), so an
+ * index with neither buckets nor files has no honest reason for files in objects/. */
+static int index_empty_check(struct store *s)
+{
+    int rc = index_count_positive(s->wconn, "SELECT EXISTS(SELECT 1 FROM buckets)");
+    if (rc == 0)
+        rc = index_count_positive(s->wconn, "SELECT EXISTS(SELECT 1 FROM files)");
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
+    int64_t n = body_files_count(s);
+    if (n == 0)
+        return 0;
+    log_error("store: %s/index.db is empty (no buckets, no files) but objects/ holds %lld body "
+              "files: refusing to start with an index that would hide them and a sweep that "
+              "would delete them (restore index.db from a backup; to discard the files, move "
+              "objects/ aside or run gzy fsck --repair)", s->dir, (long long)n);
+    return -EUCLEAN;
+}
+
 /* Sets the clean-shutdown flag durably (outside the committer). */
 static int set_clean(struct store *s, int64_t v)
 {
@@ -240,6 +312,9 @@ static int index_open(struct store *s)
     if (rc < 0)
         return rc;
     rc = store__schema_init(s->wconn);
+    if (rc < 0)
+        return rc;
+    rc = index_empty_check(s);
     if (rc < 0)
         return rc;
     rc = store__meta_get(s->wconn, "clean", &clean);
@@ -282,37 +357,6 @@ static void store_free(struct store *s)
     pthread_cond_destroy(&s->scrub.cv);
     gz_free(s->dir);
     gz_free(s);
-}
-
-/* An index that is missing while objects/ holds files means the index was lost (a deleted
- * file, a power loss before its first sync, a bad restore): starting with an empty index
- * would quietly hide every object (and the sweep would then delete them). -EUCLEAN. */
-static int index_lost_check(struct store *s)
-{
-    struct stat sb;
-    if (fstatat(s->dirfd, "index.db", &sb, 0) == 0 || errno != ENOENT)
-        return 0;
-    for (int i = 0; i < 256; i++) {
-        int fd = dup(s->subfd[i]);
-        DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-        if (d == NULL) {
-            if (fd >= 0)
-                close(fd);
-            continue;
-        }
-        struct dirent *e;
-        bool found = false;
-        while (!found && (e = readdir(d)) != NULL)
-            found = e->d_name[0] != '.';
-        closedir(d);
-        if (found) {
-            log_error("store: %s/index.db is missing but objects/ holds object files: refusing "
-                      "to start with an empty index that would hide them (restore index.db, or "
-                      "move objects/ aside to start empty)", s->dir);
-            return -EUCLEAN;
-        }
-    }
-    return 0;
 }
 
 int store_open(const struct store_config *cfg, struct store **out)
