@@ -7,6 +7,7 @@
  * when sizes match and the copy is not older.
  */
 #include <string.h>
+#include <strings.h>
 
 #include "migrate_int.h"
 
@@ -23,8 +24,9 @@ enum gz_mig_action gz_migrate_diff_decide(const struct gz_mig_diff_row *r)
         return GZ_MIG_COPY_CHANGED;
     const char *se = r->src_etag ? r->src_etag : "";
     if (r->done_etag && *r->done_etag)
-        return strcmp(r->done_etag, se) == 0 ? GZ_MIG_SKIP : GZ_MIG_COPY_CHANGED;
-    if (r->dst_etag && strcmp(r->dst_etag, se) == 0)
+        return strcasecmp(r->done_etag, se) == 0 ? GZ_MIG_SKIP : GZ_MIG_COPY_CHANGED;
+    /* hex digests: Aliyun OSS sends them upper-case, the destination keeps lower case */
+    if (r->dst_etag && strcasecmp(r->dst_etag, se) == 0)
         return GZ_MIG_SKIP; /* same ETag: same bytes (or the store kept the source's) */
     if (!gz_migrate_etag_is_multipart(se))
         return GZ_MIG_COPY_CHANGED;

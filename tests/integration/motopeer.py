@@ -205,6 +205,7 @@ class ProviderProxy:
       - keys in archived (key -> "frozen" | "restoring" | "restored") are listed and HEAD with
         the provider's archive class; GET is refused (403 InvalidObjectState) until restored;
         POST ?restore is answered here (202, 409 while restoring) and its body recorded;
+      - aliyun-oss sends ETags in upper-case hex (as OSS does), in headers and listings;
       - with vhost, the endpoint is http://vh.localhost:PORT (curl resolves *.localhost to
         loopback) and the bucket is read from the Host header, so only virtual-hosted
         requests work.
@@ -214,6 +215,7 @@ class ProviderProxy:
         self.moto, self.personality, self.vhost = moto, personality, vhost
         self.prefix, self.archive_class, self.v2_refusal = PERSONALITIES[personality]
         self.foreign_meta = foreign_meta or {}
+        self.upper_etags = personality == "aliyun-oss"
         self.archived, self.bad_crc_once = {}, set()
         self.restore_bodies, self.requests = [], []
         self.lock = threading.Lock()
@@ -289,6 +291,9 @@ class ProviderProxy:
     def upstream(self, method, path, body, headers):
         headers = {k: v for k, v in headers.items() if k.lower() != "host"}
         headers["Host"] = "127.0.0.1:%d" % self.moto.port
+        if self.upper_etags:  # OSS compares its own (upper-case) ETags: moto has lower case
+            headers = {k: v.lower() if k.lower() in ("if-match", "if-none-match") else v
+                       for k, v in headers.items()}
         c = http.client.HTTPConnection("127.0.0.1", self.moto.port, timeout=60)
         c.request(method, path, body=body, headers=headers)
         r = c.getresponse()
@@ -315,6 +320,8 @@ class ProviderProxy:
                     out[self.prefix + "meta-" + name] = v
             elif lk in ("x-amz-storage-class", "x-amz-tagging-count", "x-amz-restore"):
                 out[self.prefix + lk[len("x-amz-"):]] = v
+            elif lk == "etag" and self.upper_etags:
+                out[k] = v.upper()
             else:
                 out[k] = v
         state = self.archived.get(key)
@@ -345,6 +352,9 @@ class ProviderProxy:
             if k and html.unescape(k.group(1)) in self.archived:
                 block = re.sub(r"<StorageClass>[^<]*</StorageClass>",
                                "<StorageClass>%s</StorageClass>" % self.archive_class, block)
+            if self.upper_etags:
+                block = re.sub(r"<ETag>(.*?)</ETag>", lambda e: "<ETag>%s</ETag>" % html.escape(
+                    html.unescape(e.group(1)).upper()), block)
             return block
         return re.sub(r"<Contents>.*?</Contents>", one, text, flags=re.S).encode()
 

@@ -196,6 +196,9 @@ static void t_diff(void)
     r.dst_size = 10;
     r.dst_etag = "aa";
     TAP_OK(gz_migrate_diff_decide(&r) == GZ_MIG_SKIP, "same md5 etag");
+    r.src_etag = "AA"; /* Aliyun OSS: upper-case hex */
+    TAP_OK(gz_migrate_diff_decide(&r) == GZ_MIG_SKIP, "same md5 etag in another case");
+    r.src_etag = "aa";
     r.dst_etag = "bb";
     TAP_OK(gz_migrate_diff_decide(&r) == GZ_MIG_COPY_CHANGED, "md5 etag differs");
     r.done_etag = "aa";
