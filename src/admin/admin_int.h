@@ -205,7 +205,9 @@ void admin__migrations_create(struct admin_call *c);
 void admin__migrations_show(struct admin_call *c);
 void admin__migrations_action(struct admin_call *c);   /* seg[2]: start pause resume cancel */
 void admin__migrations_delete(struct admin_call *c);
-void admin__migrations_report(struct admin_call *c);
+void admin__migrations_report(struct admin_call *c);        /* ?pass=N, ?format=csv */
+void admin__migrations_reports(struct admin_call *c);       /* every kept pass's summary */
+void admin__migrations_update(struct admin_call *c);        /* PATCH: credentials, options */
 void admin__migrations_manifest(struct admin_call *c);
 void admin__migrations_manifests(struct admin_call *c);      /* every pass's manifest */
 void admin__migrations_manifest_pass(struct admin_call *c);  /* seg[3]: the pass */

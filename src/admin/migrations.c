@@ -1,7 +1,8 @@
 /*
  * migrations.c - /admin/v1/migrations: migration jobs inside the server (src/migrate/jobs.h).
- * Create, list, show, start/pause/resume/cancel, estimate (the source listed, nothing copied),
- * delete, the last pass's report (JSON or CSV) and its signed manifest. Tenant-admins see
+ * Create, list, show, update (PATCH: credentials and options of a job that is not running),
+ * start/pause/resume/cancel, estimate (the source listed, nothing copied), delete, every pass's
+ * report (JSON or CSV; the list of them) and signed manifest. Tenant-admins see
  * and act on their own tenant's jobs only and may only migrate into buckets of their tenant;
  * supervisors read all; platform-admins do all.
  * The source secret is sealed by the jobs module and never answered.
@@ -216,7 +217,7 @@ static int source_parse(struct admin_call *c, struct create_in *in)
 
 static int create_parse(struct admin_call *c, struct create_in *in)
 {
-    int64_t conc = 0, bw = 0, interval = 0;
+    int64_t conc = 0, bw = 0, interval = 0, restore = 0;
     in->spec.start = true;
     if (admin__body_str(c, "tenant", false, IAM_ID_LEN, &in->spec.tenant) < 0 ||
         admin__body_str(c, "name", false, 256, &in->spec.name) < 0 ||
@@ -224,6 +225,7 @@ static int create_parse(struct admin_call *c, struct create_in *in)
         source_parse(c, in) < 0 || field_int(c, "concurrency", 256, &conc) < 0 ||
         field_int(c, "bandwidth_limit", INT64_C(1) << 50, &bw) < 0 ||
         field_int(c, "interval_seconds", INT64_C(10) * 365 * 86400, &interval) < 0 ||
+        field_int(c, "restore_check_seconds", INT64_C(10) * 365 * 86400, &restore) < 0 ||
         field_bool(c, "delete_extraneous", &in->spec.delete_extraneous) < 0 ||
         field_bool(c, "dry_run", &in->spec.dry_run) < 0 ||
         field_bool(c, "check_acl", &in->spec.check_acl) < 0 ||
@@ -232,6 +234,7 @@ static int create_parse(struct admin_call *c, struct create_in *in)
     in->spec.concurrency = (int)conc;
     in->spec.bandwidth_limit = bw;
     in->spec.interval_s = interval;
+    in->spec.restore_check_s = restore;
     return 0;
 }
 
@@ -345,11 +348,25 @@ void admin__migrations_delete(struct admin_call *c)
     admin__reply_json(c, 204, NULL);
 }
 
+/* A pass number (1-15 digits); -1 if s is not one. */
+static int64_t pass_parse(const char *s)
+{
+    int64_t pass = 0;
+    size_t len = strspn(s, "0123456789");
+    if (len == 0 || len > 15 || s[len] != '\0')
+        return -1;
+    for (size_t i = 0; i < len; i++)
+        pass = pass * 10 + (s[i] - '0');
+    return pass;
+}
+
+/* GET migrations/{id}/report[?pass=N][&format=csv]: a pass's report, the latest by default. */
 void admin__migrations_report(struct admin_call *c)
 {
-    const char *format = admin__query(c, "format");
+    const char *format = admin__query(c, "format"), *qpass = admin__query(c, "pass");
     char *text = NULL;
     size_t len = 0;
+    int64_t pass = 0;
     cJSON *doc = job_scoped(c);
     if (doc == NULL)
         return;
@@ -358,8 +375,16 @@ void admin__migrations_report(struct admin_call *c)
         admin__reply_error(c, 400, "InvalidArgument", "query 'format' must be json or csv");
         return;
     }
-    int rc = mig_jobs_report(c->svc->jobs, c->seg[1], format ? format : "json", &text, &len);
-    if (rc == -ENOENT)
+    if (qpass != NULL && (pass = pass_parse(qpass)) < 1) {
+        admin__reply_error(c, 400, "InvalidArgument", "query 'pass' must be a pass number");
+        return;
+    }
+    int rc =
+        mig_jobs_report_pass(c->svc->jobs, c->seg[1], pass, format ? format : "json", &text, &len);
+    if (rc == -ENOENT && pass > 0)
+        admin__reply_error(c, 404, "NotFound", "job %.64s has no report of pass %lld", c->seg[1],
+                           (long long)pass);
+    else if (rc == -ENOENT)
         admin__reply_error(c, 404, "NotFound", "job %.64s has not finished a pass yet", c->seg[1]);
     else if (rc < 0)
         admin__reply_errno(c, rc, NULL, "report");
@@ -367,6 +392,111 @@ void admin__migrations_report(struct admin_call *c)
         reply_raw(c, text, len,
                   format && strcmp(format, "csv") == 0 ? "text/csv; charset=utf-8" : NULL);
     gz_free(text);
+}
+
+/* GET migrations/{id}/reports: every kept pass report's summary, newest first. */
+void admin__migrations_reports(struct admin_call *c)
+{
+    cJSON *doc = job_scoped(c), *arr = NULL;
+    if (doc == NULL)
+        return;
+    cJSON_Delete(doc);
+    int rc = mig_jobs_reports_json(c->svc->jobs, c->seg[1], &arr);
+    if (rc < 0) {
+        admin__reply_errno(c, rc, NULL, "reports");
+        return;
+    }
+    doc = cJSON_CreateObject();
+    cJSON_AddItemToObject(doc, "reports", arr);
+    admin__reply_json(c, 200, doc);
+}
+
+/* ---- PATCH migrations/{id} ---- */
+
+/* Only these fields may change; anything else (filters, source, destination, flags) changes
+ * what the job's passes mean and is refused. */
+static int update_fields_check(struct admin_call *c)
+{
+    static const char *const top[] = {"source", "concurrency", "bandwidth_limit",
+                                      "interval_seconds", "restore_check_seconds"};
+    const cJSON *it;
+    if (!cJSON_IsObject(c->in)) {
+        admin__reply_error(c, 400, "InvalidArgument", "the body must be a JSON object");
+        return -EINVAL;
+    }
+    cJSON_ArrayForEach(it, c->in)
+    {
+        size_t i = 0;
+        while (i < GZ_ARRAY_LEN(top) && strcmp(it->string, top[i]) != 0)
+            i++;
+        if (i == GZ_ARRAY_LEN(top)) {
+            admin__reply_error(c, 400, "InvalidArgument",
+                               "field '%.64s' cannot be changed (only source.access_key,"
+                               " source.secret_key, concurrency, bandwidth_limit,"
+                               " interval_seconds, restore_check_seconds): create a new job",
+                               it->string);
+            return -EINVAL;
+        }
+    }
+    cJSON *src = cJSON_GetObjectItemCaseSensitive(c->in, "source");
+    if (src != NULL && !cJSON_IsObject(src)) {
+        admin__reply_error(c, 400, "InvalidArgument", "field 'source' must be an object");
+        return -EINVAL;
+    }
+    cJSON_ArrayForEach(it, src)
+    {
+        if (strcmp(it->string, "access_key") != 0 && strcmp(it->string, "secret_key") != 0) {
+            admin__reply_error(c, 400, "InvalidArgument",
+                               "field 'source.%.64s' cannot be changed (the filters, endpoint,"
+                               " bucket and prefix define the job): create a new job",
+                               it->string);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+static int update_parse(struct admin_call *c, struct mig_job_update *u)
+{
+    int64_t conc = -1, bw = -1, interval = -1, restore = -1;
+    cJSON *src = cJSON_GetObjectItemCaseSensitive(c->in, "source");
+    memset(u, 0, sizeof(*u));
+    if (update_fields_check(c) < 0 ||
+        field_str(c, src, "source.", "access_key", &u->access_key) < 0 ||
+        field_str(c, src, "source.", "secret_key", &u->secret_key) < 0 ||
+        field_int(c, "concurrency", 256, &conc) < 0 ||
+        field_int(c, "bandwidth_limit", INT64_C(1) << 50, &bw) < 0 ||
+        field_int(c, "interval_seconds", INT64_C(10) * 365 * 86400, &interval) < 0 ||
+        field_int(c, "restore_check_seconds", INT64_C(10) * 365 * 86400, &restore) < 0)
+        return -EINVAL;
+    u->concurrency = (int)conc;
+    u->bandwidth_limit = bw;
+    u->interval_s = interval;
+    u->restore_check_s = restore;
+    return 0;
+}
+
+void admin__migrations_update(struct admin_call *c)
+{
+    struct mig_job_update u;
+    char msg[512] = "";
+    cJSON *doc = job_scoped(c);
+    if (doc == NULL)
+        goto out;
+    cJSON_Delete(doc);
+    doc = NULL;
+    if (update_parse(c, &u) < 0)
+        goto out;
+    int rc = mig_jobs_update(c->svc->jobs, c->seg[1], &u, msg, sizeof(msg));
+    if (rc == 0)
+        rc = mig_jobs_get_json(c->svc->jobs, c->seg[1], &doc);
+    if (rc < 0) {
+        reply_jobs_errno(c, rc, msg, "migration job");
+        goto out;
+    }
+    admin__reply_json(c, 200, doc);
+out:
+    wipe_secret(c);
 }
 
 static int file_read(const char *path, struct gz_buf *b)
@@ -529,12 +659,8 @@ void admin__migrations_manifest_pass(struct admin_call *c)
     if (doc == NULL)
         return;
     cJSON_Delete(doc);
-    const char *s = c->seg[3];
-    int64_t pass = 0;
-    size_t len = strspn(s, "0123456789");
-    for (size_t i = 0; i < len && len <= 15; i++)
-        pass = pass * 10 + (s[i] - '0');
-    if (len == 0 || len > 15 || s[len] != '\0') {
+    int64_t pass = pass_parse(c->seg[3]);
+    if (pass < 0) {
         admin__reply_error(c, 400, "InvalidArgument", "the pass must be a number");
         return;
     }

@@ -156,6 +156,34 @@ void admin__contracts_show(struct admin_call *c)
     gz_free(k);
 }
 
+/* A closing date after today (in the policy's zone) is refused: a contract that has not ended
+ * would count as closed (cut-over) before it did. Replies and returns -1 if so. */
+static int check_closed_day(struct admin_call *c, int32_t day, const char *field)
+{
+    struct registry_policy pol;
+    if (day == REGISTRY_NO_DATE)
+        return 0;
+    if (policy_or_reply(c, &pol) < 0)
+        return -1;
+    int32_t today = registry_date_today(gz_now_ms(), pol.tz_offset_min);
+    if (day <= today)
+        return 0;
+    char d[11];
+    registry_date_format(today, d);
+    admin__reply_error(c, 400, "InvalidArgument",
+                       "field '%s': a contract cannot close after today (%s, %s)", field, d,
+                       pol.time_zone);
+    return -1;
+}
+
+/* The "closed" field of a create or update body, if given. */
+static int check_closed_field(struct admin_call *c, const struct registry_contract *k)
+{
+    if (c->in == NULL || cJSON_GetObjectItemCaseSensitive(c->in, "closed") == NULL)
+        return 0;
+    return check_closed_day(c, k->closed_day, "closed");
+}
+
 void admin__contracts_create(struct admin_call *c)
 {
     const char *tenant;
@@ -175,7 +203,7 @@ void admin__contracts_create(struct admin_call *c)
     registry_contract_init(k);
     snprintf(k->tenant_id, sizeof(k->tenant_id), "%s", t.id);
     int rc = registry_contract_apply_json(c->in, k, msg, sizeof(msg));
-    if (rc == 0 && check_jobs(c, k) < 0)
+    if (rc == 0 && (check_jobs(c, k) < 0 || check_closed_field(c, k) < 0))
         goto out;
     if (rc == 0)
         rc = registry_contract_create(c->svc->registry, k);
@@ -224,7 +252,7 @@ void admin__contracts_update(struct admin_call *c)
         admin__reply_error(c, 400, "InvalidArgument", "%s", msg);
         goto out;
     }
-    if (check_jobs(c, k) < 0)
+    if (check_jobs(c, k) < 0 || check_closed_field(c, k) < 0)
         goto out;
     contract_save(c, k, &t);
 out:
@@ -251,6 +279,8 @@ void admin__contracts_close(struct admin_call *c)
                            "field 'date': the contract cannot close before it was signed");
         goto out;
     }
+    if (check_closed_day(c, day, "date") < 0)
+        goto out;
     k->closed_day = day;
     contract_save(c, k, &t);
 out:

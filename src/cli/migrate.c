@@ -1,7 +1,8 @@
 /*
  * migrate.c - `gzy migrate copy`: the migration engine standalone, from any S3 endpoint to
  * any S3 endpoint (src/migrate/migrate.h). Progress is a live one-line bar when stdout is a
- * terminal, JSON lines otherwise; the pass ends with a JSON report on stdout.
+ * terminal, JSON lines otherwise (or with --json); the pass ends with a human summary on a
+ * terminal, else a JSON report on stdout.
  * Exit status: 0 all copied or skipped, 1 some objects failed, the pass could not run or
  * was stopped (SIGINT/SIGTERM: between objects and parts, journal resumable), 2 usage.
  */
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../iam/iam.h"
@@ -31,7 +33,8 @@
 
 struct mig_cli {
     struct gz_mig_options opt;
-    bool tty;
+    bool tty;                   /* stdout a terminal and no --json: a bar and a summary */
+    bool json;                  /* --json: JSON lines even on a terminal */
     struct gz_mig_report lists; /* failed, waiting, not carried: the report's lists */
     const char *dest_data;      /* --dest-data: write through the store in this folder */
     const char *dest_tenant;    /* --dest-tenant: owner of a bucket --dest-data creates */
@@ -59,7 +62,7 @@ static void migrate_usage(FILE *f)
             "         --dest-secret-key S [--dest-region R]\n"
             "         [--concurrency N] [--dry-run] [--journal FILE] [--delete-extraneous]\n"
             "         [--include GLOB]... [--exclude GLOB]... [--bwlimit RATE] [--no-restore]\n"
-            "         [--check-acl] [--report PATH]\n"
+            "         [--check-acl] [--report PATH] [--json]\n"
             "         [--dest-data DIR (instead of the --dest-endpoint and keys)]\n"
             "         [--dest-tenant T (with --dest-data: owner of a bucket it creates)]\n"
             "         [--manifest PATH [--data DIR]] (signed manifest, platform key of DIR)\n"
@@ -81,6 +84,8 @@ static void migrate_usage(FILE *f)
             "it (a bucket with default encryption gets sealed objects, as a PUT would).\n"
             "--report PATH writes the pass report as JSON to PATH and as CSV beside it (PATH\n"
             "with .csv), in the format of the migration jobs' reports (docs/migration-jobs.md).\n"
+            "On a terminal: a live progress bar and a summary at the end; otherwise (or with\n"
+            "--json) JSON lines, the last one the pass report.\n"
             "Keys also from GZY_SOURCE_ACCESS_KEY, GZY_SOURCE_SECRET_KEY, GZY_DEST_ACCESS_KEY,\n"
             "GZY_DEST_SECRET_KEY. Exit status: 0 done, 1 failures, 2 usage.\n"
             "Other commands: gzy migrate COMMAND --help.\n");
@@ -152,6 +157,7 @@ static int parse_args(struct mig_cli *m, int argc, char **argv)
         {"data", &m->manifest.data_dir, NULL, 0},
         {"dest-tenant", &m->dest_tenant, NULL, 0},
         {"report", &m->report_path, NULL, 0},
+        {"json", NULL, &m->json, 0},
         {"sse-key-file", &key_file, NULL, 0}, /* for --dest-data: its SSE master keys */
     };
     o->src.access_key = getenv("GZY_SOURCE_ACCESS_KEY");
@@ -281,15 +287,57 @@ static void add_pair(cJSON *r, const char *name, int64_t n, int64_t bytes)
     cJSON_AddNumberToObject(o, "bytes", (double)bytes);
 }
 
+static const char *report_status(int rc)
+{
+    return rc == 0                ? "ok"
+           : rc == GZ_MIG_PARTIAL ? "partial"
+           : rc == GZ_MIG_STOPPED ? "stopped"
+                                  : "error";
+}
+
+/* On a terminal: the pass's totals for a person, then the failed objects (at most 10; the
+ * whole list is in --report and in the JSON report). */
+static void print_summary(const struct mig_cli *m, const struct gz_mig_stats *st, int rc,
+                          const char *err)
+{
+    double secs = (double)st->elapsed_ms / 1000.0;
+    char copied[32], verified[32], rate[32];
+    human_bytes(copied, sizeof(copied), (double)st->copied_bytes);
+    human_bytes(verified, sizeof(verified), (double)st->verified_bytes);
+    human_bytes(rate, sizeof(rate), secs > 0 ? (double)st->copied_bytes / secs : 0);
+    printf("\r\033[K%s%s: %lld copied (%s), %lld skipped, %lld verified (%s), %lld failed, "
+           "%lld waiting; %lld listed, %lld retries, %.1f s, %s/s\n",
+           m->opt.dry_run ? "dry run " : "", report_status(rc), (long long)st->copied, copied,
+           (long long)st->skipped, (long long)st->verified, verified, (long long)st->failed,
+           (long long)st->waiting, (long long)st->listed, (long long)st->retries, secs, rate);
+    if (m->opt.dry_run)
+        printf("to copy: %lld objects\n", (long long)st->to_copy);
+    if (rc < 0)
+        printf("error: %s\n", err);
+    int shown = 0;
+    const cJSON *f;
+    cJSON_ArrayForEach(f, m->lists.failed)
+    {
+        if (shown++ == 10) {
+            printf("... (the whole list: --report PATH or --json)\n");
+            break;
+        }
+        const char *key = cJSON_GetStringValue(cJSON_GetObjectItem(f, "key"));
+        const char *why = cJSON_GetStringValue(cJSON_GetObjectItem(f, "reason"));
+        printf("failed: %s: %s\n", key ? key : "?", why ? why : "?");
+    }
+}
+
 static void print_report(struct mig_cli *m, const struct gz_mig_stats *st, int rc,
                          const char *err)
 {
+    if (m->tty) {
+        print_summary(m, st, rc, err);
+        return;
+    }
     cJSON *r = cJSON_CreateObject();
     cJSON_AddStringToObject(r, "event", "report");
-    cJSON_AddStringToObject(r, "status", rc == 0                ? "ok"
-                                         : rc == GZ_MIG_PARTIAL ? "partial"
-                                         : rc == GZ_MIG_STOPPED ? "stopped"
-                                                                : "error");
+    cJSON_AddStringToObject(r, "status", report_status(rc));
     if (rc < 0)
         cJSON_AddStringToObject(r, "error", err);
     cJSON_AddBoolToObject(r, "dry_run", m->opt.dry_run);
@@ -317,8 +365,6 @@ static void print_report(struct mig_cli *m, const struct gz_mig_stats *st, int r
     cJSON_AddItemReferenceToObject(r, "failures", m->lists.failed);
     cJSON_AddBoolToObject(r, "truncated", m->lists.truncated);
     char *text = cJSON_PrintUnformatted(r);
-    if (m->tty)
-        printf("\r\033[K");
     if (text)
         printf("%s\n", text);
     cJSON_free(text);
@@ -442,6 +488,16 @@ static int dest_store_open(struct mig_cli *m, struct store **store, struct s3_se
                            struct gz_mig_sealer *sealer, char *err, size_t errsz)
 {
     struct store_config scfg = {.data_dir = m->dest_data, .sync = 1};
+    struct stat sb;
+    int st = stat(m->dest_data, &sb) == 0 ? 0 : -errno;
+    if (st < 0 || !S_ISDIR(sb.st_mode)) {
+        /* store_open would make an empty folder: a typo must not become a new data folder */
+        snprintf(err, errsz, "--dest-data %s: %s", m->dest_data,
+                 st == -ENOENT ? "no such folder (the data folder of a gzy server)"
+                 : st == 0     ? "not a folder"
+                               : gz_strerror(st));
+        return st < 0 ? st : -ENOTDIR;
+    }
     int rc = store_open(&scfg, store);
     if (rc < 0)
         snprintf(err, errsz, "cannot open the store in %s: %s (is a server running on it?)",
@@ -498,6 +554,7 @@ static int migrate_copy(int argc, char **argv)
         migrate_usage(stderr);
         return 2;
     }
+    m.tty = m.tty && !m.json;
     if (gz_cli_manifest_prepare(&m.manifest, &m.opt) != 0)
         return 1;
     sigset_t stop_set;

@@ -1,10 +1,11 @@
 /*
  * migrate_run.c - migration jobs of a running `gzy serve` from the command line, through the
  * admin API (docs/migration-jobs.md): `gzy migrate run` creates a job and follows it (a live
- * progress line on a terminal, JSON lines otherwise); jobs, status, pause, resume, cancel,
- * report and delete act on existing jobs. The admin credential comes from --access-key /
- * --secret-key or GZY_ACCESS_KEY / GZY_SECRET_KEY; the source's from --source-access-key /
- * --source-secret-key or GZY_SOURCE_ACCESS_KEY / GZY_SOURCE_SECRET_KEY.
+ * progress line on a terminal, JSON lines otherwise); jobs, status, update, pause, resume,
+ * cancel, report (--pass N), reports and delete act on existing jobs. The admin credential
+ * comes from --access-key / --secret-key or GZY_ACCESS_KEY / GZY_SECRET_KEY; the source's from
+ * --source-access-key / --source-secret-key or GZY_SOURCE_ACCESS_KEY / GZY_SOURCE_SECRET_KEY
+ * (update: only the options given; its --source-secret-key - reads the secret from stdin).
  * Exit status of run: 0 the pass completed, 1 objects failed, 2 errors (and usage).
  */
 #include <cjson/cJSON.h>
@@ -31,14 +32,14 @@ struct run_args {
     const char *endpoint, *access, *secret, *region;
     const char *tenant, *name, *src_endpoint, *src_bucket, *src_access, *src_secret;
     const char *src_provider, *src_region, *src_prefix, *dest_bucket;
-    const char *concurrency, *bwlimit, *interval;
+    const char *concurrency, *bwlimit, *interval, *restore_check, *pass;
     const char *include[RUN_MAX_GLOBS], *exclude[RUN_MAX_GLOBS];
     int n_include, n_exclude;
     bool dry_run, delete_extraneous, check_acl, detach, csv, json, tty;
 };
 
-static const char *const commands[] = {"run",    "jobs",   "status", "pause",
-                                       "resume", "cancel", "report", "delete"};
+static const char *const commands[] = {"run",    "jobs",   "status",  "pause",  "resume",
+                                       "cancel", "report", "reports", "delete", "update"};
 
 bool gz_migrate_run_handles(const char *word)
 {
@@ -57,12 +58,17 @@ void gz_migrate_run_usage(FILE *f)
             "         [--concurrency N] [--dry-run] [--include GLOB]... [--exclude GLOB]...\n"
             "         [--bwlimit BYTES/S] [--delete-extraneous] [--check-acl] [--interval SECONDS]\n"
             "         [--name TEXT] [--detach]\n"
+            "         [--restore-check SECONDS]\n"
             "       gzy migrate jobs [--tenant T] | status ID | pause ID | resume ID\n"
-            "         | cancel ID | delete ID | report ID [--csv]\n"
+            "         | cancel ID | delete ID | report ID [--pass N] [--csv] | reports ID\n"
+            "       gzy migrate update ID [--concurrency N] [--bwlimit BYTES/S] [--interval S]\n"
+            "         [--restore-check S] [--source-access-key K] [--source-secret-key S|-]\n"
+            "         (a job that is not running; '-' reads the secret from stdin)\n"
             "  Job commands talk to a running gzy serve: --admin-endpoint URL (default %s),\n"
             "  --access-key/--secret-key (or GZY_ACCESS_KEY/GZY_SECRET_KEY), --region R,\n"
             "  --json. run follows the job until its pass ends (exit 0 completed, 1 objects\n"
-            "  failed, 2 errors) unless --detach.\n",
+            "  failed, 2 errors) unless --detach. The source keys may also come from\n"
+            "  GZY_SOURCE_ACCESS_KEY/GZY_SOURCE_SECRET_KEY (kept out of the process list).\n",
             GZ_ADMIN_DEFAULT_ENDPOINT);
 }
 
@@ -105,6 +111,8 @@ static const struct run_opt run_opts[] = {
     RO("concurrency", concurrency),
     RO("bwlimit", bwlimit),
     RO("interval", interval),
+    RO("restore-check", restore_check),
+    RO("pass", pass),
 };
 #undef RO
 
@@ -173,9 +181,10 @@ static int parse_args(struct run_args *a, int argc, char **argv)
         return usage_err("%s needs a job ID", a->cmd);
     if (!wants_id && a->id != NULL)
         return usage_err("unexpected argument '%s'", a->id);
-    if (!a->src_access)
+    /* update changes a job's credentials only when asked on its command line */
+    if (!a->src_access && strcmp(a->cmd, "update") != 0)
         a->src_access = getenv("GZY_SOURCE_ACCESS_KEY");
-    if (!a->src_secret)
+    if (!a->src_secret && strcmp(a->cmd, "update") != 0)
         a->src_secret = getenv("GZY_SOURCE_SECRET_KEY");
     if (!a->access && !a->secret) {
         a->access = getenv("GZY_ACCESS_KEY");
@@ -197,9 +206,10 @@ static int add_number(cJSON *o, const char *field, const char *v, bool size)
     if (gz_admin_size_parse(v, size, &n) < 0 || n < 0)
         return usage_err("bad value for --%s", field);
     cJSON_AddNumberToObject(o,
-                            strcmp(field, "interval") == 0  ? "interval_seconds"
-                            : strcmp(field, "bwlimit") == 0 ? "bandwidth_limit"
-                                                            : field,
+                            strcmp(field, "interval") == 0        ? "interval_seconds"
+                            : strcmp(field, "restore-check") == 0 ? "restore_check_seconds"
+                            : strcmp(field, "bwlimit") == 0       ? "bandwidth_limit"
+                                                                  : field,
                             (double)n);
     return 0;
 }
@@ -241,12 +251,46 @@ static int job_body(const struct run_args *a, cJSON **out)
     cJSON_AddBoolToObject(b, "start", true);
     if (add_number(b, "concurrency", a->concurrency, false) != 0 ||
         add_number(b, "bwlimit", a->bwlimit, true) != 0 ||
-        add_number(b, "interval", a->interval, false) != 0) {
+        add_number(b, "interval", a->interval, false) != 0 ||
+        add_number(b, "restore-check", a->restore_check, false) != 0) {
         cJSON_Delete(b);
         return RUN_EXIT_ERROR;
     }
     *out = b;
     return 0;
+}
+
+/* The body of PATCH migrations/{id}: only what was given. */
+static int update_body(const struct run_args *a, cJSON **out)
+{
+    cJSON *b = cJSON_CreateObject();
+    if (a->src_access != NULL || a->src_secret != NULL) {
+        cJSON *s = cJSON_AddObjectToObject(b, "source");
+        add_opt_str(s, "access_key", a->src_access);
+        add_opt_str(s, "secret_key", a->src_secret);
+    }
+    if (add_number(b, "concurrency", a->concurrency, false) != 0 ||
+        add_number(b, "bwlimit", a->bwlimit, true) != 0 ||
+        add_number(b, "interval", a->interval, false) != 0 ||
+        add_number(b, "restore-check", a->restore_check, false) != 0) {
+        cJSON_Delete(b);
+        return RUN_EXIT_ERROR;
+    }
+    if (cJSON_GetArraySize(b) == 0) {
+        cJSON_Delete(b);
+        return usage_err("update needs at least one of --concurrency, --bwlimit, --interval,"
+                         " --restore-check, --source-access-key, --source-secret-key");
+    }
+    *out = b;
+    return 0;
+}
+
+static void body_wipe_secret(cJSON *body)
+{
+    cJSON *sk = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(body, "source"),
+                                                 "secret_key");
+    if (cJSON_IsString(sk))
+        explicit_bzero(sk->valuestring, strlen(sk->valuestring));
 }
 
 /* ---- following a job ---- */
@@ -373,10 +417,7 @@ static int cmd_run(struct gz_admin_client *cl, const struct run_args *a)
     if (rc != 0)
         return rc;
     rc = gz_admin_client_call(cl, "POST", "migrations", "", body, &r);
-    cJSON *sk = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(body, "source"),
-                                                 "secret_key");
-    if (cJSON_IsString(sk))
-        explicit_bzero(sk->valuestring, strlen(sk->valuestring));
+    body_wipe_secret(body);
     cJSON_Delete(body);
     if (rc != GZ_ADMIN_EXIT_OK) {
         gz_admin_resp_free(&r);
@@ -461,26 +502,77 @@ static int csv_print(const cJSON *rep)
     return 0;
 }
 
+/* --source-secret-key -: the first line of stdin (kept out of the process list). */
+static int secret_from_stdin(char *out, size_t outsz)
+{
+    if (fgets(out, (int)outsz, stdin) == NULL)
+        return usage_err("--source-secret-key -: nothing on stdin");
+    out[strcspn(out, "\r\n")] = '\0';
+    return *out ? 0 : usage_err("--source-secret-key -: an empty line");
+}
+
+static int cmd_update(struct gz_admin_client *cl, const struct run_args *in)
+{
+    cJSON *body = NULL;
+    struct gz_admin_resp r;
+    struct gz_buf p;
+    struct run_args a_copy = *in, *a = &a_copy;
+    char secret[256];
+    int rc = 0;
+    if (a->src_secret != NULL && strcmp(a->src_secret, "-") == 0) {
+        if ((rc = secret_from_stdin(secret, sizeof(secret))) != 0)
+            return rc;
+        a->src_secret = secret;
+    }
+    rc = update_body(a, &body);
+    explicit_bzero(secret, sizeof(secret));
+    if (rc != 0)
+        return rc;
+    gz_buf_init(&p, 1024);
+    gz_buf_append_cstr(&p, "migrations/");
+    gz_admin_url_encode(&p, a->id);
+    gz_buf_terminate(&p);
+    rc = gz_admin_client_call(cl, "PATCH", p.ptr, "", body, &r);
+    gz_buf_free(&p);
+    body_wipe_secret(body);
+    cJSON_Delete(body);
+    if (rc == GZ_ADMIN_EXIT_OK && r.doc && (a->json || !a->tty))
+        print_json(r.doc);
+    else if (rc == GZ_ADMIN_EXIT_OK && r.doc)
+        gz_admin_print_fields(r.doc, stdout);
+    gz_admin_resp_free(&r);
+    return rc == GZ_ADMIN_EXIT_OK ? RUN_EXIT_OK : RUN_EXIT_FAILED;
+}
+
 static int cmd_job(struct gz_admin_client *cl, const struct run_args *a)
 {
     struct gz_admin_resp r;
     struct gz_buf p;
-    bool action = strcmp(a->cmd, "status") != 0 && strcmp(a->cmd, "report") != 0 &&
-                  strcmp(a->cmd, "delete") != 0;
+    bool report = strcmp(a->cmd, "report") == 0 || strcmp(a->cmd, "reports") == 0;
+    bool action = strcmp(a->cmd, "status") != 0 && !report && strcmp(a->cmd, "delete") != 0;
     const char *method = action ? "POST" : strcmp(a->cmd, "delete") == 0 ? "DELETE" : "GET";
+    char query[64] = "";
+    if (a->pass != NULL && strcmp(a->cmd, "report") != 0)
+        return usage_err("--pass goes with report");
+    if (a->pass != NULL) {
+        int64_t pass = 0;
+        if (gz_admin_size_parse(a->pass, false, &pass) < 0 || pass < 1)
+            return usage_err("bad value for --pass");
+        snprintf(query, sizeof(query), "pass=%lld", (long long)pass);
+    }
     gz_buf_init(&p, 1024);
     gz_buf_append_cstr(&p, "migrations/");
     gz_admin_url_encode(&p, a->id);
-    if (action || strcmp(a->cmd, "report") == 0)
+    if (action || report)
         gz_buf_appendf(&p, "/%s", a->cmd);
     gz_buf_terminate(&p);
-    int rc = gz_admin_client_call(cl, method, p.ptr, "", NULL, &r);
+    int rc = gz_admin_client_call(cl, method, p.ptr, query, NULL, &r);
     gz_buf_free(&p);
     if (rc == GZ_ADMIN_EXIT_OK && strcmp(a->cmd, "report") == 0 && a->csv) {
         if (csv_print(r.doc) < 0)
             rc = GZ_ADMIN_EXIT_API;
     } else if (rc == GZ_ADMIN_EXIT_OK && r.doc &&
-             (a->json || !a->tty || strcmp(a->cmd, "report") == 0))
+             (a->json || !a->tty || report))
         print_json(r.doc);
     else if (rc == GZ_ADMIN_EXIT_OK && r.doc)
         gz_admin_print_fields(r.doc, stdout);
@@ -520,6 +612,8 @@ int gz_migrate_run_main(int argc, char **argv)
         rc = cmd_run(&cl, &a);
     else if (strcmp(a.cmd, "jobs") == 0)
         rc = cmd_jobs(&cl, &a);
+    else if (strcmp(a.cmd, "update") == 0)
+        rc = cmd_update(&cl, &a);
     else
         rc = cmd_job(&cl, &a);
 out:

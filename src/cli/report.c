@@ -149,7 +149,7 @@ static int64_t cell_int(const cJSON *t, const char *name)
 
 static void table_row(struct gz_admin_table *tab, const cJSON *t)
 {
-    char days[24] = "-", moved[96], rate[48] = "-", a[32], b[32];
+    char days[24] = "-", moved[96], rate[48] = "-", verified[32], a[32], b[32];
     const cJSON *dl = cJSON_GetObjectItemCaseSensitive(t, "days_left");
     if (cJSON_IsNumber(dl))
         snprintf(days, sizeof(days), "%lld", (long long)dl->valuedouble);
@@ -163,15 +163,17 @@ static void table_row(struct gz_admin_table *tab, const cJSON *t)
         snprintf(moved, sizeof(moved), "%s / %s (%lld%%)", a, b, (long long)(mv * 100 / tot));
     else
         snprintf(moved, sizeof(moved), "%s / %s", a, b);
+    registry_format_bytes(cell_int(t, "bytes_verified"), verified);
     if (cell_int(t, "rate_bps") > 0) {
         registry_format_bytes(cell_int(t, "rate_bps"), a);
         snprintf(rate, sizeof(rate), "%s/s", a);
     }
-    const char *row[7] = {cell_str(t, "tenant"),
+    const char *row[8] = {cell_str(t, "tenant"),
                           cell_str(t, "status"),
                           cell_str(t, "deadline"),
                           days,
                           moved,
+                          verified,
                           rate,
                           cJSON_IsString(cJSON_GetObjectItemCaseSensitive(t, "projected_finish"))
                               ? cell_str(t, "projected_finish")
@@ -181,23 +183,25 @@ static void table_row(struct gz_admin_table *tab, const cJSON *t)
 
 static void print_table(const cJSON *doc, FILE *out)
 {
-    static const char *const headers[7] = {"TENANT",      "STATUS", "DEADLINE", "DAYS LEFT",
-                                           "MOVED/TOTAL", "RATE",   "PROJECTED"};
+    static const char *const headers[8] = {"TENANT",      "STATUS",   "DEADLINE", "DAYS LEFT",
+                                           "MOVED/TOTAL", "VERIFIED", "RATE",     "PROJECTED"};
     const cJSON *pol = cJSON_GetObjectItemCaseSensitive(doc, "policy");
     const cJSON *tot = cJSON_GetObjectItemCaseSensitive(doc, "totals"), *t;
-    char a[32], b[32];
+    char a[32], b[32], v[32];
     registry_format_bytes(cell_int(tot, "bytes_moved"), a);
     registry_format_bytes(cell_int(tot, "bytes_total"), b);
+    registry_format_bytes(cell_int(tot, "bytes_verified"), v);
     fprintf(out,
-            "as of %s, policy %s: %lld tenants, %s of %s moved; at-risk %lld, overdue %lld, "
-            "violations %lld, verified %lld, cut-over %lld\n",
+            "as of %s, policy %s: %lld tenants, %s of %s moved, %s verified; at-risk %lld, "
+            "overdue %lld, violations %lld, verified %lld, cut-over %lld; past deadline with "
+            "work outstanding %lld\n",
             cell_str(doc, "as_of"), cell_str(pol, "name"), (long long)cell_int(tot, "tenants"), a,
-            b, (long long)cell_int(tot, "at_risk"), (long long)cell_int(tot, "overdue"),
+            b, v, (long long)cell_int(tot, "at_risk"), (long long)cell_int(tot, "overdue"),
             (long long)cell_int(tot, "violations"), (long long)cell_int(tot, "verified"),
-            (long long)cell_int(tot, "cut_over"));
+            (long long)cell_int(tot, "cut_over"), (long long)cell_int(tot, "past_deadline"));
     fputc('\n', out);
     struct gz_admin_table tab;
-    gz_admin_table_init(&tab, 7, headers);
+    gz_admin_table_init(&tab, 8, headers);
     cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(doc, "tenants"))
     {
         table_row(&tab, t);

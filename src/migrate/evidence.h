@@ -91,6 +91,13 @@ typedef void gz_mig_check_fn(void *arg, const char *key, const char *problem, co
 
 struct gz_mig_check_options {
     struct gz_mig_endpoint dst; /* bucket NULL: the manifest's destination bucket */
+    /* Non-NULL: read the objects through this store (in dst.bucket, else the manifest's
+     * destination bucket) instead of over HTTP; dst's endpoint and keys are then unused.
+     * The store must stay open for the whole call. */
+    struct store *store;
+    /* With store: decrypts objects of buckets with default encryption (seal.h), so that the
+     * plaintext is hashed; NULL: stored bytes are hashed as they are. Outlives the call. */
+    const struct gz_mig_sealer *sealer;
     const uint8_t *public_key;  /* 32 bytes: the trusted key; NULL: embedded (see read) */
     int concurrency;            /* parallel GETs; <= 0: 8 */
     gz_mig_check_fn *on_bad;    /* may be NULL */
@@ -99,7 +106,9 @@ struct gz_mig_check_options {
 
 /*
  * Checks the signature first (nothing is read from the destination if it fails), then GETs
- * every object listed, streaming its bytes through SHA-256, and compares size and hash.
+ * every object listed (or, with opt->store, reads it through the store: a server checks the
+ * data it holds without a GetObject right), streaming its bytes through SHA-256, and
+ * compares size and hash.
  * Returns 0 if every object matched, GZ_MIG_PARTIAL if some were missing, mismatched or could
  * not be read, GZ_ECORRUPT if the manifest is malformed or its signature does not verify, or
  * a negative errno (bad endpoint or credentials: err says which).

@@ -27,12 +27,29 @@ static const char schema[] =
     " state TEXT NOT NULL, phase TEXT, pass INTEGER, passes_done INTEGER, error TEXT,"
     " manifest TEXT, manifests INTEGER, created_ms INTEGER, started_ms INTEGER,"
     " updated_ms INTEGER, finished_ms INTEGER, next_run_ms INTEGER,"
-    " stats_json TEXT, last_json TEXT, report TEXT);";
+    " stats_json TEXT, last_json TEXT, report TEXT);"
+    /* every pass's report (jobs.report, the last one only, is the first release's) */
+    "CREATE TABLE IF NOT EXISTS reports("
+    " job TEXT NOT NULL, pass INTEGER NOT NULL, result TEXT, started TEXT, finished TEXT,"
+    " stats_json TEXT, report TEXT NOT NULL, PRIMARY KEY(job, pass));";
+
+/* An older jobs.db kept one report per job, in jobs.report: move it into reports. */
+static const char reports_upgrade[] =
+    "BEGIN IMMEDIATE;"
+    "INSERT OR IGNORE INTO reports(job, pass, result, started, finished, stats_json, report)"
+    " SELECT id, COALESCE(json_extract(report, '$.pass'), passes_done),"
+    " json_extract(report, '$.result'), json_extract(report, '$.started'),"
+    " json_extract(report, '$.finished'), json_extract(report, '$.stats'), report"
+    " FROM jobs WHERE report IS NOT NULL AND json_valid(report);"
+    "UPDATE jobs SET report = NULL WHERE report IS NOT NULL;"
+    "COMMIT;";
 
 /* Columns added after the first release (an existing table gets them; errors ignored). */
 static const char *const added_columns[] = {
     "ALTER TABLE jobs ADD COLUMN check_acl INTEGER DEFAULT 0",
     "ALTER TABLE jobs ADD COLUMN estimate_json TEXT",
+    "ALTER TABLE jobs ADD COLUMN proven TEXT",
+    "ALTER TABLE jobs ADD COLUMN restore_check_s INTEGER",
 };
 
 /* ---- small helpers ---- */
@@ -186,6 +203,12 @@ static struct mig_job *job_load(struct mig_jobs *jobs, sqlite3_stmt *st)
     mig__stats_parse(col_text(st, 32), &j->last);
     j->check_acl = sqlite3_column_int(st, 33) != 0;
     mig__est_parse(col_text(st, 34), &j->est);
+    j->restore_check_s = sqlite3_column_int64(st, 36);
+    if (j->restore_check_s <= 0)
+        j->restore_check_s = MIG_RESTORE_CHECK_DEFAULT_S;
+    if (col_text(st, 35) != NULL)
+        sscanf(col_text(st, 35), "%" SCNd64 " %" SCNd64 " %" SCNd64 " %" SCNd64, &j->cur_proven[0],
+               &j->cur_proven[1], &j->last_proven[0], &j->last_proven[1]);
     if (strcmp(j->est.state, "running") == 0) { /* its thread died with the process */
         snprintf(j->est.state, sizeof(j->est.state), "failed");
         gz_free(j->est.error);
@@ -199,7 +222,7 @@ static struct mig_job *job_load(struct mig_jobs *jobs, sqlite3_stmt *st)
     " secret_sealed, include_json, exclude_json, dest_bucket, concurrency, bandwidth_limit,"       \
     " delete_extraneous, interval_s, dry_run, state, phase, pass, passes_done, error,"             \
     " manifest, manifests, created_ms, started_ms, updated_ms, finished_ms, next_run_ms,"          \
-    " stats_json, last_json, check_acl, estimate_json"
+    " stats_json, last_json, check_acl, estimate_json, proven, restore_check_s"
 
 static int table_load(struct mig_jobs *jobs)
 {
@@ -211,9 +234,13 @@ static int table_load(struct mig_jobs *jobs)
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         struct mig_job *j = job_load(jobs, st);
-        if (strcmp(j->state, "running") == 0) { /* the process died (or stopped) mid-pass */
+        if (strcmp(j->state, "running") == 0 && j->pass > j->passes_done) {
+            /* the process died (or stopped) mid-pass */
             snprintf(j->phase, sizeof(j->phase), "queued");
-            j->next_run_ms = j->pass > j->passes_done ? 0 : j->next_run_ms;
+            j->next_run_ms = 0;
+        } else if (strcmp(j->state, "running") == 0 && strcmp(j->phase, "waiting") != 0 &&
+                   strcmp(j->phase, "restore-wait") != 0) {
+            snprintf(j->phase, sizeof(j->phase), "queued"); /* between passes: its schedule */
         }
         *tail = j;
         tail = &j->next;
@@ -232,9 +259,9 @@ static int job_insert(struct mig_jobs *jobs, const struct mig_job *j)
                            " region, bucket, prefix, access_key, secret_sealed, include_json,"
                            " exclude_json, dest_bucket, concurrency, bandwidth_limit,"
                            " delete_extraneous, interval_s, dry_run, state, created_ms,"
-                           " check_acl)"
+                           " check_acl, restore_check_s)"
                            " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,"
-                           "?18,?19,?20,?21,?22)",
+                           "?18,?19,?20,?21,?22,?23)",
                            -1, &st, NULL) != SQLITE_OK)
         goto out;
     const char *text[] = {j->id, j->tenant_id, j->tenant_name, j->name};
@@ -253,6 +280,7 @@ static int job_insert(struct mig_jobs *jobs, const struct mig_job *j)
     sqlite3_bind_text(st, 20, j->state, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 21, j->created_ms);
     sqlite3_bind_int(st, 22, j->check_acl);
+    sqlite3_bind_int64(st, 23, j->restore_check_s);
     rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
 out:
     if (rc)
@@ -273,10 +301,14 @@ int mig__job_save(struct mig_jobs *jobs, struct mig_job *j)
     if (sqlite3_prepare_v2(jobs->db,
                            "UPDATE jobs SET state=?2, phase=?3, pass=?4, passes_done=?5, error=?6,"
                            " manifest=?7, manifests=?8, started_ms=?9, updated_ms=?10,"
-                           " finished_ms=?11, next_run_ms=?12, stats_json=?13, last_json=?14"
-                           " WHERE id=?1",
+                           " finished_ms=?11, next_run_ms=?12, stats_json=?13, last_json=?14,"
+                           " proven=?15 WHERE id=?1",
                            -1, &st, NULL) != SQLITE_OK)
         goto out;
+    char proven[96];
+    snprintf(proven, sizeof(proven), "%lld %lld %lld %lld", (long long)j->cur_proven[0],
+             (long long)j->cur_proven[1], (long long)j->last_proven[0],
+             (long long)j->last_proven[1]);
     sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, j->state, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, j->phase, -1, SQLITE_STATIC);
@@ -291,6 +323,7 @@ int mig__job_save(struct mig_jobs *jobs, struct mig_job *j)
     sqlite3_bind_int64(st, 12, j->next_run_ms);
     sqlite3_bind_text(st, 13, stats, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 14, last, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 15, proven, -1, SQLITE_STATIC);
     rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
 out:
     if (rc)
@@ -301,17 +334,42 @@ out:
     return rc;
 }
 
-int mig__job_save_report(struct mig_jobs *jobs, const char *id, const char *report)
+/* Runs one statement binding id (?1) and an integer (?2). */
+static int exec_id_int(sqlite3 *db, const char *sql, const char *id, int64_t n)
 {
     sqlite3_stmt *st = NULL;
     int rc = -EIO;
-    if (sqlite3_prepare_v2(jobs->db, "UPDATE jobs SET report=?2 WHERE id=?1", -1, &st, NULL) ==
-        SQLITE_OK) {
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
         sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, report, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, n);
         rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
     }
     sqlite3_finalize(st);
+    return rc;
+}
+
+int mig__job_save_report(struct mig_jobs *jobs, const char *id, int64_t pass, const char *report)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = -EIO;
+    if (sqlite3_prepare_v2(jobs->db,
+                           "INSERT OR REPLACE INTO reports(job, pass, result, started, finished,"
+                           " stats_json, report) VALUES(?1, ?2, json_extract(?3, '$.result'),"
+                           " json_extract(?3, '$.started'), json_extract(?3, '$.finished'),"
+                           " json_extract(?3, '$.stats'), ?3)",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, pass);
+        sqlite3_bind_text(st, 3, report, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+    }
+    sqlite3_finalize(st);
+    if (rc == 0 && pass > MIG_JOB_REPORTS_KEEP)
+        rc = exec_id_int(jobs->db, "DELETE FROM reports WHERE job=?1 AND pass<=?2", id,
+                         pass - MIG_JOB_REPORTS_KEEP);
+    if (rc)
+        log_error("migrate jobs: cannot save the report of job %s pass %lld: %s", id,
+                  (long long)pass, sqlite3_errmsg(jobs->db));
     return rc;
 }
 
@@ -338,6 +396,12 @@ static int db_open(struct mig_jobs *jobs)
     }
     for (size_t i = 0; i < sizeof(added_columns) / sizeof(added_columns[0]); i++)
         sqlite3_exec(jobs->db, added_columns[i], NULL, NULL, NULL);
+    if (sqlite3_exec(jobs->db, reports_upgrade, NULL, NULL, &err) != SQLITE_OK) {
+        log_error("migrate jobs: %s: cannot move the reports: %s", path, err ? err : "failed");
+        sqlite3_free(err);
+        sqlite3_exec(jobs->db, "ROLLBACK", NULL, NULL, NULL);
+        return -EIO;
+    }
     return 0;
 }
 
@@ -443,6 +507,8 @@ static int spec_check(const struct mig_job_spec *s, char *msg, size_t msgsz)
                        "field 'concurrency' (<= 256), 'bandwidth_limit',"
                        " 'interval_seconds' (>= 0) or the filters (<= 64) are out of range"),
                -EINVAL;
+    if (s->restore_check_s > INT64_C(10) * 365 * 86400)
+        return msg_set(msg, msgsz, "field 'restore_check_seconds' is out of range"), -EINVAL;
     if (s->name && strlen(s->name) > 256)
         return msg_set(msg, msgsz, "field 'name' is too long (at most 256 bytes)"), -EINVAL;
     return 0;
@@ -504,6 +570,7 @@ static struct mig_job *job_new(struct mig_jobs *jobs, const struct mig_job_spec 
     j->bandwidth_limit = s->bandwidth_limit;
     j->delete_extraneous = s->delete_extraneous;
     j->interval_s = s->interval_s;
+    j->restore_check_s = s->restore_check_s > 0 ? s->restore_check_s : MIG_RESTORE_CHECK_DEFAULT_S;
     j->dry_run = s->dry_run;
     j->check_acl = s->check_acl;
     snprintf(j->state, sizeof(j->state), "%s", s->start ? "running" : "created");
@@ -639,9 +706,9 @@ int mig_jobs_delete(struct mig_jobs *jobs, const char *id, char *msg, size_t msg
                 j->active && strcmp(j->state, "running") != 0 ? "stopping" : "running");
     } else {
         sqlite3_stmt *st = NULL;
-        rc = -EIO;
-        if (sqlite3_prepare_v2(jobs->db, "DELETE FROM jobs WHERE id=?1", -1, &st, NULL) ==
-            SQLITE_OK) {
+        rc = exec_id_int(jobs->db, "DELETE FROM reports WHERE job=?1 AND ?2", id, 1);
+        if (rc == 0 && sqlite3_prepare_v2(jobs->db, "DELETE FROM jobs WHERE id=?1", -1, &st,
+                                          NULL) == SQLITE_OK) {
             sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
             rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
         }
@@ -966,16 +1033,22 @@ int mig_jobs_manifest_path(struct mig_jobs *jobs, const char *id, char *out, siz
     return rc;
 }
 
-static int report_load(struct mig_jobs *jobs, const char *id, char **text)
+/* The report of a pass (<= 0: the latest). */
+static int report_load(struct mig_jobs *jobs, const char *id, int64_t pass, char **text)
 {
     sqlite3_stmt *st = NULL;
     int rc = -ENOENT;
     *text = NULL;
     pthread_mutex_lock(&jobs->mu);
     if (mig__job_find(jobs, id) != NULL &&
-        sqlite3_prepare_v2(jobs->db, "SELECT report FROM jobs WHERE id=?1", -1, &st, NULL) ==
-            SQLITE_OK) {
+        sqlite3_prepare_v2(jobs->db,
+                           pass > 0 ? "SELECT report FROM reports WHERE job=?1 AND pass=?2"
+                                    : "SELECT report FROM reports WHERE job=?1"
+                                      " ORDER BY pass DESC LIMIT 1",
+                           -1, &st, NULL) == SQLITE_OK) {
         sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        if (pass > 0)
+            sqlite3_bind_int64(st, 2, pass);
         if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL) {
             *text = gz_strdup(col_text(st, 0));
             rc = 0;
@@ -989,12 +1062,18 @@ static int report_load(struct mig_jobs *jobs, const char *id, char **text)
 int mig_jobs_report(struct mig_jobs *jobs, const char *id, const char *format, char **out,
                     size_t *len)
 {
+    return mig_jobs_report_pass(jobs, id, 0, format, out, len);
+}
+
+int mig_jobs_report_pass(struct mig_jobs *jobs, const char *id, int64_t pass, const char *format,
+                         char **out, size_t *len)
+{
     char *text = NULL;
     *out = NULL;
     *len = 0;
     if (format != NULL && strcmp(format, "json") != 0 && strcmp(format, "csv") != 0)
         return -EINVAL;
-    int rc = report_load(jobs, id, &text);
+    int rc = report_load(jobs, id, pass, &text);
     if (rc < 0)
         return rc;
     if (format == NULL || strcmp(format, "json") == 0) {
@@ -1005,6 +1084,173 @@ int mig_jobs_report(struct mig_jobs *jobs, const char *id, const char *format, c
     *out = gz_migrate_report_csv(text, len);
     gz_free(text);
     return *out != NULL ? 0 : -EIO;
+}
+
+static cJSON *report_row_json(sqlite3_stmt *st)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "pass", (double)sqlite3_column_int64(st, 0));
+    for (int i = 1; i <= 3; i++) {
+        static const char *const names[] = {"", "result", "started", "finished"};
+        if (col_text(st, i) != NULL)
+            cJSON_AddStringToObject(o, names[i], col_text(st, i));
+        else
+            cJSON_AddNullToObject(o, names[i]);
+    }
+    cJSON *stats = col_text(st, 4) ? cJSON_Parse(col_text(st, 4)) : NULL;
+    cJSON_AddItemToObject(o, "stats", stats ? stats : cJSON_CreateObject());
+    return o;
+}
+
+int mig_jobs_reports_json(struct mig_jobs *jobs, const char *id, cJSON **out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = -ENOENT, step = SQLITE_DONE;
+    cJSON *arr = cJSON_CreateArray();
+    *out = NULL;
+    pthread_mutex_lock(&jobs->mu);
+    if (mig__job_find(jobs, id) != NULL) {
+        rc = -EIO;
+        if (sqlite3_prepare_v2(jobs->db,
+                               "SELECT pass, result, started, finished, stats_json FROM reports"
+                               " WHERE job=?1 ORDER BY pass DESC",
+                               -1, &st, NULL) == SQLITE_OK) {
+            sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+            while ((step = sqlite3_step(st)) == SQLITE_ROW)
+                cJSON_AddItemToArray(arr, report_row_json(st));
+            rc = step == SQLITE_DONE ? 0 : -EIO;
+        }
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&jobs->mu);
+    if (rc == 0)
+        *out = arr;
+    else
+        cJSON_Delete(arr);
+    return rc;
+}
+
+/* ---- update ---- */
+
+static int update_check(const struct mig_job *j, const struct mig_job_update *u, char *msg,
+                        size_t msgsz)
+{
+    if (u->access_key == NULL && u->secret_key == NULL && u->concurrency < 0 &&
+        u->bandwidth_limit < 0 && u->interval_s < 0 && u->restore_check_s < 0)
+        return msg_set(msg, msgsz, "nothing to change"), -EINVAL;
+    if (u->access_key != NULL && (!*u->access_key || strlen(u->access_key) > 255))
+        return msg_set(msg, msgsz, "field 'source.access_key' must be 1-255 bytes"), -EINVAL;
+    if (u->secret_key != NULL && (!*u->secret_key || strlen(u->secret_key) > IAM_MAX_SECRET))
+        return msg_set(msg, msgsz, "field 'source.secret_key' must be 1-%d bytes", IAM_MAX_SECRET),
+               -EINVAL;
+    if (u->concurrency > 256)
+        return msg_set(msg, msgsz, "field 'concurrency' must be at most 256"), -EINVAL;
+    if (strcmp(j->state, "running") == 0 || j->active)
+        return msg_set(msg, msgsz, "job %s is %s: pause it (or let its pass end) first", j->id,
+                       strcmp(j->state, "running") == 0 ? "running" : "stopping"),
+               -EBUSY;
+    if (strcmp(j->state, "cancelled") == 0)
+        return msg_set(msg, msgsz, "job %s is cancelled", j->id), -EBUSY;
+    return 0;
+}
+
+/* Under mu: writes the settings mig_jobs_update may change. */
+static int update_save(struct mig_jobs *jobs, const struct mig_job *j)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = -EIO;
+    if (sqlite3_prepare_v2(jobs->db,
+                           "UPDATE jobs SET access_key=?2, secret_sealed=?3, concurrency=?4,"
+                           " bandwidth_limit=?5, interval_s=?6, restore_check_s=?7 WHERE id=?1",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, j->access_key, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, j->secret_sealed, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 4, j->concurrency);
+        sqlite3_bind_int64(st, 5, j->bandwidth_limit);
+        sqlite3_bind_int64(st, 6, j->interval_s);
+        sqlite3_bind_int64(st, 7, j->restore_check_s);
+        rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+    }
+    sqlite3_finalize(st);
+    if (rc)
+        log_error("migrate jobs: cannot update job %s: %s", j->id, sqlite3_errmsg(jobs->db));
+    return rc;
+}
+
+/* The job's settings after u (a shallow copy: strings borrowed from j, u and sealed). */
+static struct mig_job update_next(const struct mig_job *j, const struct mig_job_update *u,
+                                  char *sealed)
+{
+    struct mig_job n = *j;
+    if (u->access_key != NULL)
+        n.access_key = (char *)u->access_key;
+    if (sealed != NULL)
+        n.secret_sealed = sealed;
+    if (u->concurrency >= 0)
+        n.concurrency = u->concurrency > 0 ? u->concurrency : 8;
+    if (u->bandwidth_limit >= 0)
+        n.bandwidth_limit = u->bandwidth_limit;
+    if (u->interval_s >= 0)
+        n.interval_s = u->interval_s;
+    if (u->restore_check_s >= 0)
+        n.restore_check_s =
+            u->restore_check_s > 0 ? u->restore_check_s : MIG_RESTORE_CHECK_DEFAULT_S;
+    return n;
+}
+
+/* Under mu, once the table has next: the job takes it (sealed is taken over). */
+static void update_apply(struct mig_job *j, const struct mig_job *next, char **sealed)
+{
+    if (next->access_key != j->access_key) {
+        gz_free(j->access_key);
+        j->access_key = gz_strdup(next->access_key);
+    }
+    if (*sealed != NULL) {
+        explicit_bzero(j->secret_sealed, strlen(j->secret_sealed));
+        gz_free(j->secret_sealed);
+        j->secret_sealed = *sealed;
+        *sealed = NULL;
+    }
+    j->concurrency = next->concurrency;
+    j->bandwidth_limit = next->bandwidth_limit;
+    j->interval_s = next->interval_s;
+    j->restore_check_s = next->restore_check_s;
+}
+
+int mig_jobs_update(struct mig_jobs *jobs, const char *id, const struct mig_job_update *u,
+                    char *msg, size_t msgsz)
+{
+    char ctx[64], buf[IAM_SEALED_TEXT_MAX];
+    char *sealed = NULL;
+    int rc = 0;
+    snprintf(ctx, sizeof(ctx), "migrate-source:%s", id);
+    if (u->secret_key != NULL && *u->secret_key && strlen(u->secret_key) <= IAM_MAX_SECRET) {
+        if ((rc = iam_secret_seal(jobs->iam, ctx, u->secret_key, buf, sizeof(buf))) < 0)
+            return msg_set(msg, msgsz, "cannot seal the source secret: %s", gz_strerror(rc)), rc;
+        sealed = gz_strdup(buf);
+        explicit_bzero(buf, sizeof(buf));
+    }
+    pthread_mutex_lock(&jobs->mu);
+    struct mig_job *j = mig__job_find(jobs, id);
+    if (j == NULL) {
+        rc = -ENOENT;
+        msg_set(msg, msgsz, "no migration job '%s'", id);
+    } else if ((rc = update_check(j, u, msg, msgsz)) == 0) {
+        struct mig_job next = update_next(j, u, sealed);
+        if ((rc = update_save(jobs, &next)) < 0) {
+            msg_set(msg, msgsz, "cannot write the job table");
+        } else {
+            update_apply(j, &next, &sealed);
+            log_info("migrate: job %s updated%s", j->id,
+                     u->secret_key != NULL ? " (source secret replaced)" : "");
+        }
+    }
+    pthread_mutex_unlock(&jobs->mu);
+    if (sealed != NULL)
+        explicit_bzero(sealed, strlen(sealed));
+    gz_free(sealed);
+    return rc;
 }
 
 /* ---- supervision ---- */
@@ -1021,6 +1267,41 @@ static const struct gz_mig_stats *listed_pass(const struct mig_job *j)
     return j->passes_done > 0 ? &j->last : NULL;
 }
 
+/* The pass number of the job's last manifest (DATA/migrate/manifest-<id>-<pass>.json), 0 if
+ * none. */
+static int64_t manifest_pass(const struct mig_job *j)
+{
+    const char *base = j->manifest != NULL ? strrchr(j->manifest, '/') : NULL;
+    char id[MIG_JOB_ID_LEN + 2];
+    long long pass = 0;
+    base = base != NULL ? base + 1 : j->manifest;
+    if (base == NULL || strlen(base) < 9 + MIG_JOB_ID_LEN + 1)
+        return 0;
+    snprintf(id, sizeof(id), "%.*s", MIG_JOB_ID_LEN, base + 9);
+    if (strncmp(base, "manifest-", 9) != 0 || strcmp(id, j->id) != 0 ||
+        sscanf(base + 9 + MIG_JOB_ID_LEN, "-%lld.json", &pass) != 1)
+        return 0;
+    return pass;
+}
+
+/* Nothing failed, waiting or left unverified in the job's last finished pass. */
+static bool last_pass_clean(const struct mig_job *j)
+{
+    return j->passes_done > 0 && strcmp(j->state, "failed") != 0 && j->last.failed == 0 &&
+           j->last.waiting == 0 && j->last.to_copy <= j->last.verified;
+}
+
+/* Evidence for cut-over: the latest complete pass filed a manifest and was clean. */
+static void progress_evidence(struct mig_tenant_progress *p, const struct mig_job *j)
+{
+    if (j->dry_run)
+        return; /* a dry run copies nothing and files no manifest */
+    if (last_pass_clean(j) && manifest_pass(j) == j->passes_done)
+        p->clean_manifests++;
+    else
+        p->missing_manifests++;
+}
+
 static void progress_add(struct mig_tenant_progress *p, const struct mig_job *j)
 {
     const struct gz_mig_stats *lp = listed_pass(j);
@@ -1029,10 +1310,13 @@ static void progress_add(struct mig_tenant_progress *p, const struct mig_job *j)
     p->running += strcmp(j->state, "running") == 0;
     p->failed_jobs += strcmp(j->state, "failed") == 0;
     if (lp != NULL) {
+        const int64_t *proven = lp == &j->stats ? j->cur_proven : j->last_proven;
         p->objects_total += lp->listed; /* the engine counts excluded keys apart */
         p->bytes_total += lp->listed_bytes;
         p->objects_moved += lp->verified + lp->skipped;
         p->bytes_moved += lp->verified_bytes + lp->skipped_bytes;
+        p->objects_verified += lp->verified + GZ_MIN(proven[0], lp->skipped);
+        p->bytes_verified += lp->verified_bytes + GZ_MIN(proven[1], lp->skipped_bytes);
         p->objects_failed += lp->failed;
         p->objects_waiting += lp->waiting;
     } else if (strcmp(j->est.state, "done") == 0 && !j->est.truncated) {
@@ -1047,10 +1331,10 @@ static void progress_add(struct mig_tenant_progress *p, const struct mig_job *j)
         p->rate_bps += now;
     p->proj_rate_bps += now > 0 ? now : mig__rate_bps(&j->last);
     /* a failed job's last attempt did not finish, whatever its previous pass found */
-    if (j->passes_done < 1 || strcmp(j->state, "failed") == 0 || j->last.failed > 0 ||
-        j->last.waiting > 0 || j->last.to_copy > j->last.verified)
+    if (!last_pass_clean(j))
         p->all_verified = false;
     p->manifests += (int)j->manifests;
+    progress_evidence(p, j);
     if (j->passes_done > 0 && j->finished_ms > p->last_pass_end_ms)
         p->last_pass_end_ms = j->finished_ms;
 }

@@ -6,10 +6,13 @@
  * States: "created" -> "running" -> ("paused" | "completed" | "failed" | "cancelled").
  * A running job whose process died is "running" in the table and is resumed by the next
  * mig_jobs_open() (its journal, DATA/migrate/job-<id>.journal, makes the resume cheap).
- * "completed" means the last pass finished with nothing failed; a job with interval_s > 0
- * starts its next (incremental) pass interval_s seconds after the previous one ended and stays
- * "running" between passes. Source secrets are sealed with iam_secret_seal (context
- * "migrate-source:<id>") and never returned or logged.
+ * "completed" means the last pass finished with nothing failed or waiting; a job with
+ * interval_s > 0 starts its next (incremental) pass interval_s seconds after the previous one
+ * ended and stays "running" (phase "waiting") between passes. A pass that left archive-class
+ * objects waiting for a restore (nothing failed) keeps the job "running" in phase
+ * "restore-wait": its next pass runs restore_check_s later (next_run), until nothing waits.
+ * Every finished pass's report is kept (MIG_JOB_REPORTS_KEEP per job). Source secrets are
+ * sealed with iam_secret_seal (context "migrate-source:<id>") and never returned or logged.
  *
  * Threading: every function may be called from any thread (the admin worker); runners are
  * threads owned by the mig_jobs. At most max_running jobs run at once; others wait, queued.
@@ -25,6 +28,9 @@
 #include "seal.h"
 
 #define MIG_JOB_ID_LEN 16
+#define MIG_RESTORE_CHECK_DEFAULT_S 900 /* 15 minutes */
+/* Reports kept per job (jobs.db table reports): the last this many passes' reports. */
+#define MIG_JOB_REPORTS_KEEP 1000
 
 struct mig_jobs;
 
@@ -58,6 +64,10 @@ struct mig_job_spec {
     int64_t bandwidth_limit;    /* bytes/s, 0: none */
     bool delete_extraneous;
     int64_t interval_s;         /* > 0: incremental passes this long apart until cancelled */
+    /* <= 0: MIG_RESTORE_CHECK_DEFAULT_S. After a pass that left archive-class objects waiting
+     * for a restore (and nothing failed), the next pass runs this long after it (sooner if
+     * interval_s is shorter), until nothing waits: the "later pass" that copies them. */
+    int64_t restore_check_s;
     bool start;                 /* start at once (else "created") */
     bool dry_run;               /* list and diff only: passes copy nothing */
     bool check_acl;             /* gz_mig_options.check_acl: one GET ?acl per copied object */
@@ -88,6 +98,30 @@ int mig_jobs_list_json(struct mig_jobs *jobs, const char *tenant, cJSON **out);
  * out is gz_malloc'ed text. -ENOENT if no pass finished yet. */
 int mig_jobs_report(struct mig_jobs *jobs, const char *id, const char *format, char **out,
                     size_t *len);
+/* The report of pass `pass` (<= 0: the latest kept), as mig_jobs_report. -ENOENT if that
+ * pass has no report (not finished, or dropped beyond MIG_JOB_REPORTS_KEEP). */
+int mig_jobs_report_pass(struct mig_jobs *jobs, const char *id, int64_t pass, const char *format,
+                         char **out, size_t *len);
+/* The job's kept reports, newest first: a cJSON array of {pass, result ("completed",
+ * "waiting", "partial"), started, finished, stats}. Caller owns it. -ENOENT (no job). */
+int mig_jobs_reports_json(struct mig_jobs *jobs, const char *id, cJSON **out);
+
+/* A change to a job that is not running (state created, paused, completed or failed, and no
+ * runner active). Strings borrowed; NULL / negative: unchanged. The filters, source and
+ * destination cannot change (they define what the job's passes and reports mean). */
+struct mig_job_update {
+    const char *access_key; /* the source's */
+    const char *secret_key; /* re-sealed (iam_secret_seal), never stored or logged in clear */
+    int concurrency;        /* 0: the default, 8 */
+    int64_t bandwidth_limit;
+    int64_t interval_s;
+    int64_t restore_check_s; /* 0: MIG_RESTORE_CHECK_DEFAULT_S */
+};
+/* -ENOENT (no job), -EBUSY (the job is running or stopping: msg says so), -EINVAL (a value
+ * out of range or nothing to change: msg says which). */
+int mig_jobs_update(struct mig_jobs *jobs, const char *id, const struct mig_job_update *u,
+                    char *msg, size_t msgsz);
+
 /* Path of the last pass's signed manifest (DATA/migrate/manifest-<id>-<pass>.json). */
 int mig_jobs_manifest_path(struct mig_jobs *jobs, const char *id, char *out, size_t outsz);
 
@@ -111,13 +145,22 @@ struct mig_tenant_progress {
     int unsized_jobs;                       /* jobs whose size is unknown (see above) */
     int estimated_jobs;                     /* jobs whose size is their estimate */
     int64_t objects_total, bytes_total;     /* summed over the jobs whose size is known */
-    int64_t objects_moved, bytes_moved;     /* present and verified at the destination */
+    int64_t objects_moved, bytes_moved;     /* present at the destination: copied and
+                                             * verified, or found there unchanged */
+    /* Of them, proven to have arrived intact: copied and verified end to end by the pass,
+     * or skipped as unchanged since an earlier pass of the job copied and verified them
+     * (objects found already present, never read by a pass, are moved but not verified). */
+    int64_t objects_verified, bytes_verified;
     int64_t objects_failed, objects_waiting;
     double rate_bps;      /* current: passes running now (0 when none), bytes/s */
     double proj_rate_bps; /* for a projection: each job's current pass, else its last pass */
     bool all_verified;    /* >= 1 job, and every job's last pass completed with nothing failed,
                            * waiting or left to copy (every object of it verified) */
     int manifests;              /* signed manifests filed */
+    /* jobs whose latest complete pass had nothing failed, waiting or left to copy and filed a
+     * manifest; jobs (dry runs aside) whose latest complete pass filed none, or that have
+     * none or an unclean one (evidence for cut-over, see docs/supervision.md) */
+    int clean_manifests, missing_manifests;
     int64_t last_pass_end_ms;   /* 0: none yet */
 };
 int mig_jobs_tenant_progress(struct mig_jobs *jobs, const char *tenant_id,

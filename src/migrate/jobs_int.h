@@ -3,9 +3,10 @@
  * and runners; jobs_json.c: JSON, reports, progress).
  *
  * Every job lives in memory (a list under mig_jobs.mu) and in DATA/migrate/jobs.db; a change
- * is written through under the same lock. A job's source/destination settings never change
- * after creation, so a runner reads them without the lock; everything else (state, stats,
- * times) is read and written under mu. A job with a runner (active) is never freed.
+ * is written through under the same lock. A job's settings change only through
+ * mig_jobs_update, under mu, while the job is not running and has no runner, so a runner reads
+ * them without the lock; everything else (state, stats, times) is read and written under mu.
+ * A job with a runner (active) is never freed.
  */
 #ifndef GZ_MIGRATE_JOBS_INT_H
 #define GZ_MIGRATE_JOBS_INT_H
@@ -59,6 +60,7 @@ struct mig_job {
     char *dest_bucket;
     int concurrency;
     int64_t bandwidth_limit, interval_s;
+    int64_t restore_check_s; /* > 0 (the default once loaded) */
     bool delete_extraneous, dry_run, check_acl;
     /* mutable, under mu */
     char state[16];            /* created running paused completed failed cancelled */
@@ -71,6 +73,10 @@ struct mig_job {
     struct gz_mig_stats stats; /* the current or last pass */
     struct gz_mig_stats last;  /* the last finished pass */
     struct mig_job_est est;    /* the last source estimate */
+    /* Of the objects a pass skipped as unchanged, those whose copy an earlier pass verified
+     * end to end (journal: state verified, method not "existing"), objects and bytes: of the
+     * current pass (known once its diff ran) and of the last finished one. */
+    int64_t cur_proven[2], last_proven[2];
     /* the runner */
     bool active, reaped; /* reaped: the runner returned and may be joined */
     bool stop;           /* pause or cancel asked */
@@ -102,8 +108,9 @@ struct mig_jobs {
 struct mig_job *mig__job_find(struct mig_jobs *jobs, const char *id);
 /* Writes the job's mutable columns (under mu). */
 int mig__job_save(struct mig_jobs *jobs, struct mig_job *job);
-/* Stores the report text of the job's last finished pass (under mu). */
-int mig__job_save_report(struct mig_jobs *jobs, const char *id, const char *report);
+/* Stores the report text of a finished pass (under mu), dropping reports older than the last
+ * MIG_JOB_REPORTS_KEEP. */
+int mig__job_save_report(struct mig_jobs *jobs, const char *id, int64_t pass, const char *report);
 void mig__job_set_error(struct mig_job *job, const char *msg);
 void mig__job_path(const struct mig_jobs *jobs, const char *id, const char *what, char *out,
                    size_t outsz);

@@ -106,6 +106,7 @@ static cJSON *options_json(const struct mig_job *j)
     cJSON_AddNumberToObject(o, "bandwidth_limit", (double)j->bandwidth_limit);
     cJSON_AddBoolToObject(o, "delete_extraneous", j->delete_extraneous);
     cJSON_AddNumberToObject(o, "interval_seconds", (double)j->interval_s);
+    cJSON_AddNumberToObject(o, "restore_check_seconds", (double)j->restore_check_s);
     cJSON_AddBoolToObject(o, "dry_run", j->dry_run);
     cJSON_AddBoolToObject(o, "check_acl", j->check_acl);
     return o;
@@ -203,7 +204,10 @@ cJSON *mig__job_json(const struct mig_job *j)
     add_time(o, "started", j->started_ms);
     add_time(o, "updated", j->updated_ms ? j->updated_ms : j->created_ms);
     add_time(o, "finished", j->finished_ms);
-    add_time(o, "next_run", strcmp(j->phase, "waiting") == 0 ? j->next_run_ms : 0);
+    add_time(o, "next_run",
+             strcmp(j->phase, "waiting") == 0 || strcmp(j->phase, "restore-wait") == 0
+                 ? j->next_run_ms
+                 : 0);
     add_str(o, "error", j->error);
     cJSON_AddItemToObject(o, "stats", mig__stats_json(&j->stats));
     add_rate(o, j);

@@ -20,7 +20,48 @@
 struct pass_ctx {
     struct mig_job *job;
     struct gz_mig_report lists; /* failed, waiting, not carried (report.h) */
+    bool proven_read;           /* the diff's proven count is known (cb_progress) */
 };
+
+/* The objects of the journal's current pass whose copy a pass verified end to end (state
+ * verified, by any method but "existing": found at the destination, never read). Read from
+ * its own read-only connection (WAL: the engine's writes carry on). */
+static int journal_proven(const struct mig_job *j, int64_t out[2])
+{
+    char path[4096];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = -EIO;
+    mig__job_path(j->jobs, j->id, "journal", path, sizeof(path));
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+        goto out;
+    sqlite3_busy_timeout(db, 5000);
+    if (sqlite3_prepare_v2(db,
+                           "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM src WHERE state ="
+                           " 'verified' AND COALESCE(method, '') <> 'existing' AND pass ="
+                           " (SELECT CAST(v AS INTEGER) FROM info WHERE k = 'pass')",
+                           -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW)
+        goto out;
+    out[0] = sqlite3_column_int64(st, 0);
+    out[1] = sqlite3_column_int64(st, 1);
+    rc = 0;
+out:
+    if (rc)
+        log_warn("migrate: job %s: cannot read the journal's verified count: %s", j->id,
+                 db ? sqlite3_errmsg(db) : "open failed");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return rc;
+}
+
+/* Under mu: the skipped objects of a pass that an earlier pass verified = the journal's
+ * verified objects of the pass less those this pass copied and verified. */
+static void proven_set(int64_t dst[2], const int64_t total[2], const struct gz_mig_stats *st)
+{
+    dst[0] = GZ_MAX((int64_t)0, GZ_MIN(total[0] - st->verified, st->skipped));
+    dst[1] = GZ_MAX((int64_t)0, GZ_MIN(total[1] - st->verified_bytes, st->skipped_bytes));
+}
 
 /* ---- engine callbacks ---- */
 
@@ -38,8 +79,16 @@ static void cb_progress(void *arg, const struct gz_mig_stats *st, const char *ph
 {
     struct pass_ctx *p = arg;
     struct mig_job *j = p->job;
+    int64_t proven[2];
+    /* "copying" is reported once the diff committed, before any copy: the verified objects
+     * of the pass are then the ones skipped as unchanged */
+    bool got = !p->proven_read && strcmp(phase, "copying") == 0 && journal_proven(j, proven) == 0;
     pthread_mutex_lock(&j->jobs->mu);
     j->stats = *st;
+    if (got) {
+        proven_set(j->cur_proven, proven, st);
+        p->proven_read = true;
+    }
     if (strcmp(j->state, "running") == 0)
         snprintf(j->phase, sizeof(j->phase), "%s", phase);
     if (gz_now_ms() - j->last_save_ms >= MIG_SAVE_EVERY_MS)
@@ -180,6 +229,15 @@ static void pass_finished(struct mig_job *j, const struct gz_mig_stats *st, int 
     mig__job_set_error(j, rc == GZ_MIG_PARTIAL ? msg : NULL);
     if (strcmp(j->state, "running") != 0)
         return; /* paused or cancelled at the very end */
+    if (rc == 0 && st->waiting > 0 && !j->dry_run) {
+        /* archive-class objects wait for the restores this pass requested: the later pass
+         * that copies them runs by itself (sooner if the job's interval is shorter) */
+        int64_t wait_s =
+            j->interval_s > 0 ? GZ_MIN(j->interval_s, j->restore_check_s) : j->restore_check_s;
+        snprintf(j->phase, sizeof(j->phase), "restore-wait");
+        j->next_run_ms = j->finished_ms + wait_s * 1000;
+        return;
+    }
     if (j->interval_s > 0) {
         snprintf(j->phase, sizeof(j->phase), "waiting");
         j->next_run_ms = j->finished_ms + j->interval_s * 1000;
@@ -223,6 +281,7 @@ static void *runner_main(void *arg)
         j->pass = j->passes_done + 1;
         memset(&j->stats, 0, sizeof(j->stats));
     }
+    memset(j->cur_proven, 0, sizeof(j->cur_proven));
     int64_t pass = j->pass;
     j->started_ms = gz_now_ms();
     j->finished_ms = 0;
@@ -232,6 +291,8 @@ static void *runner_main(void *arg)
     log_info("migrate: job %s: pass %lld started", j->id, (long long)pass);
 
     int rc = pass_copy(&p, &st, err, sizeof(err));
+    int64_t proven[2] = {0, 0};
+    bool got = (rc == 0 || rc == GZ_MIG_PARTIAL) && journal_proven(j, proven) == 0;
     if ((rc == 0 || rc == GZ_MIG_PARTIAL) && !j->dry_run)
         manifest = pass_manifest(j, pass);
     if (rc == 0 || rc == GZ_MIG_PARTIAL)
@@ -239,8 +300,13 @@ static void *runner_main(void *arg)
 
     pthread_mutex_lock(&jobs->mu);
     j->stats = st;
+    if (got) {
+        proven_set(j->cur_proven, proven, &st);
+        if (report != NULL)
+            memcpy(j->last_proven, j->cur_proven, sizeof(j->last_proven));
+    }
     if (report != NULL) {
-        mig__job_save_report(jobs, j->id, report);
+        mig__job_save_report(jobs, j->id, pass, report);
         if (manifest != NULL) {
             gz_free(j->manifest);
             j->manifest = manifest;

@@ -5,6 +5,8 @@
  * entries go through a small bounded queue to worker threads that GET each object with the
  * engine's S3 client, streaming the bytes through SHA-256 (memory: workers x one chunk). The
  * second read verifies the signature again, so a file swapped in between is caught too.
+ * With a store in the options the workers read the objects through it instead (a server
+ * checking what it holds), the plaintext of sealed objects through the sealer.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -12,10 +14,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../store/store.h"
 #include "evidence.h"
 #include "migrate_int.h"
+#include "seal.h"
 
 #define CHK_QUEUE 64
+#define CHK_STORE_CHUNK (1024 * 1024) /* plaintext of a sealed object read per call */
 #define CHK_MAX_WORKERS 256
 
 struct chk_item {
@@ -26,7 +31,8 @@ struct chk_item {
 
 struct chk {
     const struct gz_mig_check_options *opt;
-    struct mig_client cl;
+    struct mig_client cl;       /* over HTTP (opt->store NULL) */
+    const char *bucket;         /* through the store */
     struct gz_mig_check_result *res;
     pthread_mutex_t mu; /* queue, result, callback */
     pthread_cond_t not_full, not_empty;
@@ -71,6 +77,27 @@ static void report(struct chk *c, const char *key, const char *problem, const ch
         c->opt->on_bad(c->opt->cb_arg, key, problem, detail);
 }
 
+/* The outcome of one object read whole into sha (bytes of it): reported, or counted ok. */
+static void chk_outcome(struct chk *c, const struct chk_item *it, struct gz_hash *sha,
+                        int64_t bytes)
+{
+    uint8_t d[32];
+    char hex[65], detail[600];
+    gz_hash_final(sha, d);
+    gz_hex_encode(hex, d, 32);
+    if (bytes != it->size) {
+        snprintf(detail, sizeof(detail), "size %lld, manifest says %lld", (long long)bytes,
+                 (long long)it->size);
+        report(c, it->key, "mismatched", detail);
+    } else if (it->sha[0] && strcmp(hex, it->sha) != 0) {
+        snprintf(detail, sizeof(detail), "sha256 %s, manifest says %s", hex, it->sha);
+        report(c, it->key, "mismatched", detail);
+    } else {
+        c->res->ok++;
+        c->res->size_only += it->sha[0] ? 0 : 1;
+    }
+}
+
 /* One object: GET with retries on transient failures (the hash restarts each attempt). */
 static void check_one(struct chk *c, CURL *h, struct mig_resp *resp, const struct chk_item *it)
 {
@@ -88,10 +115,7 @@ static void check_one(struct chk *c, CURL *h, struct mig_resp *resp, const struc
         if (!mig_resp_transient(resp))
             break;
     }
-    uint8_t d[32];
-    char hex[65], detail[600];
-    gz_hash_final(&s.sha, d);
-    gz_hex_encode(hex, d, 32);
+    char detail[600];
     pthread_mutex_lock(&c->mu);
     c->res->bytes_read += s.bytes;
     if (rc == 0 && resp->status == 404) {
@@ -99,26 +123,86 @@ static void check_one(struct chk *c, CURL *h, struct mig_resp *resp, const struc
     } else if (rc != 0 || resp->status != 200 || resp->curl != CURLE_OK) {
         mig_resp_describe(resp, detail, sizeof(detail));
         report(c, it->key, "error", detail);
-    } else if (s.bytes != it->size) {
-        snprintf(detail, sizeof(detail), "size %lld, manifest says %lld", (long long)s.bytes,
-                 (long long)it->size);
-        report(c, it->key, "mismatched", detail);
-    } else if (it->sha[0] && strcmp(hex, it->sha) != 0) {
-        snprintf(detail, sizeof(detail), "sha256 %s, manifest says %s", hex, it->sha);
-        report(c, it->key, "mismatched", detail);
     } else {
-        c->res->ok++;
-        c->res->size_only += it->sha[0] ? 0 : 1;
+        chk_outcome(c, it, &s.sha, s.bytes);
     }
     pthread_mutex_unlock(&c->mu);
+    gz_hash_dispose(&s.sha);
+}
+
+/* Hashes the stored body of an object (its plaintext when sealed) into sha. */
+static int store_hash(struct chk *c, const char *key, struct gz_hash *sha, int64_t *bytes,
+                      struct gz_buf *buf)
+{
+    const struct gz_mig_sealer *se = c->opt->sealer;
+    struct gz_slice bucket = gz_slice_cstr(c->bucket), k = gz_slice_cstr(key);
+    struct store_reader *r = NULL;
+    struct store_meta m;
+    int rc = store_object_open(c->opt->store, bucket, k, &r, &m);
+    bool raw = rc == 0 && (!se || !se->bucket_sealed(se->ctx, bucket));
+    int64_t plain = rc == 0 && !raw ? se->plain_size(se->ctx, bucket, k, m.size) : 0;
+    for (int64_t off = 0; rc == 0 && !raw && off < plain;) {
+        int64_t len = plain - off < CHK_STORE_CHUNK ? plain - off : CHK_STORE_CHUNK;
+        gz_buf_reset(buf);
+        rc = se->read(se->ctx, m.headers, m.size, r, off, len, buf);
+        if (rc == 1 && off == 0) { /* not encrypted after all: the stored bytes */
+            raw = true;
+            rc = 0;
+            break;
+        }
+        if (rc == 0 && (int64_t)buf->len != len)
+            rc = -EIO;
+        if (rc == 0) {
+            gz_hash_update(sha, buf->ptr, buf->len);
+            *bytes += len;
+            off += len;
+        }
+    }
+    while (rc == 0 && raw) {
+        int64_t n = store_reader_read(r, buf->ptr, CHK_STORE_CHUNK);
+        if (n <= 0) {
+            rc = (int)n;
+            break;
+        }
+        gz_hash_update(sha, buf->ptr, (size_t)n);
+        *bytes += n;
+    }
+    store_reader_close(r);
+    return rc;
+}
+
+/* One object through the store. */
+static void check_one_store(struct chk *c, struct gz_buf *buf, const struct chk_item *it)
+{
+    struct gz_hash sha;
+    int64_t bytes = 0;
+    gz_hash_init(&sha, GZ_HASH_SHA256);
+    int rc = store_hash(c, it->key, &sha, &bytes, buf);
+    pthread_mutex_lock(&c->mu);
+    c->res->bytes_read += bytes;
+    if (rc == GZ_ENOKEY) {
+        report(c, it->key, "missing", "no such object");
+    } else if (rc < 0) {
+        char detail[300];
+        snprintf(detail, sizeof(detail), "read: %s", gz_strerror(rc));
+        report(c, it->key, "error", detail);
+    } else {
+        chk_outcome(c, it, &sha, bytes);
+    }
+    pthread_mutex_unlock(&c->mu);
+    gz_hash_dispose(&sha);
 }
 
 static void *chk_worker(void *arg)
 {
     struct chk *c = arg;
-    CURL *h = curl_easy_init();
+    CURL *h = c->opt->store ? NULL : curl_easy_init();
     struct mig_resp resp;
+    struct gz_buf buf;
     mig_resp_init(&resp, 16 * 1024);
+    gz_buf_init(&buf, CHK_STORE_CHUNK);
+    if (c->opt->store && gz_buf_reserve(&buf, CHK_STORE_CHUNK) < 0)
+        gz_buf_free(&buf); /* max 0: every object then reports an error */
     for (;;) {
         pthread_mutex_lock(&c->mu);
         while (c->count == 0 && !c->done)
@@ -132,15 +216,18 @@ static void *chk_worker(void *arg)
         c->count--;
         pthread_cond_signal(&c->not_full);
         pthread_mutex_unlock(&c->mu);
-        if (h) {
+        if (c->opt->store && buf.ptr) {
+            check_one_store(c, &buf, &it);
+        } else if (h) {
             check_one(c, h, &resp, &it);
         } else {
             pthread_mutex_lock(&c->mu);
-            report(c, it.key, "error", "out of memory (curl)");
+            report(c, it.key, "error", "out of memory");
             pthread_mutex_unlock(&c->mu);
         }
         gz_free(it.key);
     }
+    gz_buf_free(&buf);
     mig_resp_free(&resp);
     if (h)
         curl_easy_cleanup(h);
@@ -189,6 +276,19 @@ static int probe(struct chk *c, char *err, size_t errsz)
     return rc;
 }
 
+/* The bucket, through the store: once, clearly. */
+static int probe_store(struct chk *c, char *err, size_t errsz)
+{
+    struct store_bucket b;
+    int rc = c->bucket && *c->bucket ? store_bucket_get(c->opt->store, gz_slice_cstr(c->bucket),
+                                                        &b)
+                                     : GZ_ENOBUCKET;
+    if (rc < 0)
+        snprintf(err, errsz, "destination bucket %s: %s", c->bucket ? c->bucket : "(none)",
+                 rc == GZ_ENOBUCKET ? "no such bucket" : gz_strerror(rc));
+    return rc == GZ_ENOBUCKET ? -ENOENT : rc;
+}
+
 /* Starts the workers, feeds them from a second (verifying) read, waits for them. */
 static int run_checks(struct chk *c, const char *path, char *err, size_t errsz)
 {
@@ -226,24 +326,27 @@ int gz_migrate_manifest_check(const char *manifest_path, const struct gz_mig_che
     struct gz_mig_endpoint ep = opt->dst;
     if (!ep.bucket || !*ep.bucket)
         ep.bucket = info.dest_bucket;
-    struct chk c = {.opt = opt, .res = res};
-    rc = mig_client_init(&c.cl, &ep, "destination", err, errsz);
-    if (rc)
-        return rc;
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        snprintf(err, errsz, "libcurl initialisation failed");
-        return -EIO;
+    struct chk c = {.opt = opt, .res = res, .bucket = ep.bucket};
+    if (opt->store == NULL) {
+        rc = mig_client_init(&c.cl, &ep, "destination", err, errsz);
+        if (rc)
+            return rc;
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+            snprintf(err, errsz, "libcurl initialisation failed");
+            return -EIO;
+        }
     }
     pthread_mutex_init(&c.mu, NULL);
     pthread_cond_init(&c.not_full, NULL);
     pthread_cond_init(&c.not_empty, NULL);
-    rc = probe(&c, err, errsz);
+    rc = opt->store ? probe_store(&c, err, errsz) : probe(&c, err, errsz);
     if (rc == 0)
         rc = run_checks(&c, manifest_path, err, errsz);
     pthread_cond_destroy(&c.not_empty);
     pthread_cond_destroy(&c.not_full);
     pthread_mutex_destroy(&c.mu);
-    curl_global_cleanup();
+    if (opt->store == NULL)
+        curl_global_cleanup();
     res->elapsed_ms = gz_now_ms() - t0;
     if (rc == 0 && res->ok != res->objects)
         rc = GZ_MIG_PARTIAL;

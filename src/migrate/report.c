@@ -100,10 +100,13 @@ char *gz_migrate_report_json(const struct gz_mig_report_head *h, const struct gz
     cJSON_AddStringToObject(r, "started", t);
     gz_time_iso8601(st->started_ms + st->elapsed_ms, t);
     cJSON_AddStringToObject(r, "finished", t);
+    /* waiting: nothing failed, but archive-class objects wait for a restore (a later pass
+     * copies them) */
     cJSON_AddStringToObject(r, "result",
-                            h->rc == 0                ? "completed"
-                            : h->rc == GZ_MIG_STOPPED ? "stopped"
-                                                      : "partial");
+                            h->rc == 0 && st->waiting > 0 ? "waiting"
+                            : h->rc == 0                  ? "completed"
+                            : h->rc == GZ_MIG_STOPPED     ? "stopped"
+                                                          : "partial");
     cJSON_AddItemToObject(r, "stats", mig__stats_json(st));
     cJSON *v = cJSON_AddObjectToObject(r, "verification");
     cJSON_AddNumberToObject(v, "md5", (double)st->verified_md5);

@@ -4,7 +4,8 @@
  * (src/cli/migrate.c).
  *
  * JSON: {"job", "tenant", "pass", "dry_run", "acls", "started", "finished", "result":
- * "completed"|"partial"|"stopped", "stats": {the gz_mig_stats fields}, "verification":
+ * "completed"|"waiting"|"partial"|"stopped" (waiting: nothing failed, some archive-class
+ * objects wait for a restore), "stats": {the gz_mig_stats fields}, "verification":
  * {"md5", "sha256", "crc64", "mpu"}, "failed": [{"key", "reason", "retries"}], "waiting":
  * [{"key", "size", "reason"}], "not_carried": [{"key", "size", "reason"}], "truncated",
  * "manifest"}.

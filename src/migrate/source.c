@@ -567,6 +567,11 @@ int mig_list(const struct mig_client *c, CURL *h, const char *prefix, mig_entry_
         if (rc == -EIO || (rc == 0 && resp.status >= 300)) {
             char why[400];
             mig_resp_describe(&resp, why, sizeof(why));
+            if (rc == 0 && resp.status == 404 && !resp.code[0]) /* not an S3 answer */
+                snprintf(why, sizeof(why), "HTTP 404 with no S3 error body: is --%s-endpoint "
+                         "an S3 endpoint and --%s-bucket right?",
+                         strcmp(c->who, "source") == 0 ? "source" : "dest",
+                         strcmp(c->who, "source") == 0 ? "source" : "dest");
             snprintf(err, errsz, "%s %s (bucket %s): %s", c->who, c->base, c->bucket, why);
             xml_free_page(&xs);
             rc = rc ? rc : (resp.status == 403 ? -EACCES : resp.status == 404 ? -ENOENT : -EIO);

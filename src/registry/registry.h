@@ -140,16 +140,29 @@ struct registry_status_in {
     int failed_jobs; /* of them, failed: their work is outstanding */
     bool all_verified;
     int manifests;
-    bool size_unknown; /* some job's size is not known yet (nothing listed, no estimate) */
+    /* Evidence for cut-over, per job's latest complete pass: clean_manifests counts the jobs
+     * whose latest complete pass had nothing failed, waiting or left and filed a manifest;
+     * missing_manifests the jobs (dry runs aside) whose latest complete pass filed none, or
+     * none for a clean pass. */
+    int clean_manifests, missing_manifests;
+    int64_t objects_failed; /* in the passes that size the jobs */
+    bool size_unknown;      /* some job's size is not known yet (nothing listed, no estimate) */
     int64_t bytes_total, bytes_moved, objects_total, objects_moved;
     int32_t projected_finish; /* REGISTRY_NO_DATE if unknown */
 };
 
-/* violation > cut-over (all contracts closed and >= 1 manifest) > overdue (today after the
- * deadline) > verified > at-risk (projected finish after the deadline, or fewer than N days
- * left with work outstanding) > migrating (a job exists) > not-started. Work is outstanding
- * with no job, a job whose size is unknown, a failed job, or anything not moved yet. */
+/* violation > cut-over (all contracts closed, the migration verified with nothing failed,
+ * every job's latest complete pass filed a manifest: >= 1 clean manifest and none missing) >
+ * overdue (today after the deadline) > verified > at-risk (projected finish after the
+ * deadline, or fewer than N days left with work outstanding) > migrating (a job exists) >
+ * not-started. Work is outstanding with no job, a job whose size is unknown, a failed job, or
+ * anything not moved yet. */
 enum registry_status registry_status_compute(const struct registry_status_in *in);
+/* Work outstanding (above), whatever the status. */
+bool registry_status_outstanding(const struct registry_status_in *in);
+/* Past the deadline (today after it) with work outstanding, whatever the status: counted
+ * apart in the totals ("past_deadline") since violation and cut-over hide overdue. */
+bool registry_status_past_deadline(const struct registry_status_in *in);
 /* The civil date `remaining` bytes take at rate bytes/s from sec_of_day seconds into today;
  * REGISTRY_NO_DATE if rate <= 0 and remaining > 0; today if nothing remains. The caller
  * passes REGISTRY_NO_DATE itself when the work's size is unknown. */

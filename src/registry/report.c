@@ -73,9 +73,23 @@ static int csv_field(struct gz_buf *b, const char *s, bool last)
 }
 
 static const char *const csv_cols[] = {
-    "tenant",           "tenant_id",   "status",        "deadline",      "days_left",
-    "bytes_total",      "bytes_moved", "objects_total", "objects_moved", "rate_bps",
-    "projected_finish", "contracts",   "violations",    "as_of",         NULL,
+    "tenant",
+    "tenant_id",
+    "status",
+    "deadline",
+    "days_left",
+    "bytes_total",
+    "bytes_moved",
+    "objects_total",
+    "objects_moved",
+    "bytes_verified",
+    "objects_verified",
+    "rate_bps",
+    "projected_finish",
+    "contracts",
+    "violations",
+    "as_of",
+    NULL,
 };
 
 int registry_report_csv(const cJSON *status, struct gz_buf *out)
@@ -209,6 +223,9 @@ static void html_head(struct gz_buf *b, const cJSON *status)
     size_text(tot, "bytes_total", t);
     snprintf(v, sizeof(v), "%s / %s", m, t);
     html_card(b, "已迁移 Data moved", v);
+    registry_format_bytes(int_of(tot, "bytes_verified"), m);
+    snprintf(v, sizeof(v), "%s / %s", m, t);
+    html_card(b, "已校验数据 Data verified", v);
     if (int_of(tot, "unsized_tenants") > 0) { /* the total above leaves them out */
         snprintf(v, sizeof(v), "%lld", (long long)int_of(tot, "unsized_tenants"));
         html_card(b, "规模未知 Size unknown", v);
@@ -217,7 +234,7 @@ static void html_head(struct gz_buf *b, const cJSON *status)
         {"at_risk", "有风险 At risk"},         {"overdue", "逾期 Overdue"},
         {"violations", "违规 Violations"},     {"verified", "已校验 Verified"},
         {"cut_over", "已切换 Cut over"},       {"migrating", "迁移中 Migrating"},
-        {"not_started", "未开始 Not started"},
+        {"not_started", "未开始 Not started"}, {"past_deadline", "逾期未完成 Past deadline"},
     };
     for (size_t i = 0; i < GZ_ARRAY_LEN(keys); i++) {
         snprintf(v, sizeof(v), "%lld", (long long)int_of(tot, keys[i][0]));
@@ -314,58 +331,67 @@ static void timeline_axis(struct gz_buf *b, int32_t lo, int32_t hi, int h)
     }
 }
 
-static void timeline_marker(struct gz_buf *b, int32_t d, int32_t lo, int32_t hi, int h,
-                            const char *color, const char *label)
+/* A dashed line from the axis to the label band under the tenants' rows; its label on a line
+ * of the band of its own (row), anchored so that it stays inside the chart: nothing else is
+ * drawn there, so it cannot collide with a tenant's label however close the dates are. */
+static void timeline_marker(struct gz_buf *b, int32_t d, int32_t lo, int32_t hi, int band_y,
+                            int row, const char *color, const char *label)
 {
     double x = timeline_x(d, lo, hi);
+    const char *anchor = x > CHART_W - 90 ? "end" : x < LABEL_W + 60 ? "start" : "middle";
     gz_buf_appendf(b,
                    "<line x1=\"%.1f\" y1=\"14\" x2=\"%.1f\" y2=\"%d\" stroke=\"%s\" "
                    "stroke-dasharray=\"4 3\"/><text x=\"%.1f\" y=\"%d\" fill=\"%s\" "
-                   "text-anchor=\"middle\">%s</text>",
-                   x, x, h - 12, color, x, h - 2, color, label);
+                   "text-anchor=\"%s\">%s</text>",
+                   x, x, band_y + row * 14 + 4, color, x, band_y + 14 + row * 14, color, anchor,
+                   label);
+}
+
+static void timeline_row(struct gz_buf *b, const cJSON *t, int32_t lo, int32_t hi, int y)
+{
+    int32_t d = date_of(t, "deadline");
+    const char *st = str_of(t, "status");
+    gz_buf_appendf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">", LABEL_W - 6, y + 14);
+    html_esc(b, str_of(t, "tenant"));
+    gz_buf_appendf(b, "</text>");
+    if (d == REGISTRY_NO_DATE) {
+        gz_buf_appendf(b, "<text x=\"%d\" y=\"%d\" fill=\"#9e9e9e\">无截止日期 no deadline</text>",
+                       LABEL_W + 4, y + 14);
+        return;
+    }
+    double x = timeline_x(d, lo, hi);
+    char ds[11];
+    registry_date_format(d, ds);
+    bool left = x > CHART_W - 180; /* keep the label inside the chart */
+    gz_buf_appendf(b,
+                   "<circle cx=\"%.1f\" cy=\"%d\" r=\"6\" fill=\"%s\"/>"
+                   "<text x=\"%.1f\" y=\"%d\"%s>%s %s</text>",
+                   x, y + 10, status_color(st), left ? x - 9 : x + 9, y + 14,
+                   left ? " text-anchor=\"end\"" : "", ds, status_label(st));
 }
 
 /* One row per tenant: its deadline as a dot in its status colour; today and the final
- * deadline as dashed lines. */
+ * deadline as dashed lines labelled in a band under the rows. */
 static void html_timeline(struct gz_buf *b, const cJSON *status)
 {
     const cJSON *tenants = cJSON_GetObjectItemCaseSensitive(status, "tenants"), *t;
     int32_t lo, hi;
-    int n = cJSON_GetArraySize(tenants), y = 20, h = 20 + n * ROW_H + 26;
+    int n = cJSON_GetArraySize(tenants), y = 20, band = 20 + n * ROW_H + 4, h = band + 36;
     timeline_range(status, &lo, &hi);
     gz_buf_appendf(b,
                    "<h2>截止日期时间线 Deadline timeline</h2>\n<svg xmlns=\"http://www.w3.org/"
                    "2000/svg\" role=\"img\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\">",
                    CHART_W, h, CHART_W, h);
-    timeline_axis(b, lo, hi, h - 14);
+    timeline_axis(b, lo, hi, band);
     cJSON_ArrayForEach(t, tenants)
     {
-        int32_t d = date_of(t, "deadline");
-        const char *st = str_of(t, "status");
-        gz_buf_appendf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">", LABEL_W - 6, y + 14);
-        html_esc(b, str_of(t, "tenant"));
-        gz_buf_appendf(b, "</text>");
-        if (d == REGISTRY_NO_DATE) {
-            gz_buf_appendf(b,
-                           "<text x=\"%d\" y=\"%d\" fill=\"#9e9e9e\">无截止日期 no deadline</text>",
-                           LABEL_W + 4, y + 14);
-        } else {
-            double x = timeline_x(d, lo, hi);
-            char ds[11];
-            registry_date_format(d, ds);
-            bool left = x > CHART_W - 180; /* keep the label inside the chart */
-            gz_buf_appendf(b,
-                           "<circle cx=\"%.1f\" cy=\"%d\" r=\"6\" fill=\"%s\"/>"
-                           "<text x=\"%.1f\" y=\"%d\"%s>%s %s</text>",
-                           x, y + 10, status_color(st), left ? x - 9 : x + 9, y + 14,
-                           left ? " text-anchor=\"end\"" : "", ds, status_label(st));
-        }
+        timeline_row(b, t, lo, hi, y);
         y += ROW_H;
     }
-    timeline_marker(b, date_of(status, "as_of"), lo, hi, h, "#e53935", "今天 today");
+    timeline_marker(b, date_of(status, "as_of"), lo, hi, band, 0, "#e53935", "今天 today");
     int32_t fin = date_of(cJSON_GetObjectItemCaseSensitive(status, "policy"), "final_deadline");
     if (fin != REGISTRY_NO_DATE)
-        timeline_marker(b, fin, lo, hi, h - 12, "#6a1b9a", "最终截止 final deadline");
+        timeline_marker(b, fin, lo, hi, band, 1, "#6a1b9a", "最终截止 final deadline");
     gz_buf_appendf(b, "</svg>\n");
 }
 
@@ -396,6 +422,9 @@ static void html_row(struct gz_buf *b, const cJSON *t)
     snprintf(v, sizeof(v), "%lld / %s", (long long)int_of(t, "objects_moved"),
              is_null(t, "objects_total") ? HTML_UNKNOWN : tot);
     html_cell(b, v, true);
+    registry_format_bytes(int_of(t, "bytes_verified"), m);
+    snprintf(v, sizeof(v), "%s / %lld", m, (long long)int_of(t, "objects_verified"));
+    html_cell(b, v, true);
     registry_format_bytes(int_of(t, "rate_bps"), m);
     snprintf(v, sizeof(v), "%s/s", m);
     html_cell(b, int_of(t, "rate_bps") > 0 ? v : "", true);
@@ -413,6 +442,7 @@ static void html_tables(struct gz_buf *b, const cJSON *tenants)
     gz_buf_appendf(b, "<h2>企业明细 Tenants</h2>\n<table><tr><th>企业 Tenant</th>"
                       "<th>状态 Status</th><th>截止日期 Deadline</th><th>剩余天数 Days left</th>"
                       "<th>已迁移 / 总量 Moved / total</th><th>对象 Objects</th>"
+                      "<th>已校验 Verified (bytes / objects)</th>"
                       "<th>速率 Rate</th><th>预计完成 Projected</th><th>合同 Contracts</th>"
                       "</tr>\n");
     cJSON_ArrayForEach(t, tenants)

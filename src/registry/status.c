@@ -31,21 +31,40 @@ const char *registry_status_name(enum registry_status s)
     return "unknown";
 }
 
+bool registry_status_outstanding(const struct registry_status_in *in)
+{
+    return in->jobs == 0 || in->size_unknown || in->failed_jobs > 0 ||
+           in->bytes_moved < in->bytes_total || in->objects_moved < in->objects_total;
+}
+
+bool registry_status_past_deadline(const struct registry_status_in *in)
+{
+    return in->deadline != REGISTRY_NO_DATE && in->today > in->deadline &&
+           registry_status_outstanding(in);
+}
+
+/* Cut over: the source contracts ended and the migration is proven complete by a manifest of
+ * each job's latest complete pass, a pass with nothing failed, waiting or left. */
+static bool status_cut_over(const struct registry_status_in *in)
+{
+    return in->contracts > 0 && in->open_contracts == 0 && in->jobs > 0 && in->all_verified &&
+           in->failed_jobs == 0 && in->objects_failed == 0 && in->clean_manifests > 0 &&
+           in->missing_manifests == 0;
+}
+
 enum registry_status registry_status_compute(const struct registry_status_in *in)
 {
     bool has_deadline = in->deadline != REGISTRY_NO_DATE;
     if (in->violations > 0)
         return REGISTRY_VIOLATION;
-    if (in->contracts > 0 && in->open_contracts == 0 && in->manifests > 0)
+    if (status_cut_over(in))
         return REGISTRY_CUT_OVER;
     if (has_deadline && in->today > in->deadline)
         return REGISTRY_OVERDUE;
     if (in->jobs > 0 && in->all_verified)
         return REGISTRY_VERIFIED;
     if (has_deadline) {
-        bool outstanding = in->jobs == 0 || in->size_unknown || in->failed_jobs > 0 ||
-                           in->bytes_moved < in->bytes_total ||
-                           in->objects_moved < in->objects_total;
+        bool outstanding = registry_status_outstanding(in);
         if (outstanding && in->projected_finish != REGISTRY_NO_DATE &&
             in->projected_finish > in->deadline)
             return REGISTRY_AT_RISK;
@@ -156,7 +175,9 @@ struct status_ctx {
     const struct vec *contracts;
     int64_t counts[REGISTRY_VIOLATION + 1];
     int64_t bytes_total, bytes_moved, objects_total, objects_moved, ncontracts;
-    int64_t unsized; /* tenants whose size (work to move) is unknown */
+    int64_t bytes_verified, objects_verified;
+    int64_t past_deadline; /* tenants past their deadline with work outstanding */
+    int64_t unsized;       /* tenants whose size (work to move) is unknown */
 };
 
 /* The tenant's contracts into in (counts, deadline) and a violations array. */
@@ -174,7 +195,8 @@ static cJSON *tenant_contracts(struct status_ctx *x, const struct iam_tenant *t,
         in->contracts++;
         if (any_dl == REGISTRY_NO_DATE || dl < any_dl)
             any_dl = dl;
-        if (b->closed_day == REGISTRY_NO_DATE) {
+        /* as of a day before its closing date, a contract was still open */
+        if (b->closed_day == REGISTRY_NO_DATE || b->closed_day > x->today) {
             in->open_contracts++;
             if (open_dl == REGISTRY_NO_DATE || dl < open_dl)
                 open_dl = dl;
@@ -217,6 +239,9 @@ static void tenant_progress(struct status_ctx *x, const struct iam_tenant *t,
     in->failed_jobs = p->failed_jobs;
     in->all_verified = p->all_verified;
     in->manifests = p->manifests;
+    in->clean_manifests = p->clean_manifests;
+    in->missing_manifests = p->missing_manifests;
+    in->objects_failed = p->objects_failed;
     /* no job: nothing says how much there is to move */
     in->size_unknown = p->jobs == 0 || p->unsized_jobs > 0;
     in->bytes_total = p->bytes_total;
@@ -248,6 +273,9 @@ static cJSON *tenant_status(struct status_ctx *x, const struct iam_tenant *t)
     }
     x->bytes_moved += p.bytes_moved;
     x->objects_moved += p.objects_moved;
+    x->bytes_verified += p.bytes_verified;
+    x->objects_verified += p.objects_verified;
+    x->past_deadline += registry_status_past_deadline(&in);
     x->ncontracts += in.contracts;
 
     cJSON *o = cJSON_CreateObject();
@@ -263,6 +291,8 @@ static cJSON *tenant_status(struct status_ctx *x, const struct iam_tenant *t)
     json_int(o, "bytes_moved", p.bytes_moved);
     json_size(o, "objects_total", sized, p.objects_total);
     json_int(o, "objects_moved", p.objects_moved);
+    json_int(o, "bytes_verified", p.bytes_verified);
+    json_int(o, "objects_verified", p.objects_verified);
     json_int(o, "objects_failed", p.objects_failed);
     json_int(o, "rate_bps", rate);
     json_date(o, "projected_finish", in.projected_finish);
@@ -274,7 +304,10 @@ static cJSON *tenant_status(struct status_ctx *x, const struct iam_tenant *t)
     json_int(o, "estimated_jobs", p.estimated_jobs);
     json_int(o, "unsized_jobs", p.unsized_jobs);
     cJSON_AddBoolToObject(o, "all_verified", p.all_verified);
+    cJSON_AddBoolToObject(o, "past_deadline", registry_status_past_deadline(&in));
     json_int(o, "manifests", p.manifests);
+    json_int(o, "clean_manifests", p.clean_manifests);
+    json_int(o, "missing_manifests", p.missing_manifests);
     cJSON_AddItemToObject(o, "violations", viol);
     return o;
 }
@@ -288,6 +321,8 @@ static cJSON *totals_json(const struct status_ctx *x, size_t ntenants)
     json_int(o, "bytes_moved", x->bytes_moved);
     json_int(o, "objects_total", x->objects_total);
     json_int(o, "objects_moved", x->objects_moved);
+    json_int(o, "bytes_verified", x->bytes_verified);
+    json_int(o, "objects_verified", x->objects_verified);
     json_int(o, "unsized_tenants", x->unsized);
     json_int(o, "not_started", x->counts[REGISTRY_NOT_STARTED]);
     json_int(o, "migrating", x->counts[REGISTRY_MIGRATING]);
@@ -296,6 +331,7 @@ static cJSON *totals_json(const struct status_ctx *x, size_t ntenants)
     json_int(o, "cut_over", x->counts[REGISTRY_CUT_OVER]);
     json_int(o, "overdue", x->counts[REGISTRY_OVERDUE]);
     json_int(o, "violations", x->counts[REGISTRY_VIOLATION]);
+    json_int(o, "past_deadline", x->past_deadline);
     return o;
 }
 

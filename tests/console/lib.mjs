@@ -147,3 +147,41 @@ export async function until(fn, timeoutMs, what) {
     await new Promise((r) => setTimeout(r, 300));
   }
 }
+
+/* Waiting assertions: a page re-renders after an action, a poll or a route change, so a value
+ * read once right after one may still be the old one. These poll until the value is the one
+ * wanted (want: a value, or a predicate) and otherwise fail with the last value seen. */
+async function expectValue(read, want, what, timeoutMs) {
+  const ok = typeof want === 'function' ? want : (v) => v === want;
+  let last;
+  try {
+    await until(async () => ok(last = await read()), timeoutMs, what);
+  } catch (e) {
+    const w = typeof want === 'function' ? '' : `expected ${JSON.stringify(want)}, `;
+    throw new CheckError(`${what}: ${w}got ${JSON.stringify(last)} (waited ${timeoutMs} ms)`);
+  }
+  return last;
+}
+
+/* The trimmed innerText of the first element matching selector (null while there is none). */
+export async function expectText(page, selector, want, what, timeoutMs = 10000) {
+  const loc = page.locator(selector).first();
+  return expectValue(async () => ((await loc.count()) ? (await loc.innerText()).trim() : null), want, what, timeoutMs);
+}
+
+/* How many elements match selector (a string) or locator. */
+export async function expectCount(page, selector, want, what, timeoutMs = 10000) {
+  const loc = typeof selector === 'string' ? page.locator(selector) : selector;
+  return expectValue(() => loc.count(), want, what, timeoutMs);
+}
+
+/* An attribute of the first element matching selector (null while there is none). */
+export async function expectAttr(page, selector, attr, want, what, timeoutMs = 10000) {
+  const loc = page.locator(selector).first();
+  return expectValue(async () => ((await loc.count()) ? loc.getAttribute(attr) : null), want, what, timeoutMs);
+}
+
+/* Any value read from the page by fn(). */
+export async function expectFn(fn, want, what, timeoutMs = 10000) {
+  return expectValue(fn, want, what, timeoutMs);
+}

@@ -8,6 +8,7 @@ GZY_CONSOLE_ARTIFACTS). Needs node, /usr/bin/chromium (GZY_CHROMIUM) and console
 (`make` runs `npm ci` there); without them the tests are skipped with the reason.
 """
 
+import datetime
 import json
 import os
 import secrets
@@ -15,6 +16,7 @@ import shutil
 import subprocess
 import time
 import unittest
+import zoneinfo
 
 
 import harness as h
@@ -115,6 +117,9 @@ class ConsoleBrowserTest(unittest.TestCase):
         sup = ten.principal("platform", "inspector", "supervisor")
         alice = ten.principal(a, "alice", "tenant-admin")
         bob = ten.principal(b, "bob", "tenant-admin")
+        # what the object browser offers depends on the role (bucket_roles scenario)
+        member = ten.principal(a, "mei", "tenant-member")
+        reader = ten.principal(a, "rui", "tenant-reader")
 
         # Buckets: one per tenant, created by the tenant's own admin.
         bucket_a, bucket_b = "files-%s" % suffix, "secret-%s" % suffix
@@ -137,6 +142,8 @@ class ConsoleBrowserTest(unittest.TestCase):
         cls._api("POST", "/admin/v1/contracts",
                  {"tenant": b, "provider": "tencent", "signed": "2019-05-01",
                   "expiry": "2036-12-31"})
+        at_risk = "dongli-%s" % suffix
+        cls._at_risk_tenant(ten, at_risk)
 
         # The source: a dozen objects in moto_server.
         src_bucket = "src-%s" % suffix
@@ -202,8 +209,10 @@ class ConsoleBrowserTest(unittest.TestCase):
                 "supervisor": {"ak": sup.access_key, "sk": sup.secret_key, "user": "inspector"},
                 "admin_a": {"ak": alice.access_key, "sk": alice.secret_key, "user": "alice"},
                 "admin_b": {"ak": bob.access_key, "sk": bob.secret_key, "user": "bob"},
+                "member_a": {"ak": member.access_key, "sk": member.secret_key, "user": "mei"},
+                "reader_a": {"ak": reader.access_key, "sk": reader.secret_key, "user": "rui"},
             },
-            "tenants": {"a": a, "b": b},
+            "tenants": {"a": a, "b": b, "at_risk": at_risk},
             "new_tenant": {"name": "xinqiao-%s" % suffix, "uscc": tn.make_uscc("120116")},
             "bucket_a": bucket_a,
             "bucket_b": bucket_b,
@@ -218,6 +227,30 @@ class ConsoleBrowserTest(unittest.TestCase):
                      "sk": MOTO_KEY, "objects": len(sizes), "bytes": sum(sizes),
                      "dest_bucket": "migrated-%s" % suffix},
         }
+
+    @classmethod
+    def _at_risk_tenant(cls, ten, name):
+        """A tenant whose deadline is about 10 days away with nothing moved yet (no job: work
+        outstanding of unknown size): at risk under the policy's at-risk days (30)."""
+        ten.tenant_add(name, contact="Dong")
+        pol = cls._api("GET", "/admin/v1/policy")
+        today = datetime.datetime.now(zoneinfo.ZoneInfo(pol.get("time_zone") or "Asia/Shanghai"))
+        deadline = today.date() + datetime.timedelta(days=10)
+        while deadline.day > 28:  # no end-of-month clamp: expiry + grace months is this date
+            deadline += datetime.timedelta(days=1)
+        if (deadline - today.date()).days >= pol["at_risk_days"]:
+            raise AssertionError("the policy's at-risk days (%s) are too few for the fixture"
+                                 % pol["at_risk_days"])
+        months = deadline.year * 12 + deadline.month - 1 - pol["grace_months"]
+        expiry = datetime.date(months // 12, months % 12 + 1, deadline.day)
+        c = cls._api("POST", "/admin/v1/contracts",
+                     {"tenant": name, "provider": "huawei", "services": ["OBS"],
+                      "signed": "2020-03-02", "expiry": expiry.isoformat()})
+        if c.get("deadline") != deadline.isoformat():
+            raise AssertionError("at-risk tenant: expected deadline %s, got %r" % (deadline, c))
+        row = cls._api("GET", "/admin/v1/status", query=[("tenant", name)])["tenants"][0]
+        if row.get("status") != "at-risk":
+            raise AssertionError("the tenant meant to be at risk is not: %r" % row)
 
     @classmethod
     def _wait_job(cls, jid, ok, what, timeout=60):
@@ -322,6 +355,9 @@ class ConsoleBrowserTest(unittest.TestCase):
 
     def test_06_buckets_upload_download_delete(self):
         self.scenario("buckets")
+
+    def test_06b_bucket_page_by_role(self):
+        self.scenario("bucket_roles")
 
     def test_07_audit_filter_export(self):
         self.scenario("audit")

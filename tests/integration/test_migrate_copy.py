@@ -243,6 +243,44 @@ class MigrateCopyTests(MotoServerCase):
         p = subprocess.run(args[:3] + ["--bogus"], capture_output=True, timeout=30)
         self.assertEqual(p.returncode, 2)
 
+    def test_clear_messages(self):
+        """A missing --dest-data folder is named as such (and not created); an endpoint that
+        answers 404 without an S3 error body is said not to look like S3, while a real
+        NoSuchBucket keeps its code; `migrate run --help` names the source key variables."""
+        gzy = os.environ.get("GZY_BIN", "build/gzy")
+        src = h.unique_bucket("msgsrc")
+        self.moto.s3.create_bucket(Bucket=src)
+        missing = os.path.join(self.tmp, "no-such-folder", "data")
+        p = subprocess.run([gzy, "migrate", "copy", "--source-endpoint", self.moto.endpoint,
+                            "--source-bucket", src, "--source-access-key", MOTO_KEY,
+                            "--source-secret-key", MOTO_KEY, "--dest-data", missing,
+                            "--dest-bucket", "dst-bucket"], capture_output=True, timeout=60)
+        self.assert_clean(p)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("--dest-data %s: no such folder" % missing, p.stderr.decode())
+        self.assertNotIn("does not exist", p.stderr.decode())
+        self.assertFalse(os.path.exists(missing))
+        # not an S3 endpoint: a bare 404 to everything
+        proxy = HookProxy(self.moto.port, before=lambda handler, key: (404, {}, b""))
+        try:
+            p, rep, _ = self.run_copy(src, h.unique_bucket("msgdst"), check=False,
+                                      source=proxy.endpoint)
+        finally:
+            proxy.close()
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("HTTP 404 with no S3 error body: is --source-endpoint an S3 endpoint and "
+                      "--source-bucket right?", p.stderr.decode())
+        self.assertIn("HTTP 404 with no S3 error body", rep["error"])
+        # an S3 endpoint without that bucket: its own error
+        p, rep, _ = self.run_copy("no-such-" + src, h.unique_bucket("msgdst"), check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("HTTP 404 NoSuchBucket", p.stderr.decode())
+        self.assertNotIn("no S3 error body", p.stderr.decode())
+        p = subprocess.run([gzy, "migrate", "run", "--help"], capture_output=True, timeout=30)
+        self.assertEqual(p.returncode, 0)
+        for var in ("GZY_SOURCE_ACCESS_KEY", "GZY_SOURCE_SECRET_KEY"):
+            self.assertIn(var, p.stdout.decode())
+
     def test_transient_corrupt_and_denied(self):
         src, dst = h.unique_bucket("fsrc"), h.unique_bucket("fdst")
         m = self.moto.s3
@@ -289,6 +327,71 @@ class MigrateCopyTests(MotoServerCase):
         problems = [r for r in rows if r[0] != "summary"][1:]
         self.assertEqual([(r[0], r[1]) for r in problems], [("failed", "flaky/denied")])
         self.assertIn("403 AccessDenied", problems[0][3])
+
+    def test_corrupt_on_every_read_fails_after_retries(self):
+        """A byte flipped in every GET body: a small object (one GET), a single-part object
+        larger than the part size (ranged GETs, checked against its MD5 ETag) and a multipart
+        one (checked part by part against its mpu ETag) are each retried, then reported
+        failed with the mismatch and their retries; nothing of them reaches the destination
+        (no object, no multipart upload left behind) and the clean object is verified."""
+        src, dst = h.unique_bucket("xsrc"), h.unique_bucket("xdst")
+        m = self.moto.s3
+        m.create_bucket(Bucket=src)
+        m.put_object(Bucket=src, Key="bad/small", Body=h.random_bytes(5000, seed=31))
+        m.put_object(Bucket=src, Key="bad/big", Body=h.random_bytes(20 * h.MiB, seed=32))
+        up = m.create_multipart_upload(Bucket=src, Key="bad/mpu")
+        parts = []
+        for i in range(3):
+            r = m.upload_part(Bucket=src, Key="bad/mpu", UploadId=up["UploadId"],
+                              PartNumber=i + 1, Body=h.random_bytes(6 * h.MiB, seed=40 + i))
+            parts.append({"PartNumber": i + 1, "ETag": r["ETag"]})
+        m.complete_multipart_upload(Bucket=src, Key="bad/mpu", UploadId=up["UploadId"],
+                                    MultipartUpload={"Parts": parts})
+        m.put_object(Bucket=src, Key="good", Body=b"fine")
+        self.s3.create_bucket(Bucket=dst)
+        lock, ranged = threading.Lock(), set()
+
+        def after(handler, key, status, headers, data):
+            if handler.command == "GET" and key.startswith("bad/") and len(data) > 100:
+                data = data[:50] + bytes([data[50] ^ 1]) + data[51:]
+                if handler.headers.get("Range"):
+                    with lock:
+                        ranged.add(key)
+            return status, headers, data
+
+        proxy = HookProxy(self.moto.port, after=after)
+        try:
+            p, rep, lines = self.run_copy(src, dst, check=False, source=proxy.endpoint)
+            gets = {k: proxy.count("GET", k) for k in ("bad/small", "bad/big", "bad/mpu")}
+        finally:
+            proxy.close()
+        self.assertEqual(p.returncode, 1, p.stderr.decode())
+        self.assertEqual(rep["status"], "partial")
+        self.assertEqual((rep["verified"]["objects"], rep["failed"]["objects"]), (1, 3), rep)
+        self.assertEqual(ranged, {"bad/big", "bad/mpu"})  # the large ones came in ranges
+        self.assertGreaterEqual(gets["bad/small"], 2, gets)  # read again after the mismatch
+        self.assertGreaterEqual(gets["bad/big"], 4, gets)  # 20 MiB: 3 ranges, twice at least
+        self.assertGreaterEqual(gets["bad/mpu"], 4, gets)
+        fails = {f["key"]: f for f in rep["failures"]}
+        self.assertEqual(sorted(fails), ["bad/big", "bad/mpu", "bad/small"])
+        md5 = {k: h.md5_hex(m.get_object(Bucket=src, Key=k)["Body"].read())
+               for k in ("bad/small", "bad/big")}
+        for k in ("bad/small", "bad/big"):
+            self.assertRegex(fails[k]["reason"], r"^MD5 [0-9a-f]{32} does not match the source "
+                             r"ETag %s$" % md5[k], k)
+        src_etag = m.head_object(Bucket=src, Key="bad/mpu")["ETag"].strip('"')
+        self.assertRegex(fails["bad/mpu"]["reason"], r"^multipart ETag [0-9a-f]{32}-3 does not "
+                         r"match the source ETag %s$" % src_etag)
+        for k, f in fails.items():
+            self.assertGreaterEqual(f["retries"], 1, f)
+        self.assertGreaterEqual(rep["retries"], 3, rep)
+        failed = sorted(l["key"] for l in lines if l.get("event") == "object"
+                        and l["state"] == "failed")
+        self.assertEqual(failed, ["bad/big", "bad/mpu", "bad/small"])
+        # nothing of the corrupt objects at the destination, not even an unfinished upload
+        self.assertEqual(sorted(self.listing(self.s3, dst)), ["good"])
+        self.assertEqual(self.get_bytes(dst, "good"), b"fine")
+        self.assertEqual(self.s3.list_multipart_uploads(Bucket=dst).get("Uploads", []), [])
 
     def test_kill9_resume(self):
         src, dst = h.unique_bucket("ksrc"), h.unique_bucket("kdst")

@@ -351,21 +351,11 @@ class MigrateFeatureTests(MotoServerCase):
         self.assertEqual(proxy.count("GET", "huge/stop"), 10 - done)
         self.assertEqual(self.get_bytes(dst, "huge/stop"), data)
 
-    def test_progress_bar_on_a_terminal(self):
-        """stdout a terminal (a pty): a live one-line bar (objects, bytes, rate, ETA) redrawn
-        in place, no JSON object lines, and a last line with the pass's totals."""
-        src, dst = h.unique_bucket("ptsrc"), h.unique_bucket("ptdst")
-        m = self.moto.s3
-        m.create_bucket(Bucket=src)
-        total = 0
-        for i in range(8):
-            body = h.random_bytes(256 * 1024, seed=i)
-            total += len(body)
-            m.put_object(Bucket=src, Key="p/%d" % i, Body=body)
-        self.s3.create_bucket(Bucket=dst)
+    def on_pty(self, args):
+        """Runs args with stdout a terminal (a pty); returns (exit status, what it printed,
+        stderr), checked for sanitizer reports."""
         master, slave = pty.openpty()
-        proc = subprocess.Popen(self.copy_args(src, dst, "--bwlimit", "512K", "--concurrency",
-                                               "2"), stdout=slave, stderr=subprocess.PIPE,
+        proc = subprocess.Popen(args, stdout=slave, stderr=subprocess.PIPE,
                                 stdin=subprocess.DEVNULL)
         os.close(slave)
         out = b""
@@ -380,10 +370,32 @@ class MigrateFeatureTests(MotoServerCase):
         os.close(master)
         err = proc.stderr.read()
         proc.stderr.close()
-        self.assertEqual(proc.wait(timeout=60), 0, err)
+        rc = proc.wait(timeout=60)
         for marker in h.SANITIZER_MARKERS:
             self.assertNotIn(marker.encode(), err)
-        text = out.decode(errors="replace")
+        return rc, out.decode(errors="replace"), err
+
+    SUMMARY = (r"^(?P<status>ok|partial|stopped|error): (?P<copied>\d+) copied \([\d.]+ [KMG]?i?B"
+               r"\), (?P<skipped>\d+) skipped, (?P<verified>\d+) verified \([\d.]+ [KMG]?i?B\), "
+               r"(?P<failed>\d+) failed, (?P<waiting>\d+) waiting; (?P<listed>\d+) listed, \d+ "
+               r"retries, [\d.]+ s, [\d.]+ [KMG]?i?B/s$")
+
+    def test_progress_bar_on_a_terminal(self):
+        """stdout a terminal (a pty): a live one-line bar (objects, bytes, rate, ETA) redrawn
+        in place, no JSON object lines, and a last line with the pass's totals for a person
+        (not the JSON report); with --json, JSON lines on a terminal too."""
+        src, dst = h.unique_bucket("ptsrc"), h.unique_bucket("ptdst")
+        m = self.moto.s3
+        m.create_bucket(Bucket=src)
+        total = 0
+        for i in range(8):
+            body = h.random_bytes(256 * 1024, seed=i)
+            total += len(body)
+            m.put_object(Bucket=src, Key="p/%d" % i, Body=body)
+        self.s3.create_bucket(Bucket=dst)
+        rc, text, err = self.on_pty(self.copy_args(src, dst, "--bwlimit", "512K",
+                                                   "--concurrency", "2"))
+        self.assertEqual(rc, 0, err)
         frames = [f for f in re.split(r"\r\x1b\[K", text) if f.strip()]
         bars = [f for f in frames if re.match(
             r"copying +\d+% objects \d+/8  [\d.]+ [KMG]?i?B/[\d.]+ [KMG]?i?B  [\d.]+ [KMG]?i?B/s"
@@ -393,12 +405,58 @@ class MigrateFeatureTests(MotoServerCase):
                         bars)
         self.assertTrue(any(not b.endswith("  0.0 B/s  ETA 00:00:00") for b in bars), bars)
         self.assertNotIn('"event":"object"', text)
+        self.assertNotIn("{", text)  # no JSON at all: the report is a summary
         last = frames[-1].strip()
-        rep = json.loads(last)
+        got = re.match(self.SUMMARY, last)
+        self.assertIsNotNone(got, repr(last))
+        self.assertEqual(got.group("status"), "ok")
+        self.assertIn("(2.0 MiB)", last)  # 8 x 256 KiB copied and verified
+        self.assertEqual({k: int(v) for k, v in got.groupdict().items() if k != "status"},
+                         {"copied": 8, "skipped": 0, "verified": 8, "failed": 0, "waiting": 0,
+                          "listed": 8})
+        # nothing left to copy: the summary says skipped
+        rc, text, err = self.on_pty(self.copy_args(src, dst))
+        self.assertEqual(rc, 0, err)
+        got = re.match(self.SUMMARY, re.split(r"\r\x1b\[K", text)[-1].strip())
+        self.assertIsNotNone(got, repr(text[-500:]))
+        self.assertEqual((got.group("copied"), got.group("skipped")), ("0", "8"))
+        # --json: the JSON lines and report even on a terminal
+        rc, text, err = self.on_pty(self.copy_args(src, dst, "--json"))
+        self.assertEqual(rc, 0, err)
+        self.assertNotIn("\x1b[K", text)
+        rep = json.loads(text.strip().splitlines()[-1])
         self.assertEqual(rep["event"], "report")
         self.assertEqual(rep["status"], "ok")
-        self.assertEqual(rep["copied"], {"objects": 8, "bytes": total})
-        self.assertEqual(rep["verified"], {"objects": 8, "bytes": total})
+        self.assertEqual(rep["skipped"], {"objects": 8, "bytes": total})
+
+    def test_terminal_summary_lists_failures(self):
+        """On a terminal a failed object is named in the summary with its reason."""
+        src, dst = h.unique_bucket("pfsrc"), h.unique_bucket("pfdst")
+        m = self.moto.s3
+        m.create_bucket(Bucket=src)
+        m.put_object(Bucket=src, Key="ok/1", Body=b"fine")
+        m.put_object(Bucket=src, Key="denied/1", Body=b"refused by the proxy")
+        self.s3.create_bucket(Bucket=dst)
+
+        def before(handler, key):
+            if handler.command == "GET" and key == "denied/1":
+                return 403, {}, (b"<Error><Code>AccessDenied</Code><Message>no</Message>"
+                                 b"</Error>")
+            return None
+
+        proxy = HookProxy(self.moto.port, before=before)
+        try:
+            rc, text, err = self.on_pty(self.copy_args(src, dst, source=proxy.endpoint))
+        finally:
+            proxy.close()
+        self.assertEqual(rc, 1, err)
+        lines = [l.strip() for l in re.split(r"\r\x1b\[K", text)[-1].splitlines() if l.strip()]
+        got = re.match(self.SUMMARY, lines[0])
+        self.assertIsNotNone(got, repr(text[-1000:]))
+        self.assertEqual((got.group("status"), got.group("copied"), got.group("failed")),
+                         ("partial", "1", "1"))
+        self.assertEqual(len(lines), 2, lines)
+        self.assertRegex(lines[1], r"^failed: denied/1: .*403 AccessDenied")
 
 
 if __name__ == "__main__":

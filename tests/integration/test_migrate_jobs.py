@@ -12,6 +12,7 @@ import io
 import json
 import os
 import secrets
+import sqlite3
 import subprocess
 import time
 import unittest
@@ -126,10 +127,11 @@ class MigrateJobsTests(t.MotoTenancyCase):
             for f in ("ContentType", "CacheControl", "ContentDisposition", "Metadata"):
                 self.assertEqual(a.get(f), b.get(f), "%s of %s" % (f, key))
 
-    def assert_no_secret(self):
+    def assert_no_secret(self, secret=None):
         """The source secret is nowhere in the data folder (jobs.db, its WAL, journals, audit
         log) nor in the server's output."""
-        needle = self.secret.encode()
+        secret = secret or self.secret
+        needle = secret.encode()
         for root, _, files in os.walk(self.server.data_dir):
             for name in files:
                 try:
@@ -138,10 +140,10 @@ class MigrateJobsTests(t.MotoTenancyCase):
                 except FileNotFoundError:
                     continue  # a temporary file renamed away while walking
                 self.assertNotIn(needle, blob, os.path.join(root, name))
-        self.assertNotIn(self.secret, self.server.logs(tail=10 ** 9))
+        self.assertNotIn(secret, self.server.logs(tail=10 ** 9))
         self.assertTrue(os.path.exists(os.path.join(self.server.data_dir, "migrate", "jobs.db")))
 
-    def run_cli(self, *args, env_extra=None, timeout=300):
+    def run_cli(self, *args, env_extra=None, timeout=300, stdin_text=None):
         env = {k: v for k, v in os.environ.items() if not k.startswith("GZY_")}
         env.update(GZY_ACCESS_KEY=self.server.access_key, GZY_SECRET_KEY=self.server.secret_key)
         env.update(env_extra or {})
@@ -149,8 +151,12 @@ class MigrateJobsTests(t.MotoTenancyCase):
             env["ASAN_OPTIONS"] = "detect_leaks=1:abort_on_error=0"
         cmd = [os.path.abspath(os.environ.get("GZY_BIN", "build/gzy")), "migrate"]
         cmd += list(args) + ["--admin-endpoint", self.server.admin_endpoint]
-        p = subprocess.run(cmd, capture_output=True, timeout=timeout, env=env,
-                           stdin=subprocess.DEVNULL)
+        if stdin_text is None:
+            p = subprocess.run(cmd, capture_output=True, timeout=timeout, env=env,
+                               stdin=subprocess.DEVNULL)
+        else:
+            p = subprocess.run(cmd, capture_output=True, timeout=timeout, env=env,
+                               input=stdin_text.encode())
         err = p.stderr.decode(errors="replace")
         for marker in h.SANITIZER_MARKERS:
             self.assertNotIn(marker, err)
@@ -464,6 +470,189 @@ class MigrateJobsTests(t.MotoTenancyCase):
         self.assertEqual(self.member_a.s3.get_object(Bucket=dst, Key="obj/0003")["Body"].read(),
                          b"changed between passes")
         self.assertEqual(self.api("POST", "/%s/cancel" % jid).status, 200)
+        # every pass keeps its report: pass 1's is still served, and differs from pass 2's
+        r1 = self.api("GET", "/%s/report" % jid, query=[("pass", "1")], who=self.admin_a)
+        self.assertEqual(r1.status, 200, r1)
+        self.assertEqual((r1.json["pass"], r1.json["result"]), (1, "completed"))
+        self.assertEqual((r1.json["stats"]["copied"], r1.json["stats"]["skipped"]), (n, 0))
+        r2 = self.api("GET", "/%s/report" % jid, query=[("pass", "2")])
+        self.assertEqual(r2.json, rep)
+        csv1 = self.api("GET", "/%s/report" % jid, query=[("pass", "1"), ("format", "csv")])
+        rows = {r[1]: r for r in csv.reader(io.StringIO(csv1.raw.decode())) if r[0] == "summary"}
+        self.assertEqual((rows["pass"][2], rows["copied"][2]), ("1", str(n)))
+        lst = self.api("GET", "/%s/reports" % jid, who=self.admin_a)
+        self.assertEqual(lst.status, 200, lst)
+        got = [(x["pass"], x["result"], x["stats"]["copied"]) for x in lst.json["reports"]]
+        self.assertEqual(got[-2:], [(2, "completed", 1), (1, "completed", n)])
+        for bad in ("0", "x", "-1", "1234567890123456"):
+            r = self.api("GET", "/%s/report" % jid, query=[("pass", bad)])
+            self.assertEqual(r.status, 400, (bad, r))
+        r = self.api("GET", "/%s/report" % jid, query=[("pass", "99")])
+        self.assertEqual((r.status, r.error_code), (404, "NotFound"))
+        self.assertEqual(self.api("GET", "/%s/reports" % jid, who=self.admin_b).status, 403)
+        p = self.run_cli("report", jid, "--pass", "1", "--json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(json.loads(p.stdout)["pass"], 1)
+        p = self.run_cli("report", jid, "--pass", "2", "--csv")
+        self.assertIn("summary,pass,2,,", p.stdout.decode())
+        p = self.run_cli("reports", jid)
+        self.assertEqual([x["pass"] for x in json.loads(p.stdout)["reports"]][-2:], [2, 1])
+        # a job's delete removes its reports
+        self.assertEqual(self.api("DELETE", "/" + jid).status, 204)
+        with sqlite3.connect(os.path.join(self.server.data_dir, "migrate", "jobs.db")) as db:
+            self.assertEqual(db.execute("SELECT COUNT(*) FROM reports WHERE job=?",
+                                        (jid,)).fetchone()[0], 0)
+
+    def test_archive_object_waits_then_a_later_pass_copies_it(self):
+        """A one-shot job whose only outstanding object waits for a restore: pass 1 ends
+        'waiting' (not completed, not failed), the job re-checks by itself after
+        restore_check_seconds, and the later pass copies and verifies the object (moto
+        completes restores at once) - nobody presses Start."""
+        src, dst = h.unique_bucket("arjsrc"), h.unique_bucket("arjdst")
+        m = self.moto.s3
+        m.create_bucket(Bucket=src)
+        m.put_object(Bucket=src, Key="cold/a", Body=b"archived bytes", StorageClass="GLACIER")
+        m.put_object(Bucket=src, Key="warm/b", Body=b"standard bytes")
+        job = self.create(self.body(src, dst, restore_check_seconds=4), who=self.admin_a)
+        jid = job["id"]
+        self.assertEqual(job["options"]["restore_check_seconds"], 4)
+        j = self.wait(jid, lambda j: j["passes_done"] >= 1, what="pass 1")
+        # seen within a poll of pass 1's end, 4 s before pass 2: the job says it waits, and
+        # until when; it is not "completed"
+        self.assertEqual((j["state"], j["phase"], j["pass"]), ("running", "restore-wait", 1), j)
+        self.assertIsNotNone(j["next_run"], j)
+        self.assertIsNone(j["error"], j)
+        j = self.wait_state(jid, ("completed", "failed"), timeout=120)
+        self.assertEqual(j["state"], "completed", j)
+        self.assertEqual(j["pass"], 2, j)
+        self.assertEqual(m.get_object(Bucket=src, Key="cold/a")["Body"].read(), b"archived bytes")
+        self.assertEqual(self.member_a.s3.get_object(Bucket=dst, Key="cold/a")["Body"].read(),
+                         b"archived bytes")
+        r1 = self.api("GET", "/%s/report" % jid, query=[("pass", "1")], who=self.admin_a).json
+        self.assertEqual(r1["result"], "waiting", r1)
+        self.assertEqual([x["key"] for x in r1["waiting"]], ["cold/a"])
+        self.assertEqual((r1["stats"]["waiting"], r1["stats"]["failed"], r1["failed"]),
+                         (1, 0, []))
+        self.assertEqual(r1["stats"]["verified"], 1)  # warm/b
+        c1 = self.api("GET", "/%s/report" % jid, query=[("pass", "1"), ("format", "csv")])
+        rows = list(csv.reader(io.StringIO(c1.raw.decode())))
+        self.assertIn(["summary", "result", "", "waiting", ""], rows)
+        self.assertIn("cold/a", [r[1] for r in rows if r[0] == "waiting"])
+        r2 = self.api("GET", "/%s/report" % jid, who=self.admin_a).json
+        self.assertEqual((r2["pass"], r2["result"], r2["waiting"]), (2, "completed", []), r2)
+        self.assertEqual((r2["stats"]["verified"], r2["stats"]["skipped"]), (1, 1), r2)
+        lst = self.api("GET", "/%s/reports" % jid).json["reports"]
+        self.assertEqual([(x["pass"], x["result"]) for x in lst],
+                         [(2, "completed"), (1, "waiting")])
+
+    def test_reports_column_of_an_old_jobs_db_is_upgraded(self):
+        """A jobs.db of the first schema (one report per job in jobs.report, no reports table,
+        no restore_check_s column) opens with that report served as its pass's."""
+        src, dst = h.unique_bucket("upsrc"), h.unique_bucket("updst")
+        self.populate(src, n=3, multipart=False)
+        job = self.create(self.body(src, dst))
+        jid = job["id"]
+        self.assertEqual(self.wait_state(jid, ("completed", "failed"))["state"], "completed")
+        rep = self.api("GET", "/%s/report" % jid).json
+        path = os.path.join(self.server.data_dir, "migrate", "jobs.db")
+        port = self.server.port  # the other tests' clients keep using it
+        self.server.stop()
+        try:
+            self.assertEqual(self.server.problems, [])
+            with sqlite3.connect(path) as db:  # back to the old shape
+                db.execute("UPDATE jobs SET report=? WHERE id=?", (json.dumps(rep), jid))
+                db.execute("DROP TABLE reports")
+                db.execute("ALTER TABLE jobs DROP COLUMN restore_check_s")
+        finally:
+            self.server.start(port=port)
+        j = self.job(jid)
+        self.assertEqual((j["state"], j["options"]["restore_check_seconds"]), ("completed", 900))
+        r = self.api("GET", "/%s/report" % jid, query=[("pass", "1")])
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json, rep)
+        lst = self.api("GET", "/%s/reports" % jid).json["reports"]
+        self.assertEqual([(x["pass"], x["result"], x["stats"]["verified"]) for x in lst],
+                         [(1, "completed", 4)])
+        with sqlite3.connect(path) as db:
+            self.assertEqual(db.execute("SELECT COUNT(*) FROM jobs WHERE report IS NOT NULL"
+                                        ).fetchone()[0], 0)
+
+    def test_update_rotates_credentials_and_options(self):
+        """PATCH /admin/v1/migrations/{id}: a job that failed on a wrong secret gets the right
+        one (re-sealed, never echoed, logged or stored in clear) and then completes; options
+        change only while the job is not running (409 otherwise); filters, source and
+        destination cannot change; scoped and audited like the job's other actions."""
+        ak, sk = self.ten.key_create(self.tenant_a, "boss")
+        wrong = "wrong" + secrets.token_hex(16)
+        srcb, dst = h.unique_bucket("rotsrc"), h.unique_bucket("rotdst")
+        self.admin_a.s3.create_bucket(Bucket=srcb)
+        for i in range(3):
+            self.admin_a.s3.put_object(Bucket=srcb, Key="k%d" % i, Body=b"v%d" % i)
+        body = self.body(srcb, dst, endpoint=self.server.endpoint, secret=wrong)
+        body["source"]["access_key"] = ak
+        job = self.create(body, who=self.admin_a)
+        jid = job["id"]
+        j = self.wait_state(jid, ("failed", "completed"), timeout=60)
+        self.assertEqual(j["state"], "failed", j)
+        self.assertIn("SignatureDoesNotMatch", j["error"])
+        # refused: what defines the job, bad values, other tenants, members, an empty change
+        for bad in ({"source": {"include": ["x*"]}}, {"dest_bucket": "other"},
+                    {"source": {"bucket": "b2"}}, {"delete_extraneous": True},
+                    {"concurrency": 1000}, {"concurrency": "4"}, {}):
+            r = self.api("PATCH", "/" + jid, bad, who=self.admin_a)
+            self.assertEqual((r.status, r.error_code), (400, "InvalidArgument"), (bad, r))
+        r = self.api("PATCH", "/" + jid, {"concurrency": 2}, who=self.admin_b)
+        self.assertEqual(r.status, 403, r)
+        r = self.api("PATCH", "/" + jid, {"concurrency": 2}, who=self.member_a)
+        self.assertEqual(r.status, 403, r)
+        self.assertEqual(self.api("PATCH", "/nonexistent", {"concurrency": 2}).status, 404)
+        # the right secret
+        r = self.api("PATCH", "/" + jid, {"source": {"secret_key": sk}, "concurrency": 2,
+                                          "restore_check_seconds": 60}, who=self.admin_a)
+        self.assertEqual(r.status, 200, r)
+        self.assertNotIn(sk, r.raw.decode())
+        self.assertNotIn("secret_key", r.json["source"])
+        self.assertEqual((r.json["options"]["concurrency"],
+                          r.json["options"]["restore_check_seconds"], r.json["state"]),
+                         (2, 60, "failed"))
+        self.assertEqual(self.api("POST", "/%s/start" % jid, who=self.admin_a).status, 200)
+        j = self.wait_state(jid, ("failed", "completed"), timeout=60)
+        self.assertEqual(j["state"], "completed", j)
+        self.assertEqual(j["stats"]["verified"], 3)
+        # an interval job between passes is running: no change until paused
+        r = self.api("PATCH", "/" + jid, {"interval_seconds": 3600}, who=self.admin_a)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.api("POST", "/%s/start" % jid).status, 200)
+        self.wait(jid, lambda j: j["passes_done"] >= 2, what="pass 2")
+        r = self.api("PATCH", "/" + jid, {"concurrency": 3}, who=self.admin_a)
+        self.assertEqual((r.status, r.error_code), (409, "InvalidState"), r)
+        self.assertEqual(self.api("POST", "/%s/pause" % jid).status, 200)
+        self.wait(jid, lambda j: j["state"] == "paused", what="paused")
+        p = self.run_cli("update", jid, "--concurrency", "3", "--bwlimit", "1M", "--json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        opts = json.loads(p.stdout)["options"]
+        self.assertEqual((opts["concurrency"], opts["bandwidth_limit"]), (3, 1024 * 1024))
+        self.assertEqual(self.job(jid)["options"]["concurrency"], 3)
+        self.assertEqual(self.run_cli("update", jid).returncode, 2)  # nothing to change
+        # the environment's source secret is not sent by update; '-' reads one from stdin
+        p = self.run_cli("update", jid, "--interval", "0", env_extra={
+            "GZY_SOURCE_SECRET_KEY": wrong})
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = self.run_cli("update", jid, "--source-secret-key", "-", "--json",
+                         stdin_text=sk + "\n")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertNotIn(sk, (p.stdout + p.stderr).decode())
+        self.assertEqual(self.api("POST", "/%s/resume" % jid).status, 200)
+        j = self.wait_state(jid, ("completed", "failed"), timeout=60)
+        self.assertEqual((j["state"], j["pass"], j["error"]), ("completed", 3, None), j)
+        # audited, never with the secret
+        r = t.admin_request(self.server, "GET", "/admin/v1/audit",
+                            query=[("tenant", self.tenant_a), ("limit", "1000")])
+        actions = [(e.get("action"), e.get("resource")) for e in r.json["entries"]]
+        self.assertIn(("admin:UpdateMigration", "migration/" + jid), actions)
+        self.assertNotIn(sk, r.raw.decode())
+        self.assert_no_secret(sk)
+        self.assert_no_secret(wrong)
 
     def test_graceful_restart_resumes(self):
         src, dst = h.unique_bucket("gsrc"), h.unique_bucket("gdst")
@@ -598,6 +787,62 @@ class MigrateJobsTests(t.MotoTenancyCase):
                       what="the second pass")
         self.assertEqual(j["state"], "completed", j)
         self.assertEqual((j["stats"]["copied"], j["stats"]["skipped"]), (0, n), j)
+
+
+    def test_cli_run_progress_on_a_terminal(self):
+        """`gzy migrate run` with stdout a terminal (a pty): a live line redrawn in place
+        (pass, phase, objects, bytes, rate, ETA), no JSON, the job's end on stderr."""
+        import pty
+        import re
+        src, dst = h.unique_bucket("ysrc"), h.unique_bucket("ydst")
+        m = self.moto.s3
+        m.create_bucket(Bucket=src)
+        for i in range(8):
+            m.put_object(Bucket=src, Key="p/%d" % i, Body=h.random_bytes(256 * 1024, seed=i))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GZY_")}
+        env.update(GZY_ACCESS_KEY=self.server.access_key, GZY_SECRET_KEY=self.server.secret_key,
+                   GZY_SOURCE_ACCESS_KEY="testing", GZY_SOURCE_SECRET_KEY=self.secret)
+        cmd = [os.path.abspath(os.environ.get("GZY_BIN", "build/gzy")), "migrate", "run",
+               "--tenant", self.tenant_a, "--source-endpoint", self.moto.endpoint,
+               "--source-bucket", src, "--dest-bucket", dst, "--concurrency", "2",
+               "--bwlimit", "512K", "--admin-endpoint", self.server.admin_endpoint]
+        master, slave = pty.openpty()
+        proc = subprocess.Popen(cmd, stdout=slave, stderr=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL, env=env)
+        os.close(slave)
+        out = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            out += chunk
+        os.close(master)
+        err = proc.stderr.read().decode(errors="replace")
+        proc.stderr.close()
+        self.assertEqual(proc.wait(timeout=60), 0, err)
+        for marker in h.SANITIZER_MARKERS:
+            self.assertNotIn(marker, err)
+        text = out.decode(errors="replace")
+        self.assertNotIn("{", text)  # no JSON lines on a terminal
+        frames = [f.strip() for f in re.split(r"\r\x1b\[K", text) if f.strip()]
+        bar = (r"^pass 1 (?P<phase>[a-z]+) +(?P<done>\d+)/(?P<total>\d+) objects  "
+               r"(?P<bytes>[\d.]+ [KMG]?i?B)/[\d.]+ [KMG]?i?B  [\d.]+ [KMG]?i?B/s  "
+               r"ETA (?P<eta>-|\d+m\d\ds)$")
+        bars = [re.match(bar, f) for f in frames]
+        self.assertTrue(all(bars), [f for f, b in zip(frames, bars) if not b])
+        self.assertGreaterEqual(len(bars), 3, frames)  # redrawn while the pass runs (~4 s)
+        self.assertTrue(any(b.group("eta") != "-" and 0 < int(b.group("done")) < 8
+                            for b in bars), frames)  # a live rate and ETA mid-pass
+        self.assertEqual((bars[-1].group("done"), bars[-1].group("total"),
+                          bars[-1].group("bytes")), ("8", "8", "2.0 MiB"), frames)
+        self.assertTrue(text.endswith("\r\n"), repr(text[-200:]))  # the line is ended
+        job_id = re.search(r"gzy migrate: job (\S+) created", err).group(1)
+        self.assertIn("gzy migrate: job %s completed" % job_id, err)
+        self.assertNotIn(self.secret, text + err)
+        self.assertEqual(self.job(job_id)["stats"]["verified"], 8)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 `gzy report`, against a real server; a migration from moto_server takes a tenant to verified.
 """
 
+import datetime
 import hashlib
 import http.client
 import json
@@ -247,6 +248,21 @@ class RegistryTests(h.ServerTestCase, t.TenancyMixin):
         row = self.row(self.status("2022-03-01"), quiet)
         self.assertEqual((row["status"], row["deadline"], row["open_contracts"]),
                          ("not-started", "2022-07-31", 1), row)
+        # as of the day before the contract closed, its deadline still counts: overdue
+        row = self.row(self.status("2022-01-31"), quiet)
+        self.assertEqual((row["deadline"], row["open_contracts"]), ("2022-02-28", 2), row)
+        # violation hides overdue, but the totals count who is past the deadline with work
+        # left, whatever the status: late's deadline is 2022-10-31 capped to 2022-09-30
+        doc = self.status("2027-07-01")
+        v = self.row(doc, late)
+        self.assertEqual((v["status"], v["past_deadline"]), ("violation", True), v)
+        self.assertEqual(doc["totals"]["overdue"],
+                         sum(1 for x in doc["tenants"] if x["status"] == "overdue"))
+        self.assertEqual(doc["totals"]["past_deadline"],
+                         sum(1 for x in doc["tenants"] if x["past_deadline"]))
+        self.assertGreater(doc["totals"]["past_deadline"], doc["totals"]["overdue"], doc["totals"])
+        self.assertFalse(self.row(self.status("2022-09-30"), late)["past_deadline"],
+                         "on the deadline day: not past")
         # totals add up
         doc = self.status("2022-01-10")
         self.assertEqual(doc["totals"]["tenants"], len(doc["tenants"]))
@@ -317,7 +333,7 @@ class RegistryTests(h.ServerTestCase, t.TenancyMixin):
         row = [r for r in p.rows if r and r[0] == idle][0]
         self.assertEqual(row[1], "有风险 At risk", row)
         self.assertEqual(row[4], "0 B / 未知 unknown", row)
-        self.assertEqual(row[7], "未知 unknown", row)
+        self.assertEqual(row[8], "未知 unknown", row)
         p = self.gzy_report("--as-of", "2022-02-26", "--tenant", idle)
         line = [ln for ln in p.stdout.splitlines() if ln.startswith(idle + " ")][0]
         self.assertIn("0 B / unknown", line)
@@ -407,6 +423,9 @@ class RegistryTests(h.ServerTestCase, t.TenancyMixin):
         p = self.gzy_report("--as-of", "2022-01-10", "--tenant", self.tb)
         lines = p.stdout.splitlines()
         self.assertIn("as of 2022-01-10, policy tianjin-2021: 1 tenants", lines[0])
+        self.assertIn("0 B verified", lines[0])
+        self.assertTrue(lines[0].endswith("past deadline with work outstanding %d" % self.status(
+            "2022-01-10", tenant=self.tb)["totals"]["past_deadline"]), lines[0])
         self.assertEqual(lines[2].split()[:4], ["TENANT", "STATUS", "DEADLINE", "DAYS"])
         row = self.row(self.status("2022-01-10", tenant=self.tb), self.tb)
         cells = lines[3].split()
@@ -495,6 +514,105 @@ class RegistryMigrationTests(t.MotoTenancyCase):
             ("as_of", "2022-09-01"), ("tenant", tn)]).json["tenants"][0]
         self.assertGreaterEqual(row["manifests"], 1, row)
         self.assertEqual((row["status"], row["open_contracts"]), ("cut-over", 0), row)
+
+    def wait_job(self, jid, ok, what, timeout=120):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            j = self.api("GET", "/admin/v1/migrations/" + jid).json
+            if ok(j):
+                return j
+            time.sleep(0.3)
+        self.fail("job %s: timed out waiting for %s: %s" % (jid, what, j))
+
+    def test_partial_pass_is_not_cut_over(self):
+        """A pass with a failed object files a manifest, but the migration is not complete:
+        with every contract closed the tenant is not cut over until a clean pass. Moved and
+        verified are apart: an object found already at the destination is moved, not
+        verified; objects verified by a pass stay verified when a later pass skips them."""
+        from motopeer import HookProxy
+        tn = t.unique_tenant("po")
+        self.ten.tenant_add(tn)
+        src, dst = h.unique_bucket("posrc"), h.unique_bucket("podst")
+        self.moto.s3.create_bucket(Bucket=src)
+        bodies = {"k/%d" % i: h.random_bytes(3000 + i * 100, seed=40 + i) for i in range(4)}
+        bodies["k/there"] = b"already at the destination, same bytes"
+        for k, v in bodies.items():
+            self.moto.s3.put_object(Bucket=src, Key=k, Body=v)
+        # the tenant put one object there itself (another tool): same size and ETag
+        admin = self.ten.principal(tn, "po-admin", "tenant-admin")
+        admin.s3.create_bucket(Bucket=dst)
+        admin.s3.put_object(Bucket=dst, Key="k/there", Body=bodies["k/there"])
+        deny = {"on": True}
+
+        def before(handler, key):
+            if deny["on"] and handler.command == "GET" and key == "k/1":
+                return (403, {"Content-Type": "application/xml"},
+                        b"<?xml version=\"1.0\"?><Error><Code>AccessDenied</Code>"
+                        b"<Message>denied by the test</Message></Error>")
+            return None
+
+        proxy = HookProxy(self.moto.port, before=before)
+        self.addCleanup(proxy.close)
+        r = self.api("POST", C, {"tenant": tn, "provider": "aws", "signed": "2020-01-01",
+                                 "expiry": "2022-06-30", "buckets": [src]})
+        self.assertEqual(r.status, 201, r)
+        cid = r.json["id"]
+        r = self.api("POST", "/admin/v1/migrations", {
+            "tenant": tn, "name": "partial",
+            "source": {"provider": "generic", "endpoint": proxy.endpoint, "bucket": src,
+                       "access_key": "testing", "secret_key": "testing"},
+            "dest_bucket": dst, "concurrency": 2, "start": True})
+        self.assertEqual(r.status, 201, r)
+        job = r.json["id"]
+        j = self.wait_job(job, lambda j: j["state"] in ("failed", "completed"), "the pass")
+        self.assertEqual((j["state"], j["stats"]["failed"]), ("failed", 1), j)
+        self.assertTrue(j["manifest"], "the partial pass filed a manifest: %s" % j)
+        # a closing date after today is refused; today's is accepted
+        r = self.api("POST", C + "/" + cid + "/close", {"date": "2099-01-01"})
+        self.assertEqual((r.status, r.error_code), (400, "InvalidArgument"), r)
+        self.assertIn("'date'", r.error_message)
+        r = self.api("PUT", C + "/" + cid, {"closed": "2099-01-01"})
+        self.assertEqual((r.status, r.error_code), (400, "InvalidArgument"), r)
+        self.assertIn("'closed'", r.error_message)
+        r = self.api("POST", C + "/" + cid + "/close", {})
+        self.assertEqual(r.status, 200, r)
+        closed = r.json["closed"]
+        q = [("tenant", tn)]
+        row = self.api("GET", "/admin/v1/status", query=q).json["tenants"][0]
+        self.assertEqual(row["open_contracts"], 0, row)
+        self.assertNotEqual(row["status"], "cut-over", row)
+        self.assertEqual((row["objects_failed"], row["all_verified"], row["clean_manifests"],
+                          row["missing_manifests"]), (1, False, 0, 1), row)
+        # moved: 3 copied + 1 found there; verified: the 3 copied only
+        copied = [k for k in bodies if k not in ("k/1", "k/there")]
+        self.assertEqual((row["objects_moved"], row["objects_verified"]), (4, 3), row)
+        self.assertEqual(row["bytes_verified"], sum(len(bodies[k]) for k in copied), row)
+        self.assertEqual(row["bytes_moved"], row["bytes_verified"] + len(bodies["k/there"]), row)
+        # as of the day before the closing date the contract was still open
+        day_before = (datetime.date.fromisoformat(closed) - datetime.timedelta(days=1)).isoformat()
+        row = self.api("GET", "/admin/v1/status", query=q + [("as_of", day_before)]).json
+        self.assertEqual(row["tenants"][0]["open_contracts"], 1, row)
+        # the object is fixed; a new pass copies it, skips the others: clean, cut over
+        deny["on"] = False
+        r = self.api("POST", "/admin/v1/migrations/%s/start" % job)
+        self.assertEqual(r.status, 200, r)
+        j = self.wait_job(job, lambda j: j["state"] in ("failed", "completed"), "the 2nd pass")
+        self.assertEqual((j["state"], j["stats"]["failed"]), ("completed", 0), j)
+        row = self.api("GET", "/admin/v1/status", query=q).json["tenants"][0]
+        self.assertEqual((row["status"], row["clean_manifests"], row["missing_manifests"]),
+                         ("cut-over", 1, 0), row)
+        self.assertEqual((row["objects_moved"], row["objects_verified"]), (5, 4), row)
+        self.assertEqual(row["bytes_verified"],
+                         sum(len(v) for k, v in bodies.items() if k != "k/there"), row)
+        self.assertEqual(row["bytes_total"], sum(len(v) for v in bodies.values()), row)
+        tot = self.api("GET", "/admin/v1/status", query=q).json["totals"]
+        self.assertEqual((tot["bytes_verified"], tot["objects_verified"], tot["cut_over"]),
+                         (row["bytes_verified"], row["objects_verified"], 1), tot)
+        # the numbers survive a restart (the skipped-but-verified count is stored)
+        self.server.restart()
+        row2 = self.api("GET", "/admin/v1/status", query=q).json["tenants"][0]
+        for k in ("status", "objects_verified", "bytes_verified", "objects_moved"):
+            self.assertEqual(row2[k], row[k], k)
 
     def wait_estimate(self, jid, timeout=90):
         deadline = time.time() + timeout
@@ -749,6 +867,14 @@ class ReportNumbersTests(t.MotoTenancyCase):
         size = 5000 + 12345 + 700000 + (1 << 20)
         self.assertEqual(rows[self.done]["bytes_moved"], rows[self.done]["bytes_total"])
         self.assertEqual(rows[self.done]["bytes_total"], size, rows[self.done])
+        self.assertEqual((rows[self.done]["bytes_verified"], rows[self.done]["objects_verified"]),
+                         (size, 4), rows[self.done])
+        self.assertLessEqual(rows[self.slow]["bytes_verified"], rows[self.slow]["bytes_moved"])
+        # slow's deadline (2022-02-28) has passed with work left: counted past the deadline
+        self.assertTrue(rows[self.slow]["past_deadline"], rows[self.slow])
+        self.assertEqual(doc["totals"]["past_deadline"],
+                         sum(1 for x in doc["tenants"] if x["past_deadline"]))
+        self.assertGreaterEqual(doc["totals"]["past_deadline"], 1)
         # nothing runs: no current rate (the finished and the paused job keep none)
         self.assertEqual((rows[self.done]["rate_bps"], rows[self.slow]["rate_bps"]), (0, 0))
         # ... but the paused pass's measured rate still projects its finish
@@ -790,6 +916,9 @@ class ReportNumbersTests(t.MotoTenancyCase):
                 self.assertUnknown(part, "totals." + key)
             else:
                 self.assertEqual(part, _fmt_bytes(tot[key]), "totals." + key)
+        verified = p.cards["已校验数据 Data verified"].split(" / ")
+        self.assertEqual(verified[0], _fmt_bytes(tot["bytes_verified"]), p.cards)
+        self.assertEqual(verified[1], moved[1], p.cards)
         if tot["unsized_tenants"]:
             self.assertEqual(p.cards.get("规模未知 Size unknown"), str(tot["unsized_tenants"]),
                              p.cards)
@@ -798,14 +927,15 @@ class ReportNumbersTests(t.MotoTenancyCase):
         for label, key in (("有风险 At risk", "at_risk"), ("逾期 Overdue", "overdue"),
                            ("违规 Violations", "violations"), ("已校验 Verified", "verified"),
                            ("已切换 Cut over", "cut_over"), ("迁移中 Migrating", "migrating"),
-                           ("未开始 Not started", "not_started")):
+                           ("未开始 Not started", "not_started"),
+                           ("逾期未完成 Past deadline", "past_deadline")):
             self.assertEqual(p.cards.get(label), str(tot[key]), "card %s in %s" % (label, p.cards))
         # HTML: the tenant table, every cell
         head, body_rows = p.rows[0], p.rows[1:]
         self.assertEqual(head, ["企业 Tenant", "状态 Status", "截止日期 Deadline",
                                 "剩余天数 Days left", "已迁移 / 总量 Moved / total",
-                                "对象 Objects", "速率 Rate", "预计完成 Projected",
-                                "合同 Contracts"])
+                                "对象 Objects", "已校验 Verified (bytes / objects)",
+                                "速率 Rate", "预计完成 Projected", "合同 Contracts"])
         head = [x.split(" ", 1)[1] if x != "已迁移 / 总量 Moved / total" else "Moved / total"
                 for x in head]
         self.assertEqual([r[0] for r in body_rows], [x["tenant"] for x in doc["tenants"]])
@@ -830,6 +960,9 @@ class ReportNumbersTests(t.MotoTenancyCase):
                     self.assertUnknown(part, what(key))
                 else:
                     self.assertEqual(part, str(x[key]), what(key))
+            vb, vo = cell["Verified (bytes / objects)"].split(" / ")
+            self.assertEqual((vb, vo), (_fmt_bytes(x["bytes_verified"]),
+                                        str(x["objects_verified"])), what("verified"))
             self.assertEqual(cell["Rate"],
                              _fmt_bytes(x["rate_bps"]) + "/s" if x["rate_bps"] else "-",
                              what("rate"))
@@ -864,7 +997,7 @@ class ReportNumbersTests(t.MotoTenancyCase):
             self.assertTrue(lo <= got <= hi, "CSV rate %d outside [%d, %d]" % (got, lo, hi))
             p = _ReportHTML()
             p.feed(html_body.decode())
-            cell = p.rows[1][6]
+            cell = p.rows[1][7]
             m = re.fullmatch(r"([\d.]+) (B|KiB|MiB|GiB)/s", cell)
             self.assertIsNotNone(m, "HTML rate %r (row %s)" % (cell, p.rows[1]))
             v, unit = float(m.group(1)), units[m.group(2)]

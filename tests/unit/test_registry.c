@@ -288,13 +288,40 @@ static void t_status_precedence(void)
     EXPECT(REGISTRY_VERIFIED, "on the deadline day");
     in.today = D("2022-07-01");
     EXPECT(REGISTRY_OVERDUE, "the day after the deadline, contracts still open");
-    in.manifests = 1;
+    in.manifests = in.clean_manifests = 1;
     EXPECT(REGISTRY_OVERDUE, "a manifest but a contract still open");
     in.open_contracts = 0;
-    EXPECT(REGISTRY_CUT_OVER, "all contracts closed and a manifest filed");
-    in.manifests = 0;
+    EXPECT(REGISTRY_CUT_OVER, "all contracts closed and a clean pass's manifest filed");
+    in.manifests = in.clean_manifests = 0;
     EXPECT(REGISTRY_OVERDUE, "closed but no manifest");
-    in.manifests = 1;
+    /* cut-over needs the migration verified and the evidence of a clean pass */
+    in.manifests = in.clean_manifests = 1;
+    in.all_verified = false;
+    in.objects_failed = 2;
+    EXPECT(REGISTRY_OVERDUE, "closed, a manifest, but not verified: objects failed");
+    in.all_verified = true;
+    EXPECT(REGISTRY_OVERDUE, "closed, a manifest, objects failed (even if all_verified)");
+    in.objects_failed = 0;
+    in.all_verified = false;
+    EXPECT(REGISTRY_OVERDUE, "closed, a manifest, nothing failed but not verified");
+    in.all_verified = true;
+    in.missing_manifests = 1;
+    EXPECT(REGISTRY_OVERDUE, "closed, but a job's latest complete pass filed no manifest");
+    in.missing_manifests = 0;
+    in.clean_manifests = 0;
+    EXPECT(REGISTRY_OVERDUE, "closed, manifests only of earlier or unclean passes");
+    in.clean_manifests = 1;
+    in.failed_jobs = 1;
+    EXPECT(REGISTRY_OVERDUE, "closed, a manifest, but a job failed");
+    in.failed_jobs = 0;
+    in.today = D("2022-06-01");
+    EXPECT(REGISTRY_CUT_OVER, "cut over before the deadline");
+    in.all_verified = false;
+    in.objects_failed = 1;
+    EXPECT(REGISTRY_MIGRATING, "closed early with failed objects: not cut over");
+    in.all_verified = true;
+    in.objects_failed = 0;
+    in.today = D("2022-07-01");
     in.violations = 1;
     EXPECT(REGISTRY_VIOLATION, "a violation beats everything");
     in = base_in();
@@ -307,6 +334,88 @@ static void t_status_precedence(void)
     in.deadline = REGISTRY_NO_DATE;
     EXPECT(REGISTRY_VERIFIED, "verified without contracts");
 #undef EXPECT
+}
+
+/* Past the deadline with work outstanding, whatever the status (violation hides overdue). */
+static void t_past_deadline(void)
+{
+    struct registry_status_in in = base_in();
+    in.violations = 1;
+    in.today = D("2022-06-30") + 1735;
+    TAP_OK(registry_status_compute(&in) == REGISTRY_VIOLATION && registry_status_past_deadline(&in),
+           "a violating tenant 1735 days past its deadline, no job: past deadline");
+    in.today = D("2022-06-30");
+    TAP_OK(!registry_status_past_deadline(&in), "on the deadline day: not past");
+    in.today = D("2022-07-01");
+    in.jobs = 1;
+    in.bytes_total = in.bytes_moved = 10;
+    in.objects_total = in.objects_moved = 1;
+    TAP_OK(!registry_status_past_deadline(&in), "past, everything moved: nothing outstanding");
+    in.bytes_moved = 5;
+    TAP_OK(registry_status_past_deadline(&in), "past, part moved");
+    in.violations = 0;
+    TAP_OK(registry_status_compute(&in) == REGISTRY_OVERDUE && registry_status_past_deadline(&in),
+           "overdue with work left: past deadline too");
+    in.deadline = REGISTRY_NO_DATE;
+    TAP_OK(!registry_status_past_deadline(&in), "no deadline: never past");
+}
+
+/* The y of the <text> element whose content starts with what; -1 if none. */
+static int text_y(const char *html, const char *what, int *count)
+{
+    int y = -1;
+    *count = 0;
+    for (const char *p = strstr(html, "<text "); p; p = strstr(p + 1, "<text ")) {
+        const char *gt = strchr(p, '>'), *ya = strstr(p, " y=\"");
+        if (gt == NULL || ya == NULL || ya > gt || strncmp(gt + 1, what, strlen(what)) != 0)
+            continue;
+        y = atoi(ya + 4);
+        (*count)++;
+    }
+    return y;
+}
+
+/* The timeline's "final deadline" and "today" labels sit in a band of their own under the
+ * tenants' rows, whatever the dates: they never share a line with a tenant's label. */
+static void t_report_timeline(void)
+{
+    const char *doc_text =
+        "{\"as_of\":\"2022-09-28\",\"policy\":{\"name\":\"p\",\"final_deadline\":"
+        "\"2022-09-30\"},\"totals\":{},\"tenants\":["
+        "{\"tenant\":\"a\",\"status\":\"at-risk\",\"deadline\":\"2022-09-30\"},"
+        "{\"tenant\":\"b\",\"status\":\"overdue\",\"deadline\":\"2022-09-27\"},"
+        "{\"tenant\":\"c\",\"status\":\"migrating\",\"deadline\":\"2022-09-29\"}]}";
+    cJSON *doc = cJSON_Parse(doc_text);
+    struct gz_buf html;
+    gz_buf_init(&html, REGISTRY_MAX_REPORT);
+    TAP_OK(doc && registry_report_html(doc, &html) == 0 && gz_buf_terminate(&html) == 0,
+           "html of deadlines around the final deadline");
+    int n, n2, last_row = -1;
+    const char *svg = strstr(html.ptr, "Deadline timeline");
+    const char *end = svg ? strstr(svg, "</svg>") : NULL;
+    /* every tenant's deadline label in the timeline */
+    for (const char *p = svg; p && (p = strstr(p, "2022-09-2")) != NULL && p < end; p++) {
+        const char *ya = p;
+        while (ya > svg && strncmp(ya, " y=\"", 4) != 0)
+            ya--;
+        if (atoi(ya + 4) > last_row)
+            last_row = atoi(ya + 4);
+    }
+    int fin = text_y(html.ptr, "最终截止", &n), today = text_y(html.ptr, "今天", &n2);
+    TAP_OK(last_row > 0 && n == 1 && n2 == 1 && fin > last_row + 11 && today > last_row + 11 &&
+               fin != today,
+           "final deadline (y %d) and today (y %d) labels below every row (last %d)", fin, today,
+           last_row);
+    const char *dump = getenv("GZY_TEST_REPORT_HTML"); /* for a look in a browser */
+    if (dump != NULL) {
+        FILE *f = fopen(dump, "w");
+        if (f != NULL) {
+            fwrite(html.ptr, 1, html.len, f);
+            fclose(f);
+        }
+    }
+    gz_buf_free(&html);
+    cJSON_Delete(doc);
 }
 
 static void t_projected_finish(void)
@@ -541,6 +650,19 @@ static void t_store_and_status(void)
     TAP_OK(registry_contract_update(reg, c) == 0, "update");
     registry_contract_get(reg, idA, c);
     TAP_OK(c->closed_day == D("2022-02-01"), "the closing date is stored");
+    /* as of a day before its closing date the contract was still open */
+    o.as_of = D("2022-01-31");
+    registry_status_build(reg, iam, NULL, &o, &doc);
+    ta = find_tenant(doc, "acme");
+    TAP_OK(strcmp(cJSON_GetObjectItemCaseSensitive(ta, "open_contracts")->valuestring, "1") == 0,
+           "as of the day before closing: open");
+    cJSON_Delete(doc);
+    o.as_of = D("2022-02-01");
+    registry_status_build(reg, iam, NULL, &o, &doc);
+    ta = find_tenant(doc, "acme");
+    TAP_OK(strcmp(cJSON_GetObjectItemCaseSensitive(ta, "open_contracts")->valuestring, "0") == 0,
+           "as of the closing date: closed");
+    cJSON_Delete(doc);
     TAP_OK(registry_contract_delete(reg, idB) == 0 && registry_contract_get(reg, idB, c) == -ENOENT,
            "delete");
     TAP_OK(registry_contract_delete(reg, idB) == -ENOENT, "delete twice: -ENOENT");
@@ -568,6 +690,8 @@ int main(void)
     TAP_RUN(t_policy_rules);
     TAP_RUN(t_policy_json);
     TAP_RUN(t_status_precedence);
+    TAP_RUN(t_past_deadline);
+    TAP_RUN(t_report_timeline);
     TAP_RUN(t_projected_finish);
     TAP_RUN(t_contract_validation);
     TAP_RUN(t_store_and_status);

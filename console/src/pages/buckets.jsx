@@ -1,11 +1,12 @@
 // buckets.jsx - the tenant's buckets and an object browser: folders by prefix, upload with
-// progress, download, delete (tenant roles; the API enforces what each role may do).
+// progress, download, delete (tenant roles). The page offers only what the role allows
+// (nav.js canWriteObjects: a tenant reader browses and downloads); the API enforces it anyway.
 import { useRef, useState } from 'preact/hooks';
 import { del, enc, get, qs, uploadObject } from '../api.js';
 import { useT } from '../i18n.js';
 import { ErrorBox, Loading, Notice, Progress, SortTable, useAction, usePoll } from '../components.jsx';
 import { bytes, num, pct, time } from '../format.js';
-import { isTenantRole } from '../nav.js';
+import { canWriteObjects, isTenantRole } from '../nav.js';
 
 export function Buckets({ session }) {
   const t = useT();
@@ -69,8 +70,9 @@ function Upload({ bucket, prefix, onDone }) {
   );
 }
 
-export function BucketBrowser({ bucket, prefix }) {
+export function BucketBrowser({ session, bucket, prefix }) {
   const t = useT();
+  const canWrite = canWriteObjects(session);
   const [marker, setMarker] = useState('');
   const [markers, setMarkers] = useState([]); // previous pages' markers
   const act = useAction();
@@ -106,7 +108,7 @@ export function BucketBrowser({ bucket, prefix }) {
       render: (o) => !o.dir && (
         <span class="row-actions">
           <a class="btn small" href={objUrl(o.key)} download={o.key.split('/').pop()} data-test="download">{t('bucket.download')}</a>
-          <button class="btn small danger" data-test="delete" onClick={() => remove(o.key)}>{t('action.delete')}</button>
+          {canWrite && <button class="btn small danger" data-test="delete" onClick={() => remove(o.key)}>{t('action.delete')}</button>}
         </span>
       ),
     },
@@ -116,9 +118,11 @@ export function BucketBrowser({ bucket, prefix }) {
       <div class="page-head">
         <h1><a href="#/buckets">{t('nav.buckets')}</a> / <a href={href('')}>{bucket}</a>{crumbs.map(([name, p]) => <span> / <a href={href(p)}>{name}</a></span>)}</h1>
       </div>
-      <div class="card">
-        <Upload bucket={bucket} prefix={prefix} onDone={list.reload} />
-      </div>
+      {canWrite ? (
+        <div class="card">
+          <Upload bucket={bucket} prefix={prefix} onDone={list.reload} />
+        </div>
+      ) : <Notice kind="info"><span data-test="bucket-readonly">{t('bucket.readonly', { role: t('role.' + session.role, null, session.role) })}</span></Notice>}
       <ErrorBox error={list.error || act.error} onRetry={list.reload} />
       <div class="card">
         {list.loading && !list.data ? <Loading /> : <SortTable columns={columns} rows={rows} rowKey={(o) => (o.dir ? 'd:' : 'o:') + o.key} test="object-table" empty={t('bucket.empty')} />}
@@ -127,7 +131,7 @@ export function BucketBrowser({ bucket, prefix }) {
           {d.truncated && <button class="btn small" onClick={() => { setMarkers([...markers, marker]); setMarker(d.next_marker); }}>{t('common.next')}</button>}
         </div>
       </div>
-      <p class="muted">{t('bucket.large_hint')}</p>
+      {canWrite && <p class="muted">{t('bucket.large_hint')}</p>}
     </section>
   );
 }

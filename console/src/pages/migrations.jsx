@@ -23,6 +23,12 @@ export function jobProgress(j) {
   return { pct: p, label: num(doneObjs) + ' / ' + num(s.listed || 0) + ' · ' + bytes((s.copied_bytes || 0) + (s.skipped_bytes || 0)) + ' / ' + bytes(s.listed_bytes || 0) };
 }
 
+/* A job's rate and ETA are "now" numbers: shown only while a pass runs. The API keeps a
+ * finished or paused pass's last rate (and the status document counts no rate for it), so a
+ * completed job shows "—", as its tenant's status does. */
+export const liveRate = (j) => (j.state === 'running' ? rate(j.rate_bps) : '—');
+export const liveEta = (j, t) => (j.state === 'running' ? duration(j.eta_s, t) : '—');
+
 /* Which actions a job's state allows. */
 function actionsFor(j) {
   switch (j.state) {
@@ -191,8 +197,8 @@ export function Migrations({ session, params }) {
     { key: 'state', label: t('col.state'), render: (j) => <StateBadge state={j.state} /> },
     { key: 'progress', label: t('col.progress'), sort: (j) => jobProgress(j).pct, render: (j) => { const p = jobProgress(j); return <Progress value={p.pct} label={p.label} />; } },
     { key: 'to_move', label: t('col.to_move'), cls: 'opt', sort: (j) => (j.estimate && j.estimate.bytes) || 0, render: (j) => <span data-test="job-estimate-cell">{estimateText(j.estimate, t)}</span> },
-    { key: 'rate_bps', label: t('col.rate'), cls: 'opt', render: (j) => rate(j.rate_bps) },
-    { key: 'eta_s', label: t('col.eta'), cls: 'opt', render: (j) => duration(j.eta_s, t) },
+    { key: 'rate_bps', label: t('col.rate'), cls: 'opt', sort: (j) => (j.state === 'running' ? j.rate_bps || 0 : 0), render: liveRate },
+    { key: 'eta_s', label: t('col.eta'), cls: 'opt', sort: (j) => (j.state === 'running' ? j.eta_s : null), render: (j) => liveEta(j, t) },
     { key: 'failed', label: t('col.failed'), cls: 'opt', sort: (j) => (j.stats || {}).failed || 0, render: (j) => num((j.stats || {}).failed || 0) },
     { key: 'actions', label: '', nosort: true, render: (j) => canWrite && <JobActions job={j} onDone={jobs.reload} /> },
   ];
@@ -266,8 +272,8 @@ export function MigrationDetail({ session, id }) {
       <div class="card">
         <Progress value={p.pct} label={p.label} test="job-progress" />
         <div class="kv">
-          <div><span>{t('col.rate')}</span><strong data-test="job-rate">{rate(j.rate_bps)}</strong></div>
-          <div><span>{t('col.eta')}</span><strong data-test="job-eta">{duration(j.eta_s, t)}</strong></div>
+          <div><span>{t('col.rate')}</span><strong data-test="job-rate">{liveRate(j)}</strong></div>
+          <div><span>{t('col.eta')}</span><strong data-test="job-eta">{liveEta(j, t)}</strong></div>
           <div><span>{t('job.pass')}</span>{num(j.pass)} ({t('job.passes_done', { n: num(j.passes_done || 0) })})</div>
           <div><span>{t('job.listed')}</span>{num(s.listed)} · {bytes(s.listed_bytes)}</div>
           <div><span>{t('job.copied')}</span>{num(s.copied)} · {bytes(s.copied_bytes)}</div>

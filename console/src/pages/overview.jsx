@@ -97,6 +97,11 @@ export function Overview({ session }) {
       sort: (r) => (r.bytes_total === null || r.bytes_total === undefined ? -1 : pct(r.bytes_moved, r.bytes_total)),
       render: (r) => movedCell(r, t),
     },
+    {
+      key: 'bytes_verified', label: t('col.verified'), cls: 'opt',
+      render: (r) => <span data-test="verified-cell" data-value={String(r.bytes_verified) + '/' + String(r.objects_verified)}
+        title={t('overview.verified.tip')}>{bytes(r.bytes_verified)}</span>,
+    },
     { key: 'rate_bps', label: t('col.rate'), cls: 'opt', render: (r) => rate(r.rate_bps) },
     { key: 'projected_finish', label: t('col.projected'), cls: 'opt', render: (r) => (r.projected_finish ? time(r.projected_finish) : t('common.unknown')) },
     { key: 'contracts', label: t('col.contracts'), cls: 'opt', render: (r) => num(r.contracts) },
@@ -117,9 +122,14 @@ export function Overview({ session }) {
             <Progress value={pct(tot.bytes_moved, tot.bytes_total)} />
             {tot.unsized_tenants > 0 && <span class="muted" data-test="total-unsized">{t('overview.unsized', { n: num(tot.unsized_tenants) })}</span>}
           </>} />
+        <Total label={t('overview.verified')} value={bytes(tot.bytes_verified) + ' / ' + sizeOrUnknown(tot.bytes_total, t)}
+          raw={String(tot.bytes_verified) + '/' + String(tot.bytes_total)} test="total-verified"
+          sub={<span class="muted">{t('overview.verified.tip')}</span>} />
         <Total label={t('overview.at_risk')} value={num(tot.at_risk)} raw={tot.at_risk} test="total-at-risk" kind={tot.at_risk ? 'warn' : ''} />
         <Total label={t('overview.overdue')} value={num(tot.overdue)} raw={tot.overdue} test="total-overdue" kind={tot.overdue ? 'bad' : ''} />
         <Total label={t('overview.violations')} value={num(tot.violations)} raw={tot.violations} test="total-violations" kind={tot.violations ? 'bad' : ''} />
+        <Total label={t('overview.past_deadline')} value={num(tot.past_deadline)} raw={tot.past_deadline} test="total-past-deadline"
+          kind={tot.past_deadline ? 'bad' : ''} sub={<span class="muted">{t('overview.past_deadline.tip')}</span>} />
       </div>
       <div class="card">
         <h2>{t('overview.timeline')}</h2>

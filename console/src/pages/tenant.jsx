@@ -1,20 +1,45 @@
-// tenant.jsx - one tenant: status and deadline, contracts (platform admins add, edit, close),
-// migration jobs with live progress (polled every 2 s), buckets and usage against quotas, and
-// the evidence manifests of finished passes.
+// tenant.jsx - one tenant: status and deadline, contracts (platform admins add, edit, close,
+// link them to the tenant's migration jobs), migration jobs with live progress (polled every
+// 2 s), buckets and usage against quotas, and the evidence manifests of finished passes.
 import { useState } from 'preact/hooks';
 import { del, enc, get, post, put, qs } from '../api.js';
 import { useT } from '../i18n.js';
 import {
   Dialog, ErrorBox, Field, Loading, Progress, SortTable, StateBadge, StatusBadge, useAction, usePoll,
 } from '../components.jsx';
-import { bytes, duration, num, pct, rate, time } from '../format.js';
+import { bytes, num, pct, rate, time } from '../format.js';
 import { canManageTenant, isPlatformAdmin, isTenantRole } from '../nav.js';
-import { jobProgress } from './migrations.jsx';
+import { jobProgress, liveEta, liveRate } from './migrations.jsx';
 import { movedCell } from './overview.jsx';
 
 export const PROVIDERS = ['aliyun', 'huawei', 'tencent', 'aws', 'china-mobile', 'china-unicom', 'china-telecom', 'other'];
 
 const list = (s) => s.split(/[,，\n]/).map((x) => x.trim()).filter(Boolean);
+
+/* The tenant's jobs to link a contract to (checkboxes), plus any linked id whose job is gone. */
+function JobChoice({ tenant, value, onChange }) {
+  const t = useT();
+  const js = usePoll(() => get('/admin/v1/migrations' + qs({ tenant })), 0, [tenant]);
+  const jobs = (js.data && js.data.migrations) || [];
+  const known = new Set(jobs.map((j) => j.id));
+  const choices = [...jobs.map((j) => ({ id: j.id, label: j.name || j.id })),
+    ...value.filter((id) => !known.has(id)).map((id) => ({ id, label: t('contract.jobs.missing', { id }) }))];
+  const toggle = (id) => (e) => onChange(e.target.checked ? [...value.filter((x) => x !== id), id] : value.filter((x) => x !== id));
+  return (
+    <fieldset class="wide fs" data-test="contract-jobs">
+      <legend>{t('contract.jobs')}</legend>
+      <span class="field-hint">{t('contract.jobs.hint')}</span>
+      <ErrorBox error={js.error} onRetry={js.reload} />
+      {js.loading && !js.data ? <Loading /> : choices.length === 0 ? <p class="muted">{t('contract.jobs.none')}</p> : (
+        <div class="checklist">
+          {choices.map((c) => (
+            <label class="field check"><input type="checkbox" name="jobs" value={c.id} checked={value.includes(c.id)} onChange={toggle(c.id)} /> {c.label}</label>
+          ))}
+        </div>
+      )}
+    </fieldset>
+  );
+}
 
 function ContractForm({ tenant, contract, onClose, onDone }) {
   const t = useT();
@@ -29,6 +54,7 @@ function ContractForm({ tenant, contract, onClose, onDone }) {
     renewed: !!c.renewed,
     renewed_date: c.renewed_date || '',
     notes: c.notes || '',
+    jobs: c.jobs || [],
   });
   const { busy, error, run } = useAction();
   const set = (k) => (e) => setF({ ...f, [k]: e.target.type === 'checkbox' ? e.target.checked : e.target.value });
@@ -44,6 +70,7 @@ function ContractForm({ tenant, contract, onClose, onDone }) {
       renewed: f.renewed,
       renewed_date: f.renewed ? (f.renewed_date || null) : null,
       notes: f.notes,
+      jobs: f.jobs,
     };
     const r = await run(() => (contract
       ? put('/admin/v1/contracts/' + enc(contract.id), body)
@@ -66,6 +93,7 @@ function ContractForm({ tenant, contract, onClose, onDone }) {
         <label class="field check"><input name="renewed" type="checkbox" checked={f.renewed} onChange={set('renewed')} /> {t('contract.renewed')}</label>
         {f.renewed && <Field label={t('contract.renewed_date')}><input name="renewed_date" type="date" value={f.renewed_date} onInput={set('renewed_date')} /></Field>}
         <Field label={t('contract.notes')} wide><textarea name="notes" rows="2" value={f.notes} onInput={set('notes')} /></Field>
+        <JobChoice tenant={tenant} value={f.jobs} onChange={(jobs) => setF({ ...f, jobs })} />
         <div class="wide"><ErrorBox error={error} /></div>
         <div class="form-actions wide">
           <button type="button" class="btn" onClick={onClose}>{t('action.cancel')}</button>
@@ -103,6 +131,9 @@ function CloseContract({ contract, onClose, onDone }) {
 function Contracts({ session, tenant }) {
   const t = useT();
   const cs = usePoll(() => get('/admin/v1/contracts' + qs({ tenant })), 0, [tenant]);
+  // job names for the linked jobs (a failure leaves the ids shown)
+  const js = usePoll(() => get('/admin/v1/migrations' + qs({ tenant })).catch(() => null), 0, [tenant]);
+  const jobName = new Map(((js.data && js.data.migrations) || []).map((j) => [j.id, j.name || j.id]));
   const [editing, setEditing] = useState(null); // {} new, contract edit
   const [closing, setClosing] = useState(null);
   const act = useAction();
@@ -118,6 +149,10 @@ function Contracts({ session, tenant }) {
     { key: 'buckets', label: t('contract.buckets'), cls: 'opt', render: (c) => (c.buckets || []).join(', ') || '—' },
     { key: 'signed', label: t('contract.signed'), cls: 'opt' },
     { key: 'expiry', label: t('contract.expiry') },
+    {
+      key: 'renewed', label: t('contract.renewed'), cls: 'opt', sort: (c) => (c.renewed ? c.renewed_date || '' : null),
+      render: (c) => <span data-test="contract-renewed">{c.renewed ? c.renewed_date || '—' : t('contract.not_renewed')}</span>,
+    },
     { key: 'deadline', label: t('col.deadline'), render: (c) => <strong data-test="contract-deadline">{c.deadline || '—'}</strong> },
     {
       key: 'state', label: t('col.state'),
@@ -127,6 +162,18 @@ function Contracts({ session, tenant }) {
           {c.violation && <span class="badge st-violation" title={c.violation_reason || ''} data-test="contract-violation"> {t('status.violation')}</span>}
         </span>
       ),
+    },
+    {
+      key: 'jobs', label: t('contract.jobs'), cls: 'opt', sort: (c) => (c.jobs || []).length,
+      render: (c) => ((c.jobs || []).length === 0 ? '—' : (
+        <span data-test="contract-jobs-cell">
+          {c.jobs.map((id, i) => <>{i > 0 && ', '}<a href={'#/migrations/' + enc(id)} data-test="contract-job" data-job={id}>{jobName.get(id) || id}</a></>)}
+        </span>
+      )),
+    },
+    {
+      key: 'notes', label: t('contract.notes'), cls: 'opt notes',
+      render: (c) => (c.notes ? <span data-test="contract-notes" title={c.notes}>{c.notes}</span> : '—'),
     },
     {
       key: 'actions', label: '', nosort: true,
@@ -139,7 +186,7 @@ function Contracts({ session, tenant }) {
       ),
     },
   ];
-  const done = () => { setEditing(null); setClosing(null); cs.reload(); };
+  const done = () => { setEditing(null); setClosing(null); cs.reload(); js.reload(); };
   return (
     <div class="card" data-test="contracts">
       <div class="card-head">
@@ -169,6 +216,7 @@ function StatusCard({ tenant }) {
           <div><span>{t('col.days_left')}</span><strong data-test="tenant-days-left">{row.days_left === null || row.days_left === undefined ? '—' : num(row.days_left)}</strong></div>
           <div><span>{t('col.moved')}</span>{movedCell(row, t)}</div>
           <div><span>{t('col.objects')}</span>{num(row.objects_moved)} / {row.objects_total == null ? t('common.unknown') : num(row.objects_total)}</div>
+          <div title={t('overview.verified.tip')}><span>{t('col.verified')}</span><strong data-test="tenant-verified" data-value={String(row.bytes_verified) + '/' + String(row.objects_verified)}>{bytes(row.bytes_verified)} · {num(row.objects_verified)}</strong></div>
           <div><span>{t('col.rate')}</span>{rate(row.rate_bps)}</div>
           <div><span>{t('col.projected')}</span>{row.projected_finish ? time(row.projected_finish) : t('common.unknown')}</div>
           {(row.violations || []).length > 0 && (
@@ -188,8 +236,8 @@ function Jobs({ session, tenant }) {
     { key: 'name', label: t('job.name'), render: (j) => <a href={'#/migrations/' + enc(j.id)}>{j.name || j.id}</a> },
     { key: 'state', label: t('col.state'), render: (j) => <StateBadge state={j.state} /> },
     { key: 'progress', label: t('col.progress'), sort: (j) => jobProgress(j).pct, render: (j) => { const p = jobProgress(j); return <Progress value={p.pct} label={p.label} />; } },
-    { key: 'rate_bps', label: t('col.rate'), cls: 'opt', render: (j) => rate(j.rate_bps) },
-    { key: 'eta_s', label: t('col.eta'), cls: 'opt', render: (j) => duration(j.eta_s, t) },
+    { key: 'rate_bps', label: t('col.rate'), cls: 'opt', sort: (j) => (j.state === 'running' ? j.rate_bps || 0 : 0), render: liveRate },
+    { key: 'eta_s', label: t('col.eta'), cls: 'opt', sort: (j) => (j.state === 'running' ? j.eta_s : null), render: (j) => liveEta(j, t) },
   ];
   return (
     <>
