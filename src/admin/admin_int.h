@@ -211,6 +211,8 @@ void admin__migrations_update(struct admin_call *c);        /* PATCH: credential
 void admin__migrations_manifest(struct admin_call *c);
 void admin__migrations_manifests(struct admin_call *c);      /* every pass's manifest */
 void admin__migrations_manifest_pass(struct admin_call *c);  /* seg[3]: the pass */
+/* POST .../manifests/{pass}/verify (seg[3]: the pass): supervisors too (ADMIN_ACCESS_READ) */
+void admin__migrations_manifest_verify(struct admin_call *c);
 /* objects.c: tenant object browsing (console). These run on the loop thread (router.c
  * route_opts) and finish the call themselves, possibly later from their own callbacks. */
 void admin__objects_list(struct admin_call *c);

@@ -680,3 +680,31 @@ void admin__migrations_manifest_pass(struct admin_call *c)
         reply_raw(c, b.ptr ? b.ptr : "", b.len, NULL);
     gz_buf_free(&b);
 }
+
+/* POST migrations/{id}/manifests/{pass}/verify: checks that pass's signed manifest against the
+ * data stored in the job's destination bucket, in the background (the server reads its own
+ * store: no GetObject right needed, so supervisors may ask). 202 with the job; the result is
+ * its "manifest_verify". */
+void admin__migrations_manifest_verify(struct admin_call *c)
+{
+    char msg[512] = "";
+    cJSON *doc = job_scoped(c);
+    if (doc == NULL)
+        return;
+    cJSON_Delete(doc);
+    doc = NULL;
+    int64_t pass = pass_parse(c->seg[3]);
+    if (pass < 1) {
+        admin__reply_error(c, 400, "InvalidArgument", "the pass must be a number >= 1");
+        return;
+    }
+    int rc = mig_jobs_manifest_verify(c->svc->jobs, c->seg[1], pass, msg, sizeof(msg));
+    if (rc == 0)
+        rc = mig_jobs_get_json(c->svc->jobs, c->seg[1], &doc);
+    if (rc == -ENOENT)
+        admin__reply_error(c, 404, "NotFound", "%s", msg[0] ? msg : "no such migration job");
+    else if (rc < 0)
+        reply_jobs_errno(c, rc, msg, "manifest verification");
+    else
+        admin__reply_json(c, 202, doc);
+}

@@ -84,6 +84,9 @@ static const struct admin_route routes[] = {
      admin__migrations_manifests},
     {"GET", "migrations/*/manifests/*", "GetMigrationManifest", ADMIN_ACCESS_READ, false,
      admin__migrations_manifest_pass},
+    /* read access, yet audited: a supervisor may ask the server to check its own data */
+    {"POST", "migrations/*/manifests/*/verify", "VerifyMigrationManifest", ADMIN_ACCESS_READ,
+     true, admin__migrations_manifest_verify},
 };
 
 /* ---- routing ---- */

@@ -102,6 +102,9 @@ struct gz_mig_check_options {
     int concurrency;            /* parallel GETs; <= 0: 8 */
     gz_mig_check_fn *on_bad;    /* may be NULL */
     void *cb_arg;
+    /* Polled before each object (from any thread; may be NULL): true ends the check early,
+     * which then returns -EINTR (a server shutting down, a job deleted). */
+    bool (*should_stop)(void *arg);
 };
 
 /*

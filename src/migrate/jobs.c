@@ -109,6 +109,8 @@ static void job_free(struct mig_job *job)
     gz_free(job->error);
     gz_free(job->manifest);
     gz_free(job->est.error);
+    gz_free(job->ver.error);
+    cJSON_Delete(job->ver.problems);
     gz_free(job);
 }
 
@@ -154,6 +156,7 @@ static char *stats_text(const struct gz_mig_stats *st)
 }
 
 static void est_runs_join_all(struct mig_jobs *jobs);
+static void ver_runs_join_all(struct mig_jobs *jobs);
 static int est_start(struct mig_jobs *jobs, struct mig_job *j, int64_t sample, char *msg,
                      size_t msgsz);
 
@@ -446,6 +449,7 @@ void mig_jobs_close(struct mig_jobs *jobs)
         return;
     mig__sched_stop(jobs);
     est_runs_join_all(jobs);
+    ver_runs_join_all(jobs);
     while (jobs->head) {
         struct mig_job *j = jobs->head;
         jobs->head = j->next;
@@ -987,6 +991,199 @@ int mig_jobs_estimate(struct mig_jobs *jobs, const char *id, int64_t sample, boo
     } else {
         rc = est_start(jobs, j, sample, msg, msgsz);
     }
+    pthread_mutex_unlock(&jobs->mu);
+    return rc;
+}
+
+/* ---- manifest verifications ---- */
+
+static void ver_run_free(struct mig_ver_run *r)
+{
+    gz_free(r->path);
+    gz_free(r->bucket);
+    cJSON_Delete(r->problems);
+    gz_free(r);
+}
+
+/* gz_mig_check_fn: called serialised by the check's workers. */
+static void ver_on_bad(void *arg, const char *key, const char *problem, const char *detail)
+{
+    struct mig_ver_run *r = arg;
+    if (r->problems_total++ >= MIG_VER_PROBLEMS_MAX)
+        return;
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, "key", key ? key : "");
+    cJSON_AddStringToObject(p, "problem", problem ? problem : "error");
+    cJSON_AddStringToObject(p, "detail", detail ? detail : "");
+    cJSON_AddItemToArray(r->problems, p);
+}
+
+/* Under mu: files the result of a finished run on its job (if still there and waiting). */
+static void ver_file(struct mig_ver_run *run, int rc, const struct gz_mig_check_result *res,
+                     const char *err)
+{
+    struct mig_job *j = mig__job_find(run->jobs, run->id);
+    if (j == NULL || j->ver.started_ms != run->started_ms || strcmp(j->ver.state, "running") != 0)
+        return;
+    struct mig_job_ver *v = &j->ver;
+    bool checked = rc == 0 || rc == GZ_MIG_PARTIAL;
+    snprintf(v->state, sizeof(v->state), "%s", checked ? "done" : "failed");
+    v->finished_ms = gz_now_ms();
+    v->objects = res->objects;
+    v->ok = res->ok;
+    v->missing = res->missing;
+    v->mismatched = res->mismatched;
+    v->errors = res->errors;
+    v->problems_total = run->problems_total;
+    cJSON_Delete(v->problems);
+    v->problems = run->problems;
+    run->problems = NULL;
+    gz_free(v->error);
+    v->error = checked ? NULL : gz_strdup(err[0] ? err : gz_strerror(rc));
+    log_info("migrate: job %s: manifest of pass %lld %s: %lld object(s), %lld ok, %lld missing,"
+             " %lld mismatched, %lld error(s)%s%s", j->id, (long long)run->pass, v->state,
+             (long long)v->objects, (long long)v->ok, (long long)v->missing,
+             (long long)v->mismatched, (long long)v->errors, v->error ? ": " : "",
+             v->error ? v->error : "");
+}
+
+/* The check's should_stop: the server is stopping, or the job was deleted. */
+static bool ver_should_stop(void *arg)
+{
+    struct mig_ver_run *run = arg;
+    pthread_mutex_lock(&run->jobs->mu);
+    bool stop = run->jobs->stopping || mig__job_find(run->jobs, run->id) == NULL;
+    pthread_mutex_unlock(&run->jobs->mu);
+    return stop;
+}
+
+static void *ver_main(void *arg)
+{
+    struct mig_ver_run *run = arg;
+    struct mig_jobs *jobs = run->jobs;
+    struct gz_mig_check_result res;
+    uint8_t pub[32];
+    char err[MIG_JOBS_MSG_MAX] = "";
+    memset(&res, 0, sizeof(res));
+    int rc = gz_migrate_manifest_key(jobs->data_dir, NULL, pub);
+    if (rc < 0) {
+        snprintf(err, sizeof(err), "no platform manifest key: %s", gz_strerror(rc));
+    } else {
+        struct gz_mig_check_options opt = {.dst = {.bucket = run->bucket},
+                                           .store = jobs->store,
+                                           .sealer = jobs->sealer,
+                                           .public_key = pub,
+                                           .concurrency = 4,
+                                           .on_bad = ver_on_bad,
+                                           .cb_arg = run,
+                                           .should_stop = ver_should_stop};
+        rc = gz_migrate_manifest_check(run->path, &opt, &res, err, sizeof(err));
+    }
+    pthread_mutex_lock(&jobs->mu);
+    ver_file(run, rc, &res, err);
+    run->done = true;
+    pthread_mutex_unlock(&jobs->mu);
+    return NULL;
+}
+
+/* Under mu: joins and frees the runs whose thread returned. */
+static void ver_runs_reap(struct mig_jobs *jobs)
+{
+    struct mig_ver_run **pp = &jobs->ver_runs;
+    while (*pp != NULL) {
+        struct mig_ver_run *r = *pp;
+        if (!r->done) {
+            pp = &r->next;
+            continue;
+        }
+        pthread_join(r->tid, NULL); /* done is set just before the thread returns */
+        *pp = r->next;
+        ver_run_free(r);
+    }
+}
+
+/* Waits for and frees every run: from mig_jobs_close, before the store closes (a running
+ * check sees `stopping` before its next object and ends). */
+static void ver_runs_join_all(struct mig_jobs *jobs)
+{
+    pthread_mutex_lock(&jobs->mu);
+    jobs->stopping = true;
+    struct mig_ver_run *r = jobs->ver_runs;
+    jobs->ver_runs = NULL;
+    pthread_mutex_unlock(&jobs->mu);
+    while (r != NULL) {
+        struct mig_ver_run *next = r->next;
+        pthread_join(r->tid, NULL);
+        ver_run_free(r);
+        r = next;
+    }
+}
+
+/* Under mu: starts a run for job j, whose manifest of pass is at path. */
+static int ver_start(struct mig_jobs *jobs, struct mig_job *j, int64_t pass, const char *path,
+                     char *msg, size_t msgsz)
+{
+    int running = 0;
+    ver_runs_reap(jobs);
+    for (struct mig_ver_run *r = jobs->ver_runs; r; r = r->next)
+        running += !r->done;
+    if (jobs->stopping)
+        return msg_set(msg, msgsz, "the server is stopping"), -EBUSY;
+    if (running >= MIG_VER_MAX_RUNNING)
+        return msg_set(msg, msgsz, "%d manifest verifications are running: try again later",
+                       running),
+               -EBUSY;
+    struct mig_ver_run *r = gz_calloc(1, sizeof(*r));
+    r->jobs = jobs;
+    memcpy(r->id, j->id, sizeof(r->id));
+    r->pass = pass;
+    r->started_ms = gz_now_ms();
+    r->path = gz_strdup(path);
+    r->bucket = gz_strdup(j->dest_bucket);
+    r->problems = cJSON_CreateArray();
+    if (pthread_create(&r->tid, NULL, ver_main, r) != 0) {
+        ver_run_free(r);
+        return msg_set(msg, msgsz, "cannot start a thread for the verification"), -EAGAIN;
+    }
+    r->next = jobs->ver_runs;
+    jobs->ver_runs = r;
+    gz_free(j->ver.error);
+    cJSON_Delete(j->ver.problems);
+    memset(&j->ver, 0, sizeof(j->ver));
+    snprintf(j->ver.state, sizeof(j->ver.state), "running");
+    j->ver.pass = pass;
+    j->ver.started_ms = r->started_ms;
+    log_info("migrate: job %s: verifying the manifest of pass %lld", j->id, (long long)pass);
+    return 0;
+}
+
+int mig_jobs_manifest_verify(struct mig_jobs *jobs, const char *id, int64_t pass, char *msg,
+                             size_t msgsz)
+{
+    char path[4096];
+    struct stat sb;
+    int rc = 0;
+    if (pass < 1)
+        return msg_set(msg, msgsz, "the pass must be a number >= 1"), -EINVAL;
+    pthread_mutex_lock(&jobs->mu);
+    struct mig_job *j = mig__job_find(jobs, id);
+    if (j == NULL) {
+        rc = -ENOENT;
+        msg_set(msg, msgsz, "no migration job '%s'", id);
+        goto out;
+    }
+    snprintf(path, sizeof(path), "%s/manifest-%s-%lld.json", jobs->dir, j->id, (long long)pass);
+    if (stat(path, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+        rc = -ENOENT;
+        msg_set(msg, msgsz, "job %s has no manifest of pass %lld", id, (long long)pass);
+    } else if (strcmp(j->ver.state, "running") == 0) {
+        rc = -EBUSY;
+        msg_set(msg, msgsz, "a manifest verification of job %s is running (pass %lld)", id,
+                (long long)j->ver.pass);
+    } else {
+        rc = ver_start(jobs, j, pass, path, msg, msgsz);
+    }
+out:
     pthread_mutex_unlock(&jobs->mu);
     return rc;
 }

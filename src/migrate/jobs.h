@@ -137,6 +137,21 @@ int mig_jobs_manifest_path(struct mig_jobs *jobs, const char *id, char *out, siz
 int mig_jobs_estimate(struct mig_jobs *jobs, const char *id, int64_t sample, bool *already,
                       char *msg, size_t msgsz);
 
+/* Checks pass `pass`'s signed manifest (DATA/migrate/manifest-<id>-<pass>.json) against the
+ * data stored in the job's destination bucket, on a thread of its own: the signature against
+ * the platform manifest key, then each object read through the store (decrypted with the
+ * sealer when encrypted at rest) and its size and SHA-256 compared (gz_migrate_manifest_check).
+ * Needs no GetObject right: supervisors use it. The result is kept on the job in memory (not
+ * persisted: a restart forgets it) and shown as its JSON's "manifest_verify": {pass, state:
+ * "running"|"done"|"failed", clean, started, finished, elapsed_ms, objects, ok, missing,
+ * mismatched, errors, problems_total, problems: [{key, problem, detail}] (the first 100),
+ * error}. "done": every object was checked (clean says whether all matched); "failed": the
+ * manifest or its signature is bad, or the bucket is gone.
+ * 0 if started; -ENOENT (no job, or no manifest of that pass: msg says which), -EBUSY (one
+ * already runs for this job, or too many at once: msg says so), -EINVAL (pass < 1). */
+int mig_jobs_manifest_verify(struct mig_jobs *jobs, const char *id, int64_t pass, char *msg,
+                             size_t msgsz);
+
 /* Per-tenant progress for supervision (src/registry), summed over the tenant's jobs that are
  * not cancelled. A job's size ("to move") is the listing of its current pass once that pass
  * has listed, else of its last finished pass, else its last exact estimate, else unknown. */

@@ -19,6 +19,8 @@
 
 #define MIG_JOBS_MSG_MAX 512
 #define MIG_EST_MAX_RUNNING 4 /* source estimates listing at once, over all jobs */
+#define MIG_VER_MAX_RUNNING 2 /* manifest verifications at once, over all jobs */
+#define MIG_VER_PROBLEMS_MAX 100 /* problems kept per verification */
 
 /* The job's last source estimate (a listing that copies nothing; persisted as JSON). */
 struct mig_job_est {
@@ -47,6 +49,31 @@ struct mig_est_run {
     struct mig_est_run *next;
 };
 
+/* The job's last manifest verification (mig_jobs_manifest_verify): in memory only; a restart
+ * forgets it (one running then is lost: the supervisor asks again). */
+struct mig_job_ver {
+    char state[12]; /* "" (never), "running", "done", "failed" */
+    int64_t pass, started_ms, finished_ms;
+    int64_t objects, ok, missing, mismatched, errors;
+    int64_t problems_total; /* problems found; problems keeps the first MIG_VER_PROBLEMS_MAX */
+    cJSON *problems;        /* array of {key, problem, detail}, NULL if none; owned */
+    char *error;            /* NULL unless failed */
+};
+
+/* One manifest verification in progress: its own copies, so that the job may be deleted
+ * meanwhile (the result is then dropped). Owned by mig_jobs.ver_runs; joined once done. */
+struct mig_ver_run {
+    struct mig_jobs *jobs;
+    char id[MIG_JOB_ID_LEN + 1];
+    int64_t pass, started_ms; /* started_ms matches mig_job_ver.started_ms of its job */
+    char *path, *bucket;      /* the manifest, the job's destination bucket */
+    cJSON *problems;          /* filled by the check's on_bad (serialised) */
+    int64_t problems_total;
+    pthread_t tid;
+    bool done; /* under mu: the thread returned (or is about to) and may be joined */
+    struct mig_ver_run *next;
+};
+
 struct mig_job {
     char id[MIG_JOB_ID_LEN + 1];
     char tenant_id[IAM_ID_LEN + 1];
@@ -73,6 +100,7 @@ struct mig_job {
     struct gz_mig_stats stats; /* the current or last pass */
     struct gz_mig_stats last;  /* the last finished pass */
     struct mig_job_est est;    /* the last source estimate */
+    struct mig_job_ver ver;    /* the last manifest verification */
     /* Of the objects a pass skipped as unchanged, those whose copy an earlier pass verified
      * end to end (journal: state verified, method not "existing"), objects and bytes: of the
      * current pass (known once its diff ran) and of the last finished one. */
@@ -102,6 +130,7 @@ struct mig_jobs {
     bool sched_started;
     struct mig_job *head;
     struct mig_est_run *est_runs;
+    struct mig_ver_run *ver_runs;
 };
 
 /* jobs.c */
@@ -128,5 +157,6 @@ cJSON *mig__strv_json(char *const *v, int n);
 double mig__rate_bps(const struct gz_mig_stats *st);
 cJSON *mig__est_json(const struct mig_job_est *e);
 void mig__est_parse(const char *text, struct mig_job_est *e); /* e->error gz_malloc'ed */
+cJSON *mig__ver_json(const struct mig_job_ver *v); /* null if never verified */
 
 #endif

@@ -186,6 +186,33 @@ void mig__est_parse(const char *text, struct mig_job_est *e)
     cJSON_Delete(o);
 }
 
+cJSON *mig__ver_json(const struct mig_job_ver *v)
+{
+    if (v->state[0] == '\0')
+        return cJSON_CreateNull();
+    cJSON *o = cJSON_CreateObject();
+    add_i64(o, "pass", v->pass);
+    add_str(o, "state", v->state);
+    cJSON_AddBoolToObject(o, "clean", strcmp(v->state, "done") == 0 && v->ok == v->objects &&
+                                          v->problems_total == 0);
+    add_time(o, "started", v->started_ms);
+    add_time(o, "finished", v->finished_ms);
+    if (v->finished_ms > 0)
+        add_i64(o, "elapsed_ms", v->finished_ms - v->started_ms);
+    else
+        cJSON_AddNullToObject(o, "elapsed_ms");
+    add_i64(o, "objects", v->objects);
+    add_i64(o, "ok", v->ok);
+    add_i64(o, "missing", v->missing);
+    add_i64(o, "mismatched", v->mismatched);
+    add_i64(o, "errors", v->errors);
+    add_i64(o, "problems_total", v->problems_total);
+    cJSON_AddItemToObject(o, "problems", v->problems ? cJSON_Duplicate(v->problems, true)
+                                                     : cJSON_CreateArray());
+    add_str(o, "error", v->error);
+    return o;
+}
+
 cJSON *mig__job_json(const struct mig_job *j)
 {
     cJSON *o = cJSON_CreateObject();
@@ -213,5 +240,6 @@ cJSON *mig__job_json(const struct mig_job *j)
     add_rate(o, j);
     add_str(o, "manifest", j->manifest);
     cJSON_AddItemToObject(o, "estimate", mig__est_json(&j->est));
+    cJSON_AddItemToObject(o, "manifest_verify", mig__ver_json(&j->ver));
     return o;
 }

@@ -193,6 +193,12 @@ static void check_one_store(struct chk *c, struct gz_buf *buf, const struct chk_
     gz_hash_dispose(&sha);
 }
 
+/* Has the caller asked the check to end (opt->should_stop)? */
+static bool chk_stopped(const struct chk *c)
+{
+    return c->opt->should_stop && c->opt->should_stop(c->opt->cb_arg);
+}
+
 static void *chk_worker(void *arg)
 {
     struct chk *c = arg;
@@ -216,7 +222,9 @@ static void *chk_worker(void *arg)
         c->count--;
         pthread_cond_signal(&c->not_full);
         pthread_mutex_unlock(&c->mu);
-        if (c->opt->store && buf.ptr) {
+        if (chk_stopped(c)) {
+            /* stopping: the queued objects are left unchecked */
+        } else if (c->opt->store && buf.ptr) {
             check_one_store(c, &buf, &it);
         } else if (h) {
             check_one(c, h, &resp, &it);
@@ -237,6 +245,8 @@ static void *chk_worker(void *arg)
 static int enqueue(void *arg, const struct gz_mig_manifest_entry *e)
 {
     struct chk *c = arg;
+    if (chk_stopped(c))
+        return -EINTR; /* ends the manifest read; the workers drain what is queued */
     pthread_mutex_lock(&c->mu);
     while (c->count == CHK_QUEUE)
         pthread_cond_wait(&c->not_full, &c->mu);

@@ -844,6 +844,71 @@ class MigrateJobsTests(t.MotoTenancyCase):
         self.assertNotIn(self.secret, text + err)
         self.assertEqual(self.job(job_id)["stats"]["verified"], 8)
 
+    def test_supervisor_verifies_manifest_against_stored_data(self):
+        """POST .../manifests/{pass}/verify: the server checks a pass's signed manifest against
+        its own store (no GetObject right needed): a supervisor may ask; a damaged object is
+        named; scoped like the job's other routes, audited."""
+        src, dst = h.unique_bucket("vsrc"), h.unique_bucket("vdst")
+        n = self.populate(src, n=6, multipart=False)
+        jid = self.create(self.body(src, dst), who=self.admin_a)["id"]
+        j = self.wait_state(jid, ("completed", "failed"))
+        self.assertEqual(j["state"], "completed", j)
+        self.assertIsNone(j["manifest_verify"], j)
+        path = "/%s/manifests/1/verify" % jid
+
+        def verify(who):
+            r = self.api("POST", path, who=who)
+            self.assertEqual(r.status, 202, r)
+            self.assertEqual(r.json["manifest_verify"]["pass"], 1, r.json)
+            return self.wait(jid, lambda j: j["manifest_verify"]["state"] != "running",
+                             timeout=60, what="the verification")["manifest_verify"]
+
+        v = verify(self.supervisor)
+        self.assertEqual(v["state"], "done", v)
+        self.assertEqual(v["objects"], n, v)
+        self.assertEqual(v["ok"], n, v)
+        self.assertEqual((v["missing"], v["mismatched"], v["errors"]), (0, 0, 0), v)
+        self.assertEqual(v["problems"], [], v)
+        self.assertTrue(v["clean"], v)
+        self.assertIsNone(v["error"], v)
+
+        # damage one stored object (same size, other bytes): named as mismatched
+        victim = "obj/0003"
+        size = self.member_a.s3.head_object(Bucket=dst, Key=victim)["ContentLength"]
+        self.admin_a.s3.put_object(Bucket=dst, Key=victim, Body=b"\0" * size)
+        v = verify(self.admin_a)  # the job's own tenant admin may ask too
+        self.assertEqual(v["state"], "done", v)
+        self.assertFalse(v["clean"], v)
+        self.assertEqual(v["ok"], n - 1, v)
+        self.assertGreaterEqual(v["mismatched"] + v["errors"], 1, v)
+        self.assertIn(victim, [p["key"] for p in v["problems"]], v)
+        self.assertTrue(all(p["problem"] in ("missing", "mismatched", "error")
+                            for p in v["problems"]), v)
+
+        # scoping: another tenant's admin and a member are refused; supervisors still cannot
+        # change jobs; an unknown pass or job is 404
+        for who in (self.admin_b, self.member_a):
+            r = self.api("POST", path, who=who)
+            self.assertEqual(r.status, 403, (who, r))
+        for action in ("start", "pause", "cancel"):
+            r = self.api("POST", "/%s/%s" % (jid, action), who=self.supervisor)
+            self.assertEqual(r.status, 403, (action, r))
+        r = self.api("POST", "/%s/manifests/99/verify" % jid, who=self.supervisor)
+        self.assertEqual(r.status, 404, r)
+        r = self.api("POST", "/%s/manifests/x/verify" % jid, who=self.supervisor)
+        self.assertEqual(r.status, 400, r)
+        self.assertEqual(self.api("POST", "/nonexistent/manifests/1/verify").status, 404)
+
+        # the supervisor's call is audited
+        r = t.admin_request(self.server, "GET", "/admin/v1/audit",
+                            query=[("tenant", self.tenant_a), ("limit", "1000")])
+        self.assertEqual(r.status, 200, r)
+        entries = [e for e in r.json["entries"]
+                   if e.get("action") == "admin:VerifyMigrationManifest"
+                   and e.get("resource") == "migration/" + jid]
+        self.assertGreaterEqual(len(entries), 2, r.json["entries"][-5:])
+        self.assertIn(self.supervisor.access_key, [e.get("principal") for e in entries], entries)
+
 
 if __name__ == "__main__":
     unittest.main()
