@@ -48,6 +48,33 @@ EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 MiB = 1024 * 1024
 
 
+def run_on_terminal(args, env=None, timeout=60):
+    """Runs args with stdout a terminal (a pty) and stdin empty: (exit status, what it printed
+    on the terminal, stderr bytes). Raises AssertionError on a sanitizer report in stderr."""
+    import pty
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(args, stdout=slave, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, env=env)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    err = proc.stderr.read()
+    proc.stderr.close()
+    rc = proc.wait(timeout=timeout)
+    for marker in SANITIZER_MARKERS:
+        if marker.encode() in err:
+            raise AssertionError("sanitizer report:\n" + err.decode(errors="replace"))
+    return rc, out.decode(errors="replace"), err
+
+
 def external_endpoint():
     return os.environ.get("GZY_TEST_ENDPOINT") or None
 

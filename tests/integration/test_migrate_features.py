@@ -8,7 +8,6 @@ SIGTERM stopping a pass cleanly (resumable)."""
 
 import json
 import os
-import pty
 import re
 import signal
 import sqlite3
@@ -352,28 +351,8 @@ class MigrateFeatureTests(MotoServerCase):
         self.assertEqual(self.get_bytes(dst, "huge/stop"), data)
 
     def on_pty(self, args):
-        """Runs args with stdout a terminal (a pty); returns (exit status, what it printed,
-        stderr), checked for sanitizer reports."""
-        master, slave = pty.openpty()
-        proc = subprocess.Popen(args, stdout=slave, stderr=subprocess.PIPE,
-                                stdin=subprocess.DEVNULL)
-        os.close(slave)
-        out = b""
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # EIO: the child closed the terminal
-                break
-            if not chunk:
-                break
-            out += chunk
-        os.close(master)
-        err = proc.stderr.read()
-        proc.stderr.close()
-        rc = proc.wait(timeout=60)
-        for marker in h.SANITIZER_MARKERS:
-            self.assertNotIn(marker.encode(), err)
-        return rc, out.decode(errors="replace"), err
+        """(exit status, what args printed on a terminal, stderr)."""
+        return h.run_on_terminal(args)
 
     SUMMARY = (r"^(?P<status>ok|partial|stopped|error): (?P<copied>\d+) copied \([\d.]+ [KMG]?i?B"
                r"\), (?P<skipped>\d+) skipped, (?P<verified>\d+) verified \([\d.]+ [KMG]?i?B\), "

@@ -792,7 +792,6 @@ class MigrateJobsTests(t.MotoTenancyCase):
     def test_cli_run_progress_on_a_terminal(self):
         """`gzy migrate run` with stdout a terminal (a pty): a live line redrawn in place
         (pass, phase, objects, bytes, rate, ETA), no JSON, the job's end on stderr."""
-        import pty
         import re
         src, dst = h.unique_bucket("ysrc"), h.unique_bucket("ydst")
         m = self.moto.s3
@@ -806,26 +805,9 @@ class MigrateJobsTests(t.MotoTenancyCase):
                "--tenant", self.tenant_a, "--source-endpoint", self.moto.endpoint,
                "--source-bucket", src, "--dest-bucket", dst, "--concurrency", "2",
                "--bwlimit", "512K", "--admin-endpoint", self.server.admin_endpoint]
-        master, slave = pty.openpty()
-        proc = subprocess.Popen(cmd, stdout=slave, stderr=subprocess.PIPE,
-                                stdin=subprocess.DEVNULL, env=env)
-        os.close(slave)
-        out = b""
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # EIO: the child closed the terminal
-                break
-            if not chunk:
-                break
-            out += chunk
-        os.close(master)
-        err = proc.stderr.read().decode(errors="replace")
-        proc.stderr.close()
-        self.assertEqual(proc.wait(timeout=60), 0, err)
-        for marker in h.SANITIZER_MARKERS:
-            self.assertNotIn(marker, err)
-        text = out.decode(errors="replace")
+        rc, text, err = h.run_on_terminal(cmd, env=env)
+        err = err.decode(errors="replace")
+        self.assertEqual(rc, 0, err)
         self.assertNotIn("{", text)  # no JSON lines on a terminal
         frames = [f.strip() for f in re.split(r"\r\x1b\[K", text) if f.strip()]
         bar = (r"^pass 1 (?P<phase>[a-z]+) +(?P<done>\d+)/(?P<total>\d+) objects  "
