@@ -155,8 +155,7 @@ static char *stats_text(const struct gz_mig_stats *st)
     return out;
 }
 
-static void est_runs_join_all(struct mig_jobs *jobs);
-static void ver_runs_join_all(struct mig_jobs *jobs);
+static void bg_runs_join_all(struct mig_jobs *jobs, struct mig_bg_run **list);
 static int est_start(struct mig_jobs *jobs, struct mig_job *j, int64_t sample, char *msg,
                      size_t msgsz);
 
@@ -367,6 +366,9 @@ int mig__job_save_report(struct mig_jobs *jobs, const char *id, int64_t pass, co
         rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
     }
     sqlite3_finalize(st);
+    if (rc == 0 && pass > MIG_JOB_REPORTS_FULL)
+        rc = exec_id_int(jobs->db, "UPDATE reports SET report=NULL WHERE job=?1 AND pass<=?2"
+                         " AND report IS NOT NULL", id, pass - MIG_JOB_REPORTS_FULL);
     if (rc == 0 && pass > MIG_JOB_REPORTS_KEEP)
         rc = exec_id_int(jobs->db, "DELETE FROM reports WHERE job=?1 AND pass<=?2", id,
                          pass - MIG_JOB_REPORTS_KEEP);
@@ -448,8 +450,8 @@ void mig_jobs_close(struct mig_jobs *jobs)
     if (jobs == NULL)
         return;
     mig__sched_stop(jobs);
-    est_runs_join_all(jobs);
-    ver_runs_join_all(jobs);
+    bg_runs_join_all(jobs, &jobs->est_runs); /* they stop at their next listing page */
+    bg_runs_join_all(jobs, &jobs->ver_runs); /* ... and before their next object */
     while (jobs->head) {
         struct mig_job *j = jobs->head;
         jobs->head = j->next;
@@ -755,8 +757,59 @@ static int est_save(struct mig_jobs *jobs, const struct mig_job *j)
     return rc;
 }
 
-static void est_run_free(struct mig_est_run *r)
+/* ---- background runs (estimates, manifest verifications) ---- */
+
+/* Under mu: joins and frees the runs of list whose thread returned; returns how many still
+ * run. */
+static int bg_runs_reap(struct mig_bg_run **list)
 {
+    int running = 0;
+    while (*list != NULL) {
+        struct mig_bg_run *r = *list;
+        if (!r->done) {
+            running++;
+            list = &r->next;
+            continue;
+        }
+        pthread_join(r->tid, NULL); /* done is set just before the thread returns */
+        *list = r->next;
+        r->free(r);
+    }
+    return running;
+}
+
+/* Marks the jobs stopping (the runs poll it), then joins and frees every run of list: from
+ * mig_jobs_close, before the store closes. */
+static void bg_runs_join_all(struct mig_jobs *jobs, struct mig_bg_run **list)
+{
+    pthread_mutex_lock(&jobs->mu);
+    jobs->stopping = true;
+    struct mig_bg_run *r = *list;
+    *list = NULL;
+    pthread_mutex_unlock(&jobs->mu);
+    while (r != NULL) {
+        struct mig_bg_run *next = r->next;
+        pthread_join(r->tid, NULL);
+        r->free(r);
+        r = next;
+    }
+}
+
+/* Under mu: starts run r's thread (main gets r) and keeps r on list; frees r on failure. */
+static int bg_run_start(struct mig_bg_run **list, struct mig_bg_run *r, void *(*main)(void *))
+{
+    if (pthread_create(&r->tid, NULL, main, r) != 0) {
+        r->free(r);
+        return -EAGAIN;
+    }
+    r->next = *list;
+    *list = r;
+    return 0;
+}
+
+static void est_run_free(struct mig_bg_run *bg)
+{
+    struct mig_est_run *r = (struct mig_est_run *)bg;
     gz_free(r->endpoint);
     gz_free(r->bucket);
     gz_free(r->access_key);
@@ -887,47 +940,16 @@ static void *est_main(void *arg)
                  j->est.state, (long long)e.objects, (long long)e.bytes,
                  e.truncated ? " (sampled)" : "");
     }
-    run->done = true;
+    run->bg.done = true;
     pthread_mutex_unlock(&jobs->mu);
     return NULL;
-}
-
-/* Under mu: joins and frees the runs whose thread returned. */
-static void est_runs_reap(struct mig_jobs *jobs)
-{
-    struct mig_est_run **pp = &jobs->est_runs;
-    while (*pp != NULL) {
-        struct mig_est_run *r = *pp;
-        if (!r->done) {
-            pp = &r->next;
-            continue;
-        }
-        pthread_join(r->tid, NULL); /* done is set just before the thread returns */
-        *pp = r->next;
-        est_run_free(r);
-    }
-}
-
-/* Stops (at the next page of the listing) and joins every run: from mig_jobs_close. */
-static void est_runs_join_all(struct mig_jobs *jobs)
-{
-    pthread_mutex_lock(&jobs->mu);
-    jobs->stopping = true;
-    struct mig_est_run *r = jobs->est_runs;
-    jobs->est_runs = NULL;
-    pthread_mutex_unlock(&jobs->mu);
-    while (r != NULL) {
-        struct mig_est_run *next = r->next;
-        pthread_join(r->tid, NULL);
-        est_run_free(r);
-        r = next;
-    }
 }
 
 static struct mig_est_run *est_run_new(struct mig_jobs *jobs, const struct mig_job *j,
                                        int64_t sample)
 {
     struct mig_est_run *r = gz_calloc(1, sizeof(*r));
+    r->bg.free = est_run_free;
     r->jobs = jobs;
     memcpy(r->id, j->id, sizeof(r->id));
     r->endpoint = gz_strdup(j->endpoint);
@@ -950,26 +972,19 @@ static struct mig_est_run *est_run_new(struct mig_jobs *jobs, const struct mig_j
 static int est_start(struct mig_jobs *jobs, struct mig_job *j, int64_t sample, char *msg,
                      size_t msgsz)
 {
-    int running = 0;
-    est_runs_reap(jobs);
-    for (struct mig_est_run *r = jobs->est_runs; r; r = r->next)
-        running += !r->done;
+    int running = bg_runs_reap(&jobs->est_runs);
     if (jobs->stopping)
         return msg_set(msg, msgsz, "the server is stopping"), -EBUSY;
     if (running >= MIG_EST_MAX_RUNNING)
         return msg_set(msg, msgsz, "%d estimates are running: try again when one ends", running),
                -EBUSY;
     struct mig_est_run *r = est_run_new(jobs, j, sample);
-    if (pthread_create(&r->tid, NULL, est_main, r) != 0) {
-        est_run_free(r);
+    if (bg_run_start(&jobs->est_runs, &r->bg, est_main) < 0)
         return msg_set(msg, msgsz, "cannot start a thread for the estimate"), -EAGAIN;
-    }
-    r->next = jobs->est_runs;
-    jobs->est_runs = r;
     gz_free(j->est.error);
     memset(&j->est, 0, sizeof(j->est));
     snprintf(j->est.state, sizeof(j->est.state), "running");
-    j->est.sample = r->sample;
+    j->est.sample = r->sample; /* r stays until reaped under mu, which we hold */
     j->est.started_ms = r->started_ms;
     est_save(jobs, j);
     log_info("migrate: job %s: estimating %s/%s", j->id, j->endpoint, j->bucket);
@@ -997,8 +1012,9 @@ int mig_jobs_estimate(struct mig_jobs *jobs, const char *id, int64_t sample, boo
 
 /* ---- manifest verifications ---- */
 
-static void ver_run_free(struct mig_ver_run *r)
+static void ver_run_free(struct mig_bg_run *bg)
 {
+    struct mig_ver_run *r = (struct mig_ver_run *)bg;
     gz_free(r->path);
     gz_free(r->bucket);
     cJSON_Delete(r->problems);
@@ -1081,52 +1097,16 @@ static void *ver_main(void *arg)
     }
     pthread_mutex_lock(&jobs->mu);
     ver_file(run, rc, &res, err);
-    run->done = true;
+    run->bg.done = true;
     pthread_mutex_unlock(&jobs->mu);
     return NULL;
-}
-
-/* Under mu: joins and frees the runs whose thread returned. */
-static void ver_runs_reap(struct mig_jobs *jobs)
-{
-    struct mig_ver_run **pp = &jobs->ver_runs;
-    while (*pp != NULL) {
-        struct mig_ver_run *r = *pp;
-        if (!r->done) {
-            pp = &r->next;
-            continue;
-        }
-        pthread_join(r->tid, NULL); /* done is set just before the thread returns */
-        *pp = r->next;
-        ver_run_free(r);
-    }
-}
-
-/* Waits for and frees every run: from mig_jobs_close, before the store closes (a running
- * check sees `stopping` before its next object and ends). */
-static void ver_runs_join_all(struct mig_jobs *jobs)
-{
-    pthread_mutex_lock(&jobs->mu);
-    jobs->stopping = true;
-    struct mig_ver_run *r = jobs->ver_runs;
-    jobs->ver_runs = NULL;
-    pthread_mutex_unlock(&jobs->mu);
-    while (r != NULL) {
-        struct mig_ver_run *next = r->next;
-        pthread_join(r->tid, NULL);
-        ver_run_free(r);
-        r = next;
-    }
 }
 
 /* Under mu: starts a run for job j, whose manifest of pass is at path. */
 static int ver_start(struct mig_jobs *jobs, struct mig_job *j, int64_t pass, const char *path,
                      char *msg, size_t msgsz)
 {
-    int running = 0;
-    ver_runs_reap(jobs);
-    for (struct mig_ver_run *r = jobs->ver_runs; r; r = r->next)
-        running += !r->done;
+    int running = bg_runs_reap(&jobs->ver_runs);
     if (jobs->stopping)
         return msg_set(msg, msgsz, "the server is stopping"), -EBUSY;
     if (running >= MIG_VER_MAX_RUNNING)
@@ -1141,18 +1121,15 @@ static int ver_start(struct mig_jobs *jobs, struct mig_job *j, int64_t pass, con
     r->path = gz_strdup(path);
     r->bucket = gz_strdup(j->dest_bucket);
     r->problems = cJSON_CreateArray();
-    if (pthread_create(&r->tid, NULL, ver_main, r) != 0) {
-        ver_run_free(r);
+    r->bg.free = ver_run_free;
+    if (bg_run_start(&jobs->ver_runs, &r->bg, ver_main) < 0)
         return msg_set(msg, msgsz, "cannot start a thread for the verification"), -EAGAIN;
-    }
-    r->next = jobs->ver_runs;
-    jobs->ver_runs = r;
     gz_free(j->ver.error);
     cJSON_Delete(j->ver.problems);
     memset(&j->ver, 0, sizeof(j->ver));
     snprintf(j->ver.state, sizeof(j->ver.state), "running");
     j->ver.pass = pass;
-    j->ver.started_ms = r->started_ms;
+    j->ver.started_ms = r->started_ms; /* r stays until reaped under mu, which we hold */
     log_info("migrate: job %s: verifying the manifest of pass %lld", j->id, (long long)pass);
     return 0;
 }

@@ -11,7 +11,8 @@
  * ended and stays "running" (phase "waiting") between passes. A pass that left archive-class
  * objects waiting for a restore (nothing failed) keeps the job "running" in phase
  * "restore-wait": its next pass runs restore_check_s later (next_run), until nothing waits.
- * Every finished pass's report is kept (MIG_JOB_REPORTS_KEEP per job). Source secrets are
+ * Every finished pass's result and counts are kept (MIG_JOB_REPORTS_KEEP per job), its whole
+ * report (the object lists) for the last MIG_JOB_REPORTS_FULL passes. Source secrets are
  * sealed with iam_secret_seal (context "migrate-source:<id>") and never returned or logged.
  *
  * Threading: every function may be called from any thread (the admin worker); runners are
@@ -29,8 +30,11 @@
 
 #define MIG_JOB_ID_LEN 16
 #define MIG_RESTORE_CHECK_DEFAULT_S 900 /* 15 minutes */
-/* Reports kept per job (jobs.db table reports): the last this many passes' reports. */
+/* Reports kept per job (jobs.db table reports): the last this many passes' result and
+ * counts; the whole report (lists of up to 3 x 10,000 objects) for the last _FULL passes, so
+ * that an interval job failing every pass does not fill the disk. */
 #define MIG_JOB_REPORTS_KEEP 1000
+#define MIG_JOB_REPORTS_FULL 20
 
 struct mig_jobs;
 
@@ -99,7 +103,7 @@ int mig_jobs_list_json(struct mig_jobs *jobs, const char *tenant, cJSON **out);
 int mig_jobs_report(struct mig_jobs *jobs, const char *id, const char *format, char **out,
                     size_t *len);
 /* The report of pass `pass` (<= 0: the latest kept), as mig_jobs_report. -ENOENT if that
- * pass has no report (not finished, or dropped beyond MIG_JOB_REPORTS_KEEP). */
+ * pass has no report (not finished, or older than the last MIG_JOB_REPORTS_FULL). */
 int mig_jobs_report_pass(struct mig_jobs *jobs, const char *id, int64_t pass, const char *format,
                          char **out, size_t *len);
 /* The job's kept reports, newest first: a cJSON array of {pass, result ("completed",

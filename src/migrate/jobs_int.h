@@ -33,9 +33,20 @@ struct mig_job_est {
     char *error; /* NULL unless failed */
 };
 
+/* A background thread of the jobs (an estimate, a manifest verification), first member of
+ * its run: kept on a list of mig_jobs (est_runs, ver_runs), joined and freed (free) once done
+ * or at close. */
+struct mig_bg_run {
+    pthread_t tid;
+    bool done; /* under mu: the thread returned (or is about to) and may be joined */
+    void (*free)(struct mig_bg_run *run);
+    struct mig_bg_run *next;
+};
+
 /* One estimate in progress: its own copy of what it needs, so that the job may be deleted
  * meanwhile (the result is then dropped). Owned by mig_jobs.est_runs; joined once done. */
 struct mig_est_run {
+    struct mig_bg_run bg; /* first */
     struct mig_jobs *jobs;
     char id[MIG_JOB_ID_LEN + 1];
     int64_t started_ms; /* matches mig_job_est.started_ms of the run the job waits for */
@@ -44,9 +55,6 @@ struct mig_est_run {
     char **include, **exclude;
     int n_include, n_exclude;
     int64_t sample;
-    pthread_t tid;
-    bool done; /* under mu: the thread returned (or is about to) and may be joined */
-    struct mig_est_run *next;
 };
 
 /* The job's last manifest verification (mig_jobs_manifest_verify): in memory only; a restart
@@ -63,15 +71,13 @@ struct mig_job_ver {
 /* One manifest verification in progress: its own copies, so that the job may be deleted
  * meanwhile (the result is then dropped). Owned by mig_jobs.ver_runs; joined once done. */
 struct mig_ver_run {
+    struct mig_bg_run bg; /* first */
     struct mig_jobs *jobs;
     char id[MIG_JOB_ID_LEN + 1];
     int64_t pass, started_ms; /* started_ms matches mig_job_ver.started_ms of its job */
     char *path, *bucket;      /* the manifest, the job's destination bucket */
     cJSON *problems;          /* filled by the check's on_bad (serialised) */
     int64_t problems_total;
-    pthread_t tid;
-    bool done; /* under mu: the thread returned (or is about to) and may be joined */
-    struct mig_ver_run *next;
 };
 
 struct mig_job {
@@ -129,8 +135,8 @@ struct mig_jobs {
     pthread_t sched;
     bool sched_started;
     struct mig_job *head;
-    struct mig_est_run *est_runs;
-    struct mig_ver_run *ver_runs;
+    struct mig_bg_run *est_runs; /* of struct mig_est_run */
+    struct mig_bg_run *ver_runs; /* of struct mig_ver_run */
 };
 
 /* jobs.c */

@@ -174,11 +174,6 @@ void gz_migrate_not_carried(const struct gz_mig_preset *preset, const char *head
     }
 }
 
-void mig_meta_not_carried(const struct mig_resp *src, char *out, size_t outsz)
-{
-    gz_migrate_not_carried(NULL, src->headers.ptr, src->headers.len, out, outsz);
-}
-
 /* The text of the next <tag>...</tag> at or after p (bounded by end), or NULL. */
 static const char *xml_next(const char *p, const char *end, const char *tag, size_t *len)
 {

@@ -330,10 +330,6 @@ int mig_store_headers(const struct curl_slist *meta, struct gz_buf *enc);
 struct curl_slist *mig_meta_headers(const struct gz_mig_preset *preset,
                                     const struct mig_resp *src);
 
-/* What could not be carried over, from a source GET/HEAD response: comma-separated words
- * ("tags", "storage-class", "sse-kms", "sse-c", "website-redirect", "object-lock"; "acl" is
- * added by the copy when check_acl finds extra grants). */
-void mig_meta_not_carried(const struct mig_resp *src, char *out, size_t outsz);
 /* True if an AccessControlPolicy document grants anything beyond the owner's FULL_CONTROL
  * (another grantee, a group URI, an e-mail, or a lesser permission of the owner). */
 bool mig_acl_has_extra_grants(const char *xml, size_t len);

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "evidence.h"
 #include "migrate_int.h"
 
 static const struct gz_mig_preset presets[] = {
@@ -106,13 +107,7 @@ int gz_migrate_preset_endpoint(const struct gz_mig_preset *p, const char *region
 
 bool mig_storage_class_archive(const char *sc)
 {
-    static const char *const archive[] = {
-        "GLACIER", "DEEP_ARCHIVE", "Archive", "ColdArchive", "DeepColdArchive", "COLD",
-    };
-    for (size_t i = 0; sc && i < sizeof(archive) / sizeof(archive[0]); i++)
-        if (strcasecmp(sc, archive[i]) == 0)
-            return true;
-    return false;
+    return gz_migrate_archive_class(sc) >= 0; /* the one table of classes (estimate.c) */
 }
 
 int gz_migrate_restore_body(enum gz_mig_provider p, const char *storage_class, char *out,

@@ -43,10 +43,10 @@ bool mig_throttle_take(struct mig_throttle *t, size_t n)
      * that a stop (pause, cancel, shutdown) is seen within one slice at any rate */
     int64_t left_ns = debt > 0 ? (int64_t)(debt / (double)t->rate * 1e9) : 0;
     for (;;) {
+        if (left_ns <= 0)
+            return true; /* no wait: the stop is seen at the next one (no lock per chunk) */
         if (t->should_stop && t->should_stop(t->stop_arg))
             return false;
-        if (left_ns <= 0)
-            return true;
         int64_t slice = left_ns < THROTTLE_SLICE_NS ? left_ns : THROTTLE_SLICE_NS;
         struct timespec ts = {.tv_sec = (time_t)(slice / 1000000000),
                               .tv_nsec = (long)(slice % 1000000000)};

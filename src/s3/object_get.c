@@ -112,13 +112,13 @@ static int get_sse_next(struct get_ctx *g, struct store_segment *seg)
 {
     struct gz_slice s;
     int rc = s3__sse_get_read(g->sse, g->pos, GZ_MIN(g->remaining, GET_SEGMENT_MAX), &s);
-    if (rc == GZ_ECORRUPT)
+    if (rc == GZ_ECORRUPT) {
         store_reader_mark_corrupt(g->rd, "a segment does not authenticate (found by a read)");
-    if (rc == GZ_ECORRUPT)
         log_error("request %s: SSE: %.*s/%.*s: segment at %lld fails its block CRC or does not"
                   " authenticate (corrupt on disk or tampered)",
                   g->r->info->request_id, (int)g->r->bucket.len, g->r->bucket.ptr,
                   (int)g->r->key.len, g->r->key.ptr, (long long)g->pos);
+    }
     seg->fd = -1;
     seg->mem = (const uint8_t *)s.ptr;
     seg->len = rc < 0 ? 0 : (int64_t)s.len;

@@ -276,7 +276,6 @@ int store_reader_next(struct store_reader *r, int64_t max, struct store_segment 
 /* Turns block-CRC verification of this reader's file bodies off (or back on; on has effect only
  * when the store verifies reads): for callers that authenticate the bytes themselves, e.g.
  * AEAD-encrypted bodies, whose segments must stay independently readable. */
-void store_reader_set_verify(struct store_reader *r, bool on);
 /* Counts a read failure and marks the object this reader opened corrupt, as a failed block
  * CRC does (queued to the committer, not waited for; guarded so that a newer version is never
  * marked). For callers that authenticate the bytes themselves: an AEAD tag that fails on

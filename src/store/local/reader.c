@@ -57,7 +57,6 @@ struct store_reader {
     size_t vcap;
     int64_t vb_start, vb_len;
     int vb_ext;
-    bool no_verify;     /* store_reader_set_verify(r, false) */
     /* what a damaged body marks corrupt (reader_mark): the row as opened; the names live in
      * the headers allocation, after the headers */
     struct gz_slice bucket, key;
@@ -526,12 +525,6 @@ int store_object_open_part(struct store *s, struct gz_slice bucket, struct gz_sl
     return reader_open(s, bucket, key, part_number, out, meta, part_offset, part_size);
 }
 
-void store_reader_set_verify(struct store_reader *r, bool on)
-{
-    r->no_verify = !on;
-    r->vb_len = 0;
-}
-
 void store_reader_mark_corrupt(struct store_reader *r, const char *what)
 {
     if (r->marked)
@@ -651,7 +644,7 @@ int store_reader_next(struct store_reader *r, int64_t max, struct store_segment 
             return fd == -ENOENT ? GZ_ECLOSED : fd;
         e->fd = fd;
     }
-    if (e->crc != NULL && r->s->verify_reads && !r->no_verify)
+    if (e->crc != NULL && r->s->verify_reads)
         return reader_next_verified(r, e, max, seg);
     seg->fd = e->fd;
     seg->offset = e->file_off + (r->pos - e->off);
